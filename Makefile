@@ -1,0 +1,56 @@
+# Two commands set everything up on a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+# Use a uv already on the PATH, else install one into .tools/ (needs only python3 and PyPI).
+UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: run test lint format install admin-password
+
+.tools/bin/uv:
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+$(VENV)/.installed: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $@
+
+install: $(VENV)/.installed
+
+# Local server: migrate, make the demo agent and admin user, serve with daphne.
+run: export DJANGO_DEBUG ?= 1
+run: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	$(PY) manage.py setup_demo --base-url http://$(HOST):$(PORT)
+	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) voiceproject.asgi:application
+
+# The whole suite on the embedded defaults (SQLite, in-memory channel layer), then
+# again on PostgreSQL and Redis when they answer (CI starts them).
+test: install
+	@$(PY) scripts/pytest_strict.py
+	@if $(PY) scripts/services_up.py; then \
+		echo "== again on PostgreSQL and Redis =="; \
+		DATABASE_URL=$${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} \
+		REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/0} \
+		$(PY) scripts/pytest_strict.py; \
+	else \
+		echo "PostgreSQL or Redis not reachable: the suite ran on SQLite only"; \
+	fi
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+admin-password: install
+	$(PY) manage.py setup_demo --reset-password

@@ -1,0 +1,187 @@
+from __future__ import annotations
+
+import json
+from datetime import datetime, time
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.db import models
+from django.db.models import Count, Q, QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+
+from agents.models import Agent, AgentRevision
+from agents.numbers import InvalidNumber, normalise
+
+
+def start_of_today() -> datetime:
+    """Midnight in the operator's time zone, so "today" means their day."""
+    return timezone.make_aware(datetime.combine(timezone.localdate(), time.min))
+
+
+def number_search_terms(term: str) -> str:
+    """Let "0712 345 678" find +254712345678."""
+    try:
+        return normalise(term)
+    except InvalidNumber:
+        return ""
+
+
+class RevisionInline(admin.TabularInline):
+    model = AgentRevision
+    extra = 0
+    max_num = 0
+    can_delete = False
+    fields = ("version", "created_at", "author_name", "changed")
+    readonly_fields = fields
+    ordering = ("-number",)
+    verbose_name_plural = "History of changes (newest first)"
+
+    @admin.display(description="version")
+    def version(self, obj: AgentRevision) -> str:
+        url = reverse("admin:agents_agentrevision_change", args=[obj.pk])
+        return format_html('<a href="{}">v{}</a>', url, obj.number)
+
+    @admin.display(description="what changed")
+    def changed(self, obj: AgentRevision) -> str:
+        return ", ".join(obj.changes) or "—"
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Agent)
+class AgentAdmin(admin.ModelAdmin):
+    list_display = ("name", "phone_number", "voice", "is_active", "calls_today", "updated_at")
+    list_filter = ("is_active", "voice")
+    search_fields = ("name", "phone_number")
+    readonly_fields = ("signing_secret_status", "created_at", "updated_at")
+    inlines = [RevisionInline]
+    formfield_overrides = {
+        models.TextField: {"widget": forms.Textarea(attrs={"rows": 4, "cols": 100})},
+    }
+    fieldsets = (
+        (None, {"fields": ("name", "phone_number", "is_active")}),
+        (
+            "What the agent says",
+            {"fields": ("instructions", "greeting", "voice")},
+        ),
+        (
+            "Taking turns",
+            {
+                "description": "How the agent knows the caller has finished. The defaults suit "
+                "most lines.",
+                "fields": (
+                    "turn_detection",
+                    "vad_threshold",
+                    "vad_prefix_padding_ms",
+                    "vad_silence_duration_ms",
+                    "eagerness",
+                ),
+            },
+        ),
+        (
+            "Phone line (ask a developer before changing)",
+            {
+                "classes": ("collapse",),
+                "fields": ("track", "sample_rate", "model", "signing_secret_env"),
+            },
+        ),
+        (None, {"fields": ("signing_secret_status", "created_at", "updated_at")}),
+    )
+
+    def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, **kwargs)
+        # The prompt is the heart of the agent: give it room.
+        form.base_fields["instructions"].widget.attrs.update(rows=24, cols=100)
+        return form
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Agent]:
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                calls_today_count=Count("calls", filter=Q(calls__started_at__gte=start_of_today()))
+            )
+        )
+
+    @admin.display(description="calls today", ordering="calls_today_count")
+    def calls_today(self, obj: Agent) -> int:
+        return obj.calls_today_count
+
+    @admin.display(description="own signing secret")
+    def signing_secret_status(self, obj: Agent) -> str:
+        if not obj.signing_secret_env:
+            return "Not used: the workspace secret applies."
+        if obj.signing_secret():
+            return f"Set in the server's settings ({obj.signing_secret_env})."
+        return f"Missing: ask your administrator to set {obj.signing_secret_env}."
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Agent], search_term: str
+    ) -> tuple[QuerySet[Agent], bool]:
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        number = number_search_terms(search_term)
+        if number:
+            results |= queryset.filter(phone_number=number)
+        return results, may_have_duplicates
+
+    def save_model(self, request: HttpRequest, obj: Agent, form: Any, change: bool) -> None:
+        obj.save(author=request.user)
+
+
+@admin.register(AgentRevision)
+class AgentRevisionAdmin(admin.ModelAdmin):
+    list_display = ("agent", "number", "created_at", "author_name", "changed_fields")
+    list_filter = ("agent",)
+    search_fields = ("agent__name", "agent__phone_number", "author_name")
+    fields = ("agent", "number", "created_at", "author_name", "changes_table", "settings_table")
+    readonly_fields = fields
+    date_hierarchy = "created_at"
+
+    @admin.display(description="what changed")
+    def changed_fields(self, obj: AgentRevision) -> str:
+        return ", ".join(obj.changes) or "—"
+
+    @admin.display(description="changes")
+    def changes_table(self, obj: AgentRevision) -> str:
+        if not obj.changes:
+            return "—"
+        rows = format_html_join(
+            "",
+            "<tr><th>{}</th><td><pre>{}</pre></td><td><pre>{}</pre></td></tr>",
+            ((name, _show(c.get("from")), _show(c.get("to"))) for name, c in obj.changes.items()),
+        )
+        return format_html(
+            "<table><tr><th>setting</th><th>before</th><th>after</th></tr>{}</table>", rows
+        )
+
+    @admin.display(description="all settings in this version")
+    def settings_table(self, obj: AgentRevision) -> str:
+        rows = format_html_join(
+            "",
+            "<tr><th>{}</th><td><pre>{}</pre></td></tr>",
+            ((name, _show(value)) for name, value in obj.snapshot.items()),
+        )
+        return format_html("<table>{}</table>", rows)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "—"
+    return value if isinstance(value, str) else json.dumps(value)

@@ -1,0 +1,280 @@
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models, transaction
+
+from agents.numbers import InvalidNumber, normalise
+
+SIGNING_SECRET_ENV_PREFIX = "SAUTIKIT_SIGNING_SECRET_"
+
+
+class Voice(models.TextChoices):
+    ALLOY = "alloy", "Alloy"
+    ASH = "ash", "Ash"
+    BALLAD = "ballad", "Ballad"
+    CORAL = "coral", "Coral"
+    ECHO = "echo", "Echo"
+    SAGE = "sage", "Sage"
+    SHIMMER = "shimmer", "Shimmer"
+    VERSE = "verse", "Verse"
+    MARIN = "marin", "Marin"
+    CEDAR = "cedar", "Cedar"
+
+
+class Track(models.TextChoices):
+    INBOUND = "inbound_track", "Caller's voice only (recommended)"
+    OUTBOUND = "outbound_track", "What the caller hears only"
+    BOTH = "both_tracks", "Both sides mixed"
+
+
+class SampleRate(models.IntegerChoices):
+    NARROWBAND = 8000, "8 kHz (plain phone quality)"
+    WIDEBAND = 16000, "16 kHz (HD voice, recommended)"
+
+
+class TurnDetection(models.TextChoices):
+    SERVER_VAD = "server_vad", "Pause detection (answers after the caller is quiet)"
+    SEMANTIC_VAD = "semantic_vad", "Meaning detection (answers when the caller sounds finished)"
+
+
+class Eagerness(models.TextChoices):
+    AUTO = "auto", "Automatic"
+    LOW = "low", "Low: lets the caller finish long thoughts"
+    MEDIUM = "medium", "Medium"
+    HIGH = "high", "High: answers as soon as it can"
+
+
+# The settings that shape a call. Each save that changes one of them keeps a revision.
+REVISED_FIELDS = (
+    "name",
+    "phone_number",
+    "instructions",
+    "voice",
+    "model",
+    "greeting",
+    "track",
+    "sample_rate",
+    "turn_detection",
+    "vad_threshold",
+    "vad_prefix_padding_ms",
+    "vad_silence_duration_ms",
+    "eagerness",
+    "signing_secret_env",
+    "is_active",
+)
+
+
+def validate_signing_secret_env(value: str) -> None:
+    if value and not re.fullmatch(re.escape(SIGNING_SECRET_ENV_PREFIX) + r"[A-Z0-9_]+", value):
+        raise ValidationError(
+            f"Use a name that starts with {SIGNING_SECRET_ENV_PREFIX}, in capitals, "
+            f"for example {SIGNING_SECRET_ENV_PREFIX}SALES."
+        )
+
+
+class AgentQuerySet(models.QuerySet["Agent"]):
+    def for_number(self, raw: str) -> Agent | None:
+        """The agent answering a number written any usual way, or None."""
+        try:
+            number = normalise(raw)
+        except InvalidNumber:
+            return None
+        return self.filter(phone_number=number).first()
+
+
+class Agent(models.Model):
+    name = models.CharField(
+        max_length=100,
+        help_text="A name for people, e.g. “Clinic bookings”. Callers never hear it.",
+    )
+    phone_number = models.CharField(
+        max_length=16,
+        unique=True,
+        help_text="The Sautikit number people dial to reach this agent. Type it any usual way "
+        "(0712 345 678, 254712345678 or +254712345678): it is stored as +254712345678.",
+    )
+    instructions = models.TextField(
+        help_text="What the agent should know and how it should behave, in plain words: who it "
+        "speaks for, what it may and may not say, how to end the call. Changes apply to the "
+        "next call, not to calls already in progress.",
+    )
+    voice = models.CharField(
+        max_length=16,
+        choices=Voice.choices,
+        default=Voice.MARIN,
+        help_text="The voice callers hear. Marin and Cedar sound the most natural.",
+    )
+    model = models.CharField(
+        max_length=64,
+        default="gpt-realtime",
+        help_text="The OpenAI Realtime model. Leave as gpt-realtime unless a developer asks.",
+    )
+    greeting = models.TextField(
+        blank=True,
+        help_text="Optional. If set, the agent speaks first and says this (in its own words) "
+        "as soon as the call connects. Leave empty to let the caller speak first.",
+    )
+    track = models.CharField(
+        max_length=16,
+        choices=Track.choices,
+        default=Track.INBOUND,
+        help_text="Which audio Sautikit sends to the agent. Keep “caller's voice only” unless "
+        "a developer asks otherwise.",
+    )
+    sample_rate = models.PositiveIntegerField(
+        choices=SampleRate.choices,
+        default=SampleRate.WIDEBAND,
+        help_text="Audio quality of the phone leg. 16 kHz sounds clearer; choose 8 kHz only if "
+        "callers hear crackles or silence.",
+    )
+    turn_detection = models.CharField(
+        max_length=16,
+        choices=TurnDetection.choices,
+        default=TurnDetection.SERVER_VAD,
+        help_text="How the agent decides the caller has finished speaking.",
+    )
+    vad_threshold = models.FloatField(
+        default=0.5,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        verbose_name="speech sensitivity",
+        help_text="Pause detection only. From 0 to 1: higher ignores more background noise but "
+        "may miss quiet callers. 0.5 suits most lines; try 0.7 for noisy places.",
+    )
+    vad_prefix_padding_ms = models.PositiveIntegerField(
+        default=300,
+        validators=[MaxValueValidator(2000)],
+        verbose_name="audio kept before speech (ms)",
+        help_text="Pause detection only. How much sound before the caller starts speaking is "
+        "kept, so first syllables are not cut. 300 is usual.",
+    )
+    vad_silence_duration_ms = models.PositiveIntegerField(
+        default=500,
+        validators=[MinValueValidator(100), MaxValueValidator(5000)],
+        verbose_name="silence before answering (ms)",
+        help_text="Pause detection only. How long the caller must be quiet before the agent "
+        "answers. Shorter feels quicker but may interrupt slow speakers; 500 is usual.",
+    )
+    eagerness = models.CharField(
+        max_length=8,
+        choices=Eagerness.choices,
+        default=Eagerness.AUTO,
+        help_text="Meaning detection only. How quickly the agent jumps in.",
+    )
+    signing_secret_env = models.CharField(
+        max_length=80,
+        blank=True,
+        validators=[validate_signing_secret_env],
+        verbose_name="own signing secret (setting name)",
+        help_text="Usually empty. Only if this number has its own signing secret in Sautikit: "
+        "your administrator puts the secret in the server's settings under a name like "
+        f"{SIGNING_SECRET_ENV_PREFIX}SALES and you type that name here. The secret itself is "
+        "never shown or stored on this page.",
+    )
+    is_active = models.BooleanField(
+        default=True,
+        verbose_name="active",
+        help_text="Untick to stop answering this number: callers hear a short apology and the "
+        "call ends. Past calls are kept.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = AgentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.phone_number})"
+
+    def clean(self) -> None:
+        try:
+            self.phone_number = normalise(self.phone_number)
+        except InvalidNumber as e:
+            raise ValidationError({"phone_number": str(e)}) from None
+
+    def save(self, *args: Any, author: Any = None, **kwargs: Any) -> None:
+        """Save and keep a revision of what changed; `author` is the user who made the change."""
+        self.phone_number = normalise(self.phone_number)
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            self.record_revision(author)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {field: getattr(self, field) for field in REVISED_FIELDS}
+
+    def record_revision(self, author: Any = None) -> AgentRevision | None:
+        latest = self.revisions.order_by("-number").first()
+        before = latest.snapshot if latest else {}
+        after = self.snapshot()
+        changes = {
+            field: {"from": before.get(field), "to": value}
+            for field, value in after.items()
+            if before.get(field) != value
+        }
+        if latest and not changes:
+            return None
+        user = author if getattr(author, "pk", None) else None
+        return AgentRevision.objects.create(
+            agent=self,
+            number=(latest.number + 1) if latest else 1,
+            author=user,
+            author_name=(user.get_username() if user else str(author or "system")),
+            changes=changes,
+            snapshot=after,
+        )
+
+    @property
+    def current_revision(self) -> AgentRevision | None:
+        return self.revisions.order_by("-number").first()
+
+    def signing_secret(self) -> str:
+        """This number's own webhook secret, read from the environment (never stored here)."""
+        if not self.signing_secret_env:
+            return ""
+        return os.environ.get(self.signing_secret_env, "")
+
+    def turn_detection_config(self) -> dict[str, Any]:
+        """The `turn_detection` object of a Realtime session.update for this agent."""
+        config: dict[str, Any] = {"type": self.turn_detection}
+        if self.turn_detection == TurnDetection.SEMANTIC_VAD:
+            config["eagerness"] = self.eagerness
+        else:
+            config.update(
+                threshold=self.vad_threshold,
+                prefix_padding_ms=self.vad_prefix_padding_ms,
+                silence_duration_ms=self.vad_silence_duration_ms,
+            )
+        config.update(create_response=True, interrupt_response=True)
+        return config
+
+
+class AgentRevision(models.Model):
+    """One saved state of an agent: who changed what, and when. Calls point at the one they used."""
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="revisions")
+    number = models.PositiveIntegerField(help_text="1 for the first version, then 2, 3, …")
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name="saved at")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    author_name = models.CharField(
+        max_length=150, blank=True, verbose_name="saved by", help_text="Kept if the user goes."
+    )
+    changes = models.JSONField(default=dict, help_text="Each changed setting: from → to.")
+    snapshot = models.JSONField(default=dict, help_text="Every setting as it was saved.")
+
+    class Meta:
+        ordering = ["-created_at", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["agent", "number"], name="unique_revision_number")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.agent.name} v{self.number}"

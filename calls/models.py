@@ -1,0 +1,290 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.db import models
+from django.utils import timezone
+
+from agents.models import Agent, AgentRevision
+
+
+class Status(models.TextChoices):
+    PENDING = "pending", "Heard of, not yet answered"
+    CONNECTING = "connecting", "Agent connecting"
+    REJECTED = "rejected", "Not answered"
+    IN_PROGRESS = "in_progress", "In progress"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+
+
+# Webhooks arrive out of order: a call only moves forward through these ranks.
+STATUS_RANK = {
+    Status.PENDING: 0,
+    Status.CONNECTING: 1,
+    Status.REJECTED: 1,
+    Status.IN_PROGRESS: 2,
+    Status.COMPLETED: 3,
+    Status.FAILED: 3,
+}
+TERMINAL = {Status.COMPLETED, Status.FAILED, Status.REJECTED}
+
+
+class Direction(models.TextChoices):
+    INBOUND = "inbound", "Inbound"
+    OUTBOUND = "outbound", "Outbound"
+    UNKNOWN = "", "Unknown"
+
+
+class Source(models.TextChoices):
+    VOICE = "voice", "Voice callback"
+    STREAM_STATUS = "stream_status", "Stream status"
+    EVENTS = "events", "Call event"
+
+
+class Call(models.Model):
+    call_id = models.CharField(max_length=128, unique=True, verbose_name="call id")
+    agent = models.ForeignKey(
+        Agent, null=True, blank=True, on_delete=models.PROTECT, related_name="calls"
+    )
+    agent_revision = models.ForeignKey(
+        AgentRevision,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="calls",
+        verbose_name="agent version",
+        help_text="The agent's settings exactly as this call used them.",
+    )
+    direction = models.CharField(max_length=8, choices=Direction.choices, blank=True)
+    caller_number = models.CharField(max_length=64, blank=True, verbose_name="caller")
+    dialled_number = models.CharField(max_length=64, blank=True, verbose_name="number dialled")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    session_state = models.CharField(
+        max_length=40, blank=True, help_text="The last call state Sautikit reported."
+    )
+    client_request_id = models.CharField(max_length=128, blank=True)
+    stream_sid = models.CharField(max_length=128, blank=True, verbose_name="stream id")
+    stream_requested_at = models.DateTimeField(null=True, blank=True)
+    stream_started_at = models.DateTimeField(null=True, blank=True)
+    stream_stopped_at = models.DateTimeField(null=True, blank=True)
+    stream_error = models.TextField(blank=True)
+    started_at = models.DateTimeField(default=timezone.now, verbose_name="started")
+    answered_at = models.DateTimeField(null=True, blank=True, verbose_name="answered")
+    ended_at = models.DateTimeField(null=True, blank=True, verbose_name="ended")
+    duration_seconds = models.PositiveIntegerField(null=True, blank=True)
+    hangup_cause = models.CharField(max_length=64, blank=True)
+    failure_reason = models.TextField(blank=True)
+    end_reason = models.CharField(
+        max_length=200, blank=True, help_text="Why the call ended, as far as we know."
+    )
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [
+            models.Index(fields=["started_at"]),
+            models.Index(fields=["caller_number"]),
+            models.Index(fields=["dialled_number"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.call_id
+
+    # -- state ------------------------------------------------------------------
+
+    @property
+    def has_stream(self) -> bool:
+        return bool(self.stream_requested_at or self.stream_started_at)
+
+    @property
+    def is_over(self) -> bool:
+        return self.status in TERMINAL
+
+    @property
+    def duration(self) -> timedelta | None:
+        if self.duration_seconds is not None:
+            return timedelta(seconds=self.duration_seconds)
+        if self.ended_at:
+            return self.ended_at - (self.answered_at or self.started_at)
+        return None
+
+    def advance(self, status: str) -> None:
+        """Move to `status` unless the call is already there, further on, or over."""
+        if self.status in TERMINAL:
+            return
+        if STATUS_RANK[Status(status)] > STATUS_RANK[Status(self.status)]:
+            self.status = status
+
+    def mark_ended(self, at: datetime | None, reason: str = "") -> None:
+        if at and not self.ended_at:
+            self.ended_at = at
+        if reason and not self.end_reason:
+            self.end_reason = reason[:200]
+
+    def attach_agent(self, agent: Agent) -> None:
+        self.agent = agent
+        self.agent_revision = agent.current_revision
+
+    def request_stream(self) -> None:
+        self.stream_requested_at = timezone.now()
+        self.advance(Status.CONNECTING)
+
+    def reject(self, reason: str) -> None:
+        self.advance(Status.REJECTED)
+        self.mark_ended(timezone.now(), reason)
+
+    # -- what Sautikit tells us -------------------------------------------------
+
+    def note_session_state(self, state: str, at: datetime) -> None:
+        """A callSessionState, from the voice URL or the stream status callback."""
+        if not state:
+            return
+        self.session_state = state[:40]
+        key = state_key(state)
+        if key == "streamstarted":
+            self.stream_started_at = self.stream_started_at or at
+            self.advance(Status.IN_PROGRESS)
+            self.answered_at = self.answered_at or at
+        elif key == "streamstopped":
+            self.stream_stopped_at = self.stream_stopped_at or at
+        elif key == "streamerror":
+            self.stream_stopped_at = self.stream_stopped_at or at
+            self.stream_error = self.stream_error or "Sautikit reported a stream error"
+        elif key in ENDED_OK:
+            self.advance(Status.COMPLETED)
+            self.mark_ended(at, f"Sautikit: {state}")
+        elif key in ENDED_UNANSWERED:
+            self.advance(Status.FAILED)
+            self.failure_reason = self.failure_reason or f"Sautikit: {state}"
+            self.mark_ended(at, f"Sautikit: {state}")
+
+    def apply_event(self, kind: str, data: dict[str, Any], occurred_at: datetime) -> None:
+        """Fold one events_url envelope into the call; safe in any order."""
+        self.direction = self.direction or parse_direction(data.get("direction"))
+        self.caller_number = self.caller_number or str(data.get("from") or "")[:64]
+        self.dialled_number = self.dialled_number or str(data.get("to") or "")[:64]
+        answered_at = parse_time(data.get("answered_at"))
+        ended_at = parse_time(data.get("ended_at"))
+        if kind == "call.started":
+            self.started_at = min(self.started_at, occurred_at)
+        elif kind == "call.answered":
+            self.answered_at = self.answered_at or answered_at or occurred_at
+            self.advance(Status.IN_PROGRESS)
+        elif kind == "call.completed":
+            self.answered_at = self.answered_at or answered_at
+            seconds = whole_seconds(data.get("duration_seconds"))
+            self.duration_seconds = seconds if seconds is not None else self.duration_seconds
+            self.hangup_cause = str(data.get("hangup_cause") or self.hangup_cause)[:64]
+            # Sautikit's own end time is the truth, even if we guessed one earlier.
+            self.ended_at = ended_at or self.ended_at or occurred_at
+            self.advance(Status.COMPLETED)
+            self.mark_ended(None, f"hung up: {self.hangup_cause}" if self.hangup_cause else "")
+        elif kind == "call.failed":
+            self.failure_reason = str(data.get("failure_reason") or "call failed")
+            self.ended_at = ended_at or self.ended_at or occurred_at
+            self.advance(Status.FAILED)
+            self.mark_ended(None, f"failed: {self.failure_reason}")
+        elif kind == "call.recording.ready":
+            recordings = self.metadata.setdefault("recordings", [])
+            if not any(r.get("recording_id") == data.get("recording_id") for r in recordings):
+                recordings.append(
+                    {
+                        key: data.get(key)
+                        for key in (
+                            "recording_id",
+                            "duration_seconds",
+                            "size_bytes",
+                            "download_url",
+                            "expires_at",
+                        )
+                    }
+                )
+
+
+ENDED_OK = {"completed", "hangup", "ended"}
+ENDED_UNANSWERED = {
+    "busy",
+    "failed",
+    "noanswer",
+    "notanswered",
+    "canceled",
+    "cancelled",
+    "rejected",
+}
+
+
+STREAM_STATES = {"streamstarted", "streamstopped", "streamerror"}
+# States the voice URL is re-invoked with after the call began: answer them with <Response/>.
+LIFECYCLE = STREAM_STATES | ENDED_OK | ENDED_UNANSWERED
+
+
+def state_key(state: str) -> str:
+    """StreamStopped, stream-stopped and STREAM_STOPPED are one state."""
+    return state.lower().replace("-", "").replace("_", "")
+
+
+def is_lifecycle_state(state: str) -> bool:
+    return state_key(state) in LIFECYCLE
+
+
+def parse_direction(value: Any) -> str:
+    text = str(value or "").lower()
+    return text if text in {"inbound", "outbound"} else ""
+
+
+def whole_seconds(value: Any) -> int | None:
+    """Seconds from a webhook field as a whole non-negative number, or None."""
+    try:
+        seconds = round(float(value))
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return seconds if 0 <= seconds < 2**31 else None
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An ISO 8601 time or unix seconds from a webhook, or None if it is neither."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            return datetime.fromtimestamp(value, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if timezone.is_naive(parsed):
+        parsed = timezone.make_aware(parsed, UTC)
+    return parsed
+
+
+class CallEvent(models.Model):
+    """Everything Sautikit told us about a call, as it arrived. Never edited."""
+
+    call = models.ForeignKey(
+        Call, null=True, blank=True, on_delete=models.CASCADE, related_name="events"
+    )
+    source = models.CharField(max_length=16, choices=Source.choices)
+    kind = models.CharField(max_length=64, help_text="Event kind or call state.")
+    event_id = models.CharField(
+        max_length=128,
+        null=True,
+        blank=True,
+        unique=True,
+        help_text="Sautikit's id for this delivery; a repeat with the same id is ignored.",
+    )
+    occurred_at = models.DateTimeField(
+        default=timezone.now, help_text="When it happened, by Sautikit's clock if it said."
+    )
+    received_at = models.DateTimeField(auto_now_add=True)
+    payload = models.JSONField(default=dict, help_text="The body exactly as it arrived (parsed).")
+
+    class Meta:
+        ordering = ["occurred_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} ({self.get_source_display()})"

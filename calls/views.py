@@ -1,0 +1,259 @@
+"""Sautikit's webhooks: the voice callback, the stream status callback and the events_url."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+from django.utils import timezone
+
+from agents.models import Agent
+from agents.numbers import normalise_or_keep
+from calls import responses
+from calls.groups import call_group
+from calls.models import (
+    STREAM_STATES,
+    Call,
+    CallEvent,
+    Source,
+    is_lifecycle_state,
+    parse_direction,
+    parse_time,
+    state_key,
+    whole_seconds,
+)
+from calls.webhooks import (
+    WebhookError,
+    check_signature,
+    delivery_id,
+    field,
+    parse_payload,
+    text,
+    webhook,
+)
+from streaming.tokens import stream_url
+
+log = logging.getLogger(__name__)
+
+CALL_ID_FIELDS = ("sessionId", "CallId", "callSid", "CallSid", "call_id")
+# Call ids travel in the stream URL's path: keep them to characters that need no escaping there.
+CALL_ID = re.compile(r"^[A-Za-z0-9_.:+=~-]+$")
+
+
+def _call_id(payload: dict[str, Any], *names: str) -> str:
+    call_id = field(payload, *names)
+    if not call_id:
+        raise WebhookError(400, f"call id missing: expected one of {', '.join(names)}")
+    if not CALL_ID.match(call_id):
+        raise WebhookError(400, "call id has characters other than letters, digits and _.:+=~-")
+    return call_id
+
+
+def _secrets(agent: Agent | None) -> list[str]:
+    return [settings.SAUTIKIT_SIGNING_SECRET, agent.signing_secret() if agent else ""]
+
+
+def _base_url(request: HttpRequest) -> str:
+    return settings.PUBLIC_BASE_URL or request.build_absolute_uri("/").rstrip("/")
+
+
+def _is_repeat(event_id: str | None) -> bool:
+    return bool(event_id) and CallEvent.objects.filter(event_id=event_id).exists()
+
+
+def _publish(call_id: str, message: dict[str, Any]) -> None:
+    """Tell the call's live bridge, in whichever process it runs."""
+    try:
+        async_to_sync(get_channel_layer().group_send)(call_group(call_id), message)
+    except Exception:
+        # Already stored; the bridge also ends when Sautikit closes the socket.
+        log.exception("could not publish %s for call %s", message.get("type"), call_id)
+
+
+def _locked_call(call_id: str) -> tuple[Call, bool]:
+    return Call.objects.select_for_update().get_or_create(call_id=call_id)
+
+
+def _find_agent(dialled: str, caller: str) -> tuple[Agent | None, bool]:
+    """The agent for the dialled number; WebRTC calls may arrive with the two numbers swapped."""
+    agent = Agent.objects.for_number(dialled) if dialled else None
+    if agent is None and caller:
+        swapped = Agent.objects.for_number(caller)
+        if swapped is not None:
+            return swapped, True
+    return agent, False
+
+
+@webhook
+def voice(request: HttpRequest) -> HttpResponse:
+    payload = parse_payload(request)
+    call_id = _call_id(payload, *CALL_ID_FIELDS)
+    caller = field(payload, "callerNumber", "From", "from", limit=64)
+    dialled = field(payload, "destinationNumber", "To", "to", "clientDialedNumber", limit=64)
+    agent, swapped = _find_agent(dialled, caller)
+    if swapped:
+        caller, dialled = dialled, caller
+    check_signature(request, _secrets(agent))
+    event_id = delivery_id(request, payload)
+    if _is_repeat(event_id):
+        return responses.empty()
+
+    state = field(payload, "callSessionState", limit=40)
+    is_active = field(payload, "isActive", limit=8)
+    now = timezone.now()
+    stream_state = ""
+    with transaction.atomic():
+        call, _ = _locked_call(call_id)
+        CallEvent.objects.create(
+            call=call, source=Source.VOICE, kind=state or "incoming", event_id=event_id,
+            occurred_at=now, payload=payload,
+        )  # fmt: skip
+        call.caller_number = call.caller_number or normalise_or_keep(caller)[:64]
+        call.dialled_number = call.dialled_number or normalise_or_keep(dialled)[:64]
+        call.direction = call.direction or parse_direction(field(payload, "direction"))
+        call.client_request_id = call.client_request_id or field(payload, "clientRequestId")
+        if swapped:
+            call.metadata["numbers_swapped"] = True
+        if agent and not call.agent_id:
+            call.attach_agent(agent)
+
+        if is_active == "0" or is_lifecycle_state(state):
+            call.note_session_state(state or "Completed", now)
+            call.duration_seconds = call.duration_seconds or whole_seconds(
+                field(payload, "durationInSeconds", "duration", "CallDuration", limit=32)
+            )
+            call.hangup_cause = call.hangup_cause or field(payload, "hangupCause", limit=64)
+            stream_state = state if state_key(state) in STREAM_STATES else ""
+            response = responses.empty()
+        elif call.has_stream or call.is_over:
+            # A repeat of the first callback: never fork a second stream for one call.
+            response = responses.empty()
+        elif agent is None:
+            call.reject(f"no agent for number {dialled or '(none given)'}")
+            response = responses.say_and_hangup(responses.UNKNOWN_NUMBER)
+        elif not agent.is_active:
+            call.reject(f"agent {agent.name} is inactive")
+            response = responses.say_and_hangup(responses.INACTIVE_AGENT)
+        else:
+            call.session_state = state[:40] or call.session_state
+            call.request_stream()
+            base = _base_url(request)
+            response = responses.stream(
+                name=f"call-{call.pk}",
+                url=stream_url(base, call.call_id),
+                track=agent.track,
+                sample_rate=agent.sample_rate,
+                status_url=base + reverse("calls:stream-status"),
+            )
+        call.save()
+    if stream_state:
+        _publish(call_id, _stream_message(call, stream_state, payload))
+    return response
+
+
+@webhook
+def stream_status(request: HttpRequest) -> HttpResponse:
+    payload = parse_payload(request)
+    call_id = _call_id(payload, *CALL_ID_FIELDS)
+    state = field(payload, "callSessionState", limit=40) or _state_from_stream_event(
+        field(payload, "streamEvent", limit=40)
+    )
+    if not state:
+        raise WebhookError(400, "callSessionState missing (StreamStarted, StreamStopped, …)")
+    known = Call.objects.filter(call_id=call_id).select_related("agent").first()
+    check_signature(request, _secrets(known.agent if known else None))
+    event_id = delivery_id(request, payload)
+    if _is_repeat(event_id):
+        return text("duplicate: already recorded")
+
+    now = timezone.now()
+    with transaction.atomic():
+        call, created = _locked_call(call_id)
+        CallEvent.objects.create(
+            call=call, source=Source.STREAM_STATUS, kind=state, event_id=event_id,
+            occurred_at=now, payload=payload,
+        )  # fmt: skip
+        call.stream_sid = call.stream_sid or field(payload, "streamSid")
+        call.note_session_state(state, now)
+        if state_key(state) == "streamerror":
+            detail = field(payload, "error", "errorMessage", "reason", "message", limit=500)
+            if detail:
+                call.stream_error = f"Sautikit reported a stream error: {detail}"
+        call.save()
+    _publish(call_id, _stream_message(call, state, payload))
+    if created:
+        return text(f"stored: call {call_id} not seen yet, it will be attached when it is", 202)
+    return text("ok")
+
+
+@webhook
+def events(request: HttpRequest) -> HttpResponse:
+    payload = parse_payload(request)
+    kind = field(payload, "kind", limit=64)
+    event_id = delivery_id(request, payload)
+    data = payload.get("data")
+    if not kind:
+        raise WebhookError(400, "kind missing")
+    if not event_id:
+        raise WebhookError(400, "event_id missing")
+    if not isinstance(data, dict):
+        raise WebhookError(400, "data missing or not an object")
+    call_id = _call_id(data, "call_id", "session_id", "sessionId")
+    known = Call.objects.filter(call_id=call_id).select_related("agent").first()
+    agent = known.agent if known else Agent.objects.for_number(field(data, "to", limit=64))
+    check_signature(request, _secrets(agent))
+    if _is_repeat(event_id):
+        return text("duplicate: already recorded")
+
+    occurred_at = parse_time(payload.get("occurred_at")) or timezone.now()
+    try:
+        with transaction.atomic():
+            call, _ = _locked_call(call_id)
+            CallEvent.objects.create(
+                call=call, source=Source.EVENTS, kind=kind, event_id=event_id,
+                occurred_at=occurred_at, payload=payload,
+            )  # fmt: skip
+            if agent and not call.agent_id:
+                call.attach_agent(agent)
+            call.apply_event(kind, data, occurred_at)
+            call.save()
+    except IntegrityError:
+        # The same delivery raced us in another request and won.
+        return text("duplicate: already recorded")
+    if kind in {"call.completed", "call.failed"}:
+        _publish(call_id, {"type": "call.ended", "call_id": call_id, "kind": kind})
+    if kind not in KNOWN_EVENTS:
+        return text(f"stored: kind {kind} is not one we act on", 202)
+    return text("ok")
+
+
+KNOWN_EVENTS = {
+    "call.started",
+    "call.answered",
+    "call.completed",
+    "call.failed",
+    "call.recording.ready",
+}
+
+
+def _stream_message(call: Call, state: str, payload: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "stream.status",
+        "call_id": call.call_id,
+        "state": state,
+        "stream_sid": call.stream_sid,
+        "payload": payload,
+    }
+
+
+def _state_from_stream_event(event: str) -> str:
+    # streamEvent = "stream-stopped" has been seen without callSessionState.
+    return "".join(part.capitalize() for part in event.split("-")) if event else ""
+

@@ -1,0 +1,47 @@
+"""Signed, expiring tokens that let exactly one call open its stream socket."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from django.conf import settings
+from django.core import signing
+
+SALT = "streaming.stream-token"
+# "." needs no escaping in a URL, unlike the default ":".
+SEP = "."
+# The WebSocket route the bridge consumer listens on (see streaming/routing.py).
+STREAM_PATH = "/sautikit/stream/{call_id}/"
+
+
+def _signer() -> signing.TimestampSigner:
+    return signing.TimestampSigner(salt=SALT, sep=SEP)
+
+
+def make_token(call_id: str) -> str:
+    # sign() gives "<call_id>.<timestamp>.<signature>"; the call id travels in the path.
+    signed = _signer().sign(call_id)
+    return signed[len(call_id) + 1 :]
+
+
+def check_token(call_id: str, token: str, max_age: int | None = None) -> bool:
+    """True when the token was made for this call id and is younger than max_age seconds."""
+    if max_age is None:
+        max_age = settings.STREAM_TOKEN_MAX_AGE
+    try:
+        value = _signer().unsign(f"{call_id}{SEP}{token}", max_age=max_age)
+    except signing.BadSignature:  # SignatureExpired is a BadSignature too
+        return False
+    return value == call_id
+
+
+def stream_url(base_url: str, call_id: str) -> str:
+    """The ws(s):// URL Sautikit opens for this call: wss for an https origin, ws for http."""
+    if base_url.startswith("https://"):
+        origin = "wss://" + base_url[len("https://") :]
+    elif base_url.startswith("http://"):
+        origin = "ws://" + base_url[len("http://") :]
+    else:
+        raise ValueError(f"base URL must start with http:// or https://, got {base_url!r}")
+    path = STREAM_PATH.format(call_id=quote(call_id, safe=""))
+    return f"{origin.rstrip('/')}{path}?token={quote(make_token(call_id), safe='')}"

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from django.test import Client
+
+from agents.models import Agent
+
+DATA = Path(__file__).parent / "test_data"
+DEMO_NUMBER = "+254711000100"
+
+
+def load(name: str) -> dict[str, Any]:
+    return json.loads((DATA / f"{name}.json").read_text())
+
+
+def post_form(client: Client, url: str, data: dict[str, Any], **extra: Any):
+    return client.post(
+        url, urlencode(data), content_type="application/x-www-form-urlencoded", **extra
+    )
+
+
+def post_json(client: Client, url: str, data: Any, **extra: Any):
+    body = data if isinstance(data, str | bytes) else json.dumps(data)
+    return client.post(url, body, content_type="application/json", **extra)
+
+
+@pytest.fixture
+def agent(db) -> Agent:
+    agent = Agent(
+        name="Clinic",
+        phone_number=DEMO_NUMBER,
+        instructions="You book appointments.",
+        greeting="Hello!",
+    )
+    agent.save(author="tests")
+    return agent
+
+
+@pytest.fixture(autouse=True)
+def _no_signing_secret(settings, monkeypatch):
+    # A developer's shell may export one; tests that want signatures set it themselves.
+    settings.SAUTIKIT_SIGNING_SECRET = ""
+    settings.PUBLIC_BASE_URL = ""
