@@ -11,7 +11,7 @@ from django.db import models, transaction
 
 from agents.numbers import InvalidNumber, normalise
 
-SIGNING_SECRET_ENV_PREFIX = "SAUTIKIT_SIGNING_SECRET_"
+SIGNING_SECRET_ENV_PREFIX = "SAUTIKIT_SIGNING_SECRET_"  # noqa: S105 (a name, not a secret)
 
 
 class Voice(models.TextChoices):
@@ -193,18 +193,18 @@ class Agent(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.phone_number})"
 
-    def clean(self) -> None:
-        try:
-            self.phone_number = normalise(self.phone_number)
-        except InvalidNumber as e:
-            raise ValidationError({"phone_number": str(e)}) from None
-
     def save(self, *args: Any, author: Any = None, **kwargs: Any) -> None:
         """Save and keep a revision of what changed; `author` is the user who made the change."""
         self.phone_number = normalise(self.phone_number)
         with transaction.atomic():
             super().save(*args, **kwargs)
             self.record_revision(author)
+
+    def clean(self) -> None:
+        try:
+            self.phone_number = normalise(self.phone_number)
+        except InvalidNumber as e:
+            raise ValidationError({"phone_number": str(e)}) from None
 
     def snapshot(self) -> dict[str, Any]:
         return {field: getattr(self, field) for field in REVISED_FIELDS}

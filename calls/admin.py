@@ -116,9 +116,7 @@ class CallAdmin(ReadOnlyMixin, admin.ModelAdmin):
         items = obj.metadata.get("recordings") or []
         if not items:
             return "—"
-        return ", ".join(
-            f"{r.get('recording_id')} ({r.get('duration_seconds')} s)" for r in items
-        )
+        return ", ".join(f"{r.get('recording_id')} ({r.get('duration_seconds')} s)" for r in items)
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Call], search_term: str

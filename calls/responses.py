@@ -39,7 +39,7 @@ def stream(*, name: str, url: str, track: str, sample_rate: int, status_url: str
             "name": name,
             "url": url,
             "track": track,
-            # Without connect="true" Sautikit hangs up within a second when the stream drives the call.
+            # Without connect="true" Sautikit hangs up within a second (stream-driven calls).
             "connect": "true",
             "outputSamplingRate": str(sample_rate),
             # Playback of what we send back is undefined unless this is given.

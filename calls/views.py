@@ -256,4 +256,3 @@ def _stream_message(call: Call, state: str, payload: dict[str, Any]) -> dict[str
 def _state_from_stream_event(event: str) -> str:
     # streamEvent = "stream-stopped" has been seen without callSessionState.
     return "".join(part.capitalize() for part in event.split("-")) if event else ""
-

@@ -1,4 +1,4 @@
-"""WebSocket routes. The bridge consumer (the live-bridge issue) mounts at streaming.tokens.STREAM_PATH."""
+"""WebSocket routes. The bridge consumer (live-bridge issue) mounts at tokens.STREAM_PATH."""
 
 from __future__ import annotations
 

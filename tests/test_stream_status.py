@@ -81,7 +81,9 @@ def test_it_tells_the_live_bridge(client, call, name):
 
 def test_it_tells_the_bridge_of_stream_stopped_sent_to_the_voice_url(client, call):
     channel, layer = listen(call_group(CALL_ID))
-    post_form(client, "/sautikit/voice/", {**load("voice_incoming"), "callSessionState": "StreamStopped"})
+    post_form(
+        client, "/sautikit/voice/", {**load("voice_incoming"), "callSessionState": "StreamStopped"}
+    )
     message = receive(layer, channel)
     assert message["state"] == "StreamStopped"
 

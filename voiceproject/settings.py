@@ -13,7 +13,7 @@ from voiceproject.env import database_from_url, env_bool, env_int, env_list, env
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 # Development only. voiceproject.settings_production refuses to start with it.
-INSECURE_DEFAULT_SECRET_KEY = "django-insecure-local-development-only-never-in-production"
+INSECURE_DEFAULT_SECRET_KEY = "django-insecure-local-development-only-never-in-production"  # noqa: S105
 SECRET_KEY = env_str("DJANGO_SECRET_KEY") or INSECURE_DEFAULT_SECRET_KEY
 DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")

@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from voiceproject.env import database_from_url, env_bool, env_int, env_list
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT_VARS = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "DJANGO_SECRET_KEY",
+    "DJANGO_DEBUG",
+    "DJANGO_ALLOWED_HOSTS",
+    "PUBLIC_BASE_URL",
+    "OPENAI_API_KEY",
+    "OPENAI_REALTIME_URL",
+    "SAUTIKIT_SIGNING_SECRET",
+    "TIME_ZONE",
+)
+
+
+def settings_in_subprocess(module: str = "voiceproject.settings", **env: str):
+    """Import the settings in a fresh interpreter with only `env` set; return it or the error."""
+    clean = {k: v for k, v in os.environ.items() if k not in PROJECT_VARS}
+    clean.update(env, DJANGO_SETTINGS_MODULE=module)
+    code = (
+        "import json, django\n"
+        "from django.conf import settings\n"
+        "django.setup()\n"
+        "print(json.dumps({k: getattr(settings, k) for k in "
+        "('DEBUG', 'ALLOWED_HOSTS', 'PUBLIC_BASE_URL', 'OPENAI_REALTIME_URL', 'TIME_ZONE', "
+        "'SAUTIKIT_SIGNING_SECRET', 'OPENAI_API_KEY')} | "
+        "{'db': settings.DATABASES['default']['ENGINE'], "
+        "'layer': settings.CHANNEL_LAYERS['default']['BACKEND']}))\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=clean, capture_output=True, text=True
+    )
+
+
+def test_it_starts_embedded_with_nothing_set():
+    result = settings_in_subprocess()
+    assert result.returncode == 0, result.stderr
+    values = json.loads(result.stdout)
+    assert values["db"] == "django.db.backends.sqlite3"
+    assert values["layer"] == "channels.layers.InMemoryChannelLayer"
+    assert values["DEBUG"] is False
+    assert values["OPENAI_REALTIME_URL"] == "wss://api.openai.com/v1/realtime"
+    assert values["TIME_ZONE"] == "Africa/Nairobi"
+    assert values["PUBLIC_BASE_URL"] == ""
+
+
+def test_it_reads_services_from_the_environment():
+    result = settings_in_subprocess(
+        DATABASE_URL="postgres://u:p@db.internal:5433/voice",
+        REDIS_URL="redis://cache.internal:6379/1",
+        DJANGO_ALLOWED_HOSTS="voice.example.com, admin.example.com",
+        PUBLIC_BASE_URL="https://voice.example.com/",
+        OPENAI_API_KEY="sk-test",
+        SAUTIKIT_SIGNING_SECRET="whsec",
+    )
+    assert result.returncode == 0, result.stderr
+    values = json.loads(result.stdout)
+    assert values["db"] == "django.db.backends.postgresql"
+    assert values["layer"] == "channels_redis.core.RedisChannelLayer"
+    assert values["ALLOWED_HOSTS"] == ["voice.example.com", "admin.example.com"]
+    assert values["PUBLIC_BASE_URL"] == "https://voice.example.com"
+    assert values["OPENAI_API_KEY"] == "sk-test"
+    assert values["SAUTIKIT_SIGNING_SECRET"] == "whsec"
+
+
+def test_production_refuses_debug():
+    result = settings_in_subprocess(
+        "voiceproject.settings_production", DJANGO_DEBUG="1", DJANGO_SECRET_KEY="x" * 50
+    )
+    assert result.returncode != 0
+    assert "DJANGO_DEBUG is on" in result.stderr
+
+
+def test_production_refuses_the_default_secret_key():
+    result = settings_in_subprocess("voiceproject.settings_production")
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY is unset" in result.stderr
+
+
+def test_production_starts_when_configured():
+    result = settings_in_subprocess("voiceproject.settings_production", DJANGO_SECRET_KEY="k" * 50)
+    assert result.returncode == 0, result.stderr
+
+
+def test_it_parses_database_urls(tmp_path):
+    assert database_from_url("sqlite:///db.sqlite3", tmp_path)["NAME"] == str(
+        tmp_path / "db.sqlite3"
+    )
+    assert database_from_url("sqlite:////var/lib/x.db", tmp_path)["NAME"] == "/var/lib/x.db"
+    pg = database_from_url("postgresql://me:p%40ss@h:5433/voice?sslmode=require", tmp_path)
+    assert pg["ENGINE"] == "django.db.backends.postgresql"
+    assert (pg["USER"], pg["PASSWORD"], pg["HOST"], pg["PORT"], pg["NAME"]) == (
+        "me", "p@ss", "h", "5433", "voice",
+    )  # fmt: skip
+    assert pg["OPTIONS"] == {"sslmode": "require"}
+    with pytest.raises(ImproperlyConfigured, match="mysql"):
+        database_from_url("mysql://h/db", tmp_path)
+
+
+def test_it_reads_typed_values(monkeypatch):
+    monkeypatch.setenv("FLAG", "yes")
+    monkeypatch.setenv("NUM", "42")
+    monkeypatch.setenv("HOSTS", "a, b,,c")
+    assert env_bool("FLAG") is True
+    assert env_int("NUM", 0) == 42
+    assert env_list("HOSTS") == ["a", "b", "c"]
+    monkeypatch.setenv("FLAG", "maybe")
+    with pytest.raises(ImproperlyConfigured, match="FLAG"):
+        env_bool("FLAG")
+    monkeypatch.setenv("NUM", "many")
+    with pytest.raises(ImproperlyConfigured, match="NUM"):
+        env_int("NUM", 0)
+
+
+def test_env_example_lists_every_variable_the_settings_read():
+    example = (ROOT / ".env.example").read_text()
+    settings_source = (ROOT / "voiceproject" / "settings.py").read_text()
+    read = set(re.findall(r'env_\w+\("([A-Z_]+)"', settings_source))
+    listed = set(re.findall(r"^#?\s*([A-Z_]+)=", example, flags=re.M))
+    assert read <= listed, f"missing from .env.example: {sorted(read - listed)}"

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import call_command
+
+from agents.models import Agent
+from calls.models import Call
+from tests.conftest import post_form
+
+pytestmark = pytest.mark.django_db
+
+
+def run(*args: str) -> str:
+    out = StringIO()
+    call_command("setup_demo", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_it_creates_the_demo_agent_and_an_admin_whose_password_it_prints():
+    output = run()
+    agent = Agent.objects.get()
+    assert agent.is_active and agent.revisions.count() == 1
+    password = output.split("password ")[1].split()[0]
+    user = User.objects.get(username="admin")
+    assert user.is_superuser and user.check_password(password)
+    assert agent.phone_number.replace("+", "%2B") in output
+
+
+def test_it_is_idempotent_and_keeps_the_password():
+    first = run()
+    password = first.split("password ")[1].split()[0]
+    second = run()
+    assert "password unchanged" in second
+    assert Agent.objects.count() == 1
+    assert User.objects.get().check_password(password)
+
+
+def test_it_resets_the_password_when_asked():
+    run()
+    output = run("--reset-password")
+    password = output.split("password ")[1].split()[0]
+    assert User.objects.get().check_password(password)
+
+
+def test_the_printed_curl_gets_a_stream(client):
+    run()
+    agent = Agent.objects.get()
+    response = post_form(
+        client,
+        "/sautikit/voice/",
+        {
+            "sessionId": "x",
+            "callerNumber": "+254700000001",
+            "destinationNumber": agent.phone_number,
+        },
+    )
+    assert b"<Stream " in response.content
+    assert Call.objects.get().agent == agent

@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from calls import signatures
+from calls.models import Call, CallEvent
+from tests.conftest import load
+
+SECRET = "whsec_test_0123456789"
+pytestmark = pytest.mark.django_db
+
+ENDPOINTS = [
+    ("/sautikit/voice/", "voice_incoming"),
+    ("/sautikit/stream-status/", "stream_started"),
+    ("/sautikit/events/", "event_call_answered"),
+]
+
+
+def post(client, url: str, body: bytes, signature: str | None):
+    headers = {"HTTP_X_SAUTIKIT_SIGNATURE": signature} if signature is not None else {}
+    return client.post(url, body, content_type="application/json", **headers)
+
+
+@pytest.fixture
+def secret(settings):
+    settings.SAUTIKIT_SIGNING_SECRET = SECRET
+    return SECRET
+
+
+def assert_nothing_recorded() -> None:
+    assert Call.objects.count() == 0
+    assert CallEvent.objects.count() == 0
+
+
+@pytest.mark.parametrize(("url", "name"), ENDPOINTS)
+def test_it_accepts_a_good_timestamped_signature(client, agent, secret, url, name):
+    body = json.dumps(load(name)).encode()
+    response = post(client, url, body, signatures.sign(secret, body))
+    assert response.status_code in {200, 202}
+    assert CallEvent.objects.count() == 1
+
+
+@pytest.mark.parametrize(("url", "name"), ENDPOINTS)
+def test_it_accepts_the_plain_body_hmac(client, agent, secret, url, name):
+    body = json.dumps(load(name)).encode()
+    response = post(client, url, body, signatures.sign_plain(secret, body))
+    assert response.status_code in {200, 202}
+
+
+@pytest.mark.parametrize(("url", "name"), ENDPOINTS)
+def test_it_refuses_a_bad_signature(client, agent, secret, url, name):
+    body = json.dumps(load(name)).encode()
+    response = post(client, url, body, signatures.sign("not-the-secret", body))
+    assert response.status_code == 403
+    assert b"does not match" in response.content
+    assert_nothing_recorded()
+
+
+@pytest.mark.parametrize(("url", "name"), ENDPOINTS)
+def test_it_refuses_a_stale_signature(client, agent, secret, url, name):
+    body = json.dumps(load(name)).encode()
+    response = post(client, url, body, signatures.sign(secret, body, int(time.time()) - 301))
+    assert response.status_code == 403
+    assert b"window" in response.content
+    assert_nothing_recorded()
+
+
+@pytest.mark.parametrize(("url", "name"), ENDPOINTS)
+def test_it_refuses_a_missing_signature(client, agent, secret, url, name):
+    response = post(client, url, json.dumps(load(name)).encode(), None)
+    assert response.status_code == 403
+    assert b"missing" in response.content
+    assert_nothing_recorded()
+
+
+def test_it_refuses_a_signature_for_another_body(client, agent, secret):
+    body = json.dumps(load("voice_incoming")).encode()
+    other = body.replace(b"+254700000001", b"+254700000009")
+    assert post(client, "/sautikit/voice/", other, signatures.sign(secret, body)).status_code == 403
+
+
+def test_it_accepts_unsigned_webhooks_when_no_secret_is_set(client, agent):
+    body = json.dumps(load("voice_incoming")).encode()
+    assert post(client, "/sautikit/voice/", body, None).status_code == 200
+
+
+def test_it_uses_the_agent_own_secret(client, agent, monkeypatch):
+    monkeypatch.setenv("SAUTIKIT_SIGNING_SECRET_CLINIC", "per-number-secret")
+    agent.signing_secret_env = "SAUTIKIT_SIGNING_SECRET_CLINIC"
+    agent.save()
+    body = json.dumps(load("voice_incoming")).encode()
+    assert post(client, "/sautikit/voice/", body, None).status_code == 403
+    good = signatures.sign("per-number-secret", body)
+    assert post(client, "/sautikit/voice/", body, good).status_code == 200
+    # The call is known now: its status callbacks are checked with the agent's secret too.
+    status = json.dumps(load("stream_started")).encode()
+    assert post(client, "/sautikit/stream-status/", status, None).status_code == 403
+    signed = signatures.sign("per-number-secret", status)
+    assert post(client, "/sautikit/stream-status/", status, signed).status_code == 200
+
+
+class TestVerify:
+    body = b'{"a":1}'
+
+    def test_it_accepts_any_of_several_v1_values(self):
+        t = int(time.time())
+        good = signatures.sign(SECRET, self.body, t).split(",")[1]
+        signatures.verify(self.body, f"t={t},v1=00ff,{good}", [SECRET])
+
+    def test_it_refuses_timestamps_from_the_future(self):
+        future = int(time.time()) + 400
+        with pytest.raises(signatures.SignatureError, match="window"):
+            signatures.verify(self.body, signatures.sign(SECRET, self.body, future), [SECRET])
+
+    def test_it_accepts_a_timestamp_inside_the_window(self):
+        t = int(time.time()) - 299
+        signatures.verify(self.body, signatures.sign(SECRET, self.body, t), [SECRET])
+
+    @pytest.mark.parametrize("header", ["t=abc,v1=00", "t=1", "v1=", "garbage", "   "])
+    def test_it_refuses_malformed_headers(self, header):
+        with pytest.raises(signatures.SignatureError):
+            signatures.verify(self.body, header, [SECRET])
+
+    def test_it_accepts_the_plain_form_with_a_sha256_prefix(self):
+        digest = signatures.sign_plain(SECRET, self.body)
+        signatures.verify(self.body, f"sha256={digest}", [SECRET])
+
+    def test_it_passes_everything_without_secrets(self):
+        signatures.verify(self.body, None, ["", ""])
