@@ -182,8 +182,10 @@ class Agent(models.Model):
         help_text="Untick to stop answering this number: callers hear a short apology and the "
         "call ends. Past calls are kept.",
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(auto_now_add=True, help_text="When the agent was created.")
+    updated_at = models.DateTimeField(
+        auto_now=True, help_text="When the agent was last saved. Its history is below."
+    )
 
     objects = AgentQuerySet.as_manager()
 
