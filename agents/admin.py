@@ -90,7 +90,14 @@ class AgentAdmin(admin.ModelAdmin):
             "Phone line (ask a developer before changing)",
             {
                 "classes": ("collapse",),
-                "fields": ("track", "sample_rate", "model", "signing_secret_env"),
+                "fields": (
+                    "max_call_minutes",
+                    "silence_timeout_seconds",
+                    "track",
+                    "sample_rate",
+                    "model",
+                    "signing_secret_env",
+                ),
             },
         ),
         (None, {"fields": ("signing_secret_status", "created_at", "updated_at")}),

@@ -66,6 +66,8 @@ REVISED_FIELDS = (
     "vad_silence_duration_ms",
     "eagerness",
     "signing_secret_env",
+    "max_call_minutes",
+    "silence_timeout_seconds",
     "is_active",
 )
 
@@ -176,6 +178,19 @@ class Agent(models.Model):
         f"{SIGNING_SECRET_ENV_PREFIX}SALES and you type that name here. The secret itself is "
         "never shown or stored on this page.",
     )
+    max_call_minutes = models.PositiveIntegerField(
+        default=15,
+        validators=[MinValueValidator(1), MaxValueValidator(60)],
+        verbose_name="longest call (minutes)",
+        help_text="The agent politely ends calls longer than this. At most 60 (OpenAI's limit).",
+    )
+    silence_timeout_seconds = models.PositiveIntegerField(
+        default=60,
+        validators=[MinValueValidator(10), MaxValueValidator(600)],
+        verbose_name="hang up after silence (seconds)",
+        help_text="If neither the caller nor the agent says anything for this long, the call "
+        "ends, so a forgotten phone does not stay connected.",
+    )
     is_active = models.BooleanField(
         default=True,
         verbose_name="active",
@@ -244,17 +259,23 @@ class Agent(models.Model):
 
     def turn_detection_config(self) -> dict[str, Any]:
         """The `turn_detection` object of a Realtime session.update for this agent."""
-        config: dict[str, Any] = {"type": self.turn_detection}
-        if self.turn_detection == TurnDetection.SEMANTIC_VAD:
-            config["eagerness"] = self.eagerness
-        else:
-            config.update(
-                threshold=self.vad_threshold,
-                prefix_padding_ms=self.vad_prefix_padding_ms,
-                silence_duration_ms=self.vad_silence_duration_ms,
-            )
-        config.update(create_response=True, interrupt_response=True)
-        return config
+        return turn_detection_config(self.snapshot())
+
+
+def turn_detection_config(values: dict[str, Any]) -> dict[str, Any]:
+    """`turn_detection` for a Realtime session from an agent's settings (live or a revision)."""
+    kind = values.get("turn_detection") or TurnDetection.SERVER_VAD
+    config: dict[str, Any] = {"type": str(kind)}
+    if kind == TurnDetection.SEMANTIC_VAD:
+        config["eagerness"] = values.get("eagerness") or Eagerness.AUTO
+    else:
+        config.update(
+            threshold=values.get("vad_threshold", 0.5),
+            prefix_padding_ms=values.get("vad_prefix_padding_ms", 300),
+            silence_duration_ms=values.get("vad_silence_duration_ms", 500),
+        )
+    config.update(create_response=True, interrupt_response=True)
+    return config
 
 
 class AgentRevision(models.Model):

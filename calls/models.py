@@ -40,6 +40,7 @@ class Source(models.TextChoices):
     VOICE = "voice", "Voice callback"
     STREAM_STATUS = "stream_status", "Stream status"
     EVENTS = "events", "Call event"
+    BRIDGE = "bridge", "Live bridge"
 
 
 class Call(models.Model):
@@ -69,6 +70,10 @@ class Call(models.Model):
     stream_started_at = models.DateTimeField(null=True, blank=True)
     stream_stopped_at = models.DateTimeField(null=True, blank=True)
     stream_error = models.TextField(blank=True)
+    bridge_started_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the stream socket opened and the agent joined."
+    )
+    bridge_ended_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(default=timezone.now, verbose_name="started")
     answered_at = models.DateTimeField(null=True, blank=True, verbose_name="answered")
     ended_at = models.DateTimeField(null=True, blank=True, verbose_name="ended")
@@ -135,6 +140,17 @@ class Call(models.Model):
     def reject(self, reason: str) -> None:
         self.advance(Status.REJECTED)
         self.mark_ended(timezone.now(), reason)
+
+    def bridge_ended(self, reason: str, error: str = "") -> None:
+        """The live bridge is over: why, and whether OpenAI failed the call."""
+        now = timezone.now()
+        self.bridge_ended_at = self.bridge_ended_at or now
+        if error:
+            self.failure_reason = self.failure_reason or error
+            self.advance(Status.FAILED)
+        else:
+            self.advance(Status.COMPLETED)
+        self.mark_ended(now, reason)
 
     # -- what Sautikit tells us -------------------------------------------------
 

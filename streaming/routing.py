@@ -1,7 +1,11 @@
-"""WebSocket routes. The bridge consumer (live-bridge issue) mounts at tokens.STREAM_PATH."""
+"""WebSocket routes: the stream socket Sautikit opens for each call (see tokens.STREAM_PATH)."""
 
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import path
 
-websocket_urlpatterns: list[URLPattern] = []
+from streaming.consumer import StreamConsumer
+
+websocket_urlpatterns = [
+    path("sautikit/stream/<str:call_id>/", StreamConsumer.as_asgi()),
+]

@@ -90,6 +90,8 @@ def test_it_saves_an_agent_from_the_form_with_a_revision(staff):
         "sample_rate": "16000",
         "model": "gpt-realtime",
         "signing_secret_env": "",
+        "max_call_minutes": "15",
+        "silence_timeout_seconds": "60",
         "revisions-TOTAL_FORMS": "0",
         "revisions-INITIAL_FORMS": "0",
         "revisions-MIN_NUM_FORMS": "0",

@@ -1,0 +1,149 @@
+"""The stream socket Sautikit opens for a call (mod_audio_fork's protocol)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from calls.groups import call_group
+from streaming import calls
+from streaming.bridge import Bridge
+from streaming.realtime import RealtimeClient, UpstreamError
+from streaming.tokens import check_token
+
+log = logging.getLogger(__name__)
+
+SUBPROTOCOL = "audio.drachtio.org"
+ENDING_STATES = {"StreamStopped", "StreamError"}
+
+
+class StreamConsumer(AsyncWebsocketConsumer):
+    bridge: Bridge | None = None
+    call_id: str = ""
+
+    async def connect(self) -> None:
+        # Refusing before accept() answers the handshake with 403; nothing opens upstream.
+        if SUBPROTOCOL not in self.scope.get("subprotocols", []):
+            await self.close()
+            return
+        call_id = self.scope["url_route"]["kwargs"]["call_id"]
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        token = (query.get("token") or [""])[0]
+        if not check_token(call_id, token):
+            await self.close()
+            return
+        setup = await calls.claim_call(call_id)
+        if setup is None:
+            await self.close()
+            return
+        self.call_id = call_id
+        self._finished = False
+        self._have_metadata = False
+        self._background: set[asyncio.Task[Any]] = set()
+        await self.accept(subprotocol=SUBPROTOCOL)
+        await self.channel_layer.group_add(call_group(call_id), self.channel_name)
+        self.bridge = Bridge(
+            setup.session,
+            RealtimeClient(setup.realtime_url, setup.api_key, setup.session.model),
+            setup.rate,
+            send_audio=self._send_audio,
+            send_text=self._send_text,
+            report=self._report,
+            limits=setup.limits,
+        )
+        self._spawn(self._run())
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if bytes_data is not None:
+            if self.bridge is not None:
+                await self.bridge.feed(bytes_data)
+        elif text_data is not None:
+            await self._metadata(text_data)
+
+    async def disconnect(self, code: int) -> None:
+        if self.bridge is not None:
+            await self.bridge.stop("caller hung up")
+            await self._finish()
+        if self.call_id:
+            await self.channel_layer.group_discard(call_group(self.call_id), self.channel_name)
+
+    # -- messages from other processes (the status callback's channel-layer group) -----------
+
+    async def stream_status(self, message: dict[str, Any]) -> None:
+        if message.get("state") in ENDING_STATES and self.bridge is not None:
+            await self.bridge.stop(f"Sautikit: {message['state']}")
+            await self._finish(close=True)
+
+    async def call_ended(self, message: dict[str, Any]) -> None:
+        if self.bridge is not None:
+            await self.bridge.stop(f"Sautikit: {message.get('kind', 'call ended')}")
+            await self._finish(close=True)
+
+    # -- the bridge's life ----------------------------------------------------------------
+
+    async def _run(self) -> None:
+        bridge = self.bridge
+        try:
+            await bridge.start()
+        except UpstreamError as e:
+            log.warning("call %s: %s", self.call_id, e)
+            await bridge.stop(f"OpenAI unavailable: {e}", failed=True)
+            await self._finish(close=True, error=str(e))
+            return
+        await bridge.ended.wait()
+        await self._finish(close=True)
+
+    async def _finish(self, close: bool = False, error: str = "") -> None:
+        """Record how the call ended (once) and close the caller's socket if asked."""
+        if self._finished:
+            return
+        self._finished = True
+        bridge = self.bridge
+        if not error and bridge.failed:
+            error = bridge.end_reason
+        summary = {
+            "frames_written": bridge.playout.stats.frames,
+            "playout_underruns": bridge.playout.stats.underruns,
+            "barge_ins": bridge.stats.barge_ins,
+            "turns": bridge.stats.turns,
+        }
+        await calls.record_end(self.call_id, bridge.end_reason, error, summary)
+        if close:
+            await self.close(code=1011 if error else 1000)
+
+    async def _metadata(self, text: str) -> None:
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return  # not JSON: nothing we understand
+        if not isinstance(data, dict) or data.get("type") == "mark":
+            return
+        if self._have_metadata:
+            await calls.record(self.call_id, "stream text", data)
+            return
+        self._have_metadata = True
+        headers = data.get("headers")
+        if isinstance(headers, str):
+            with contextlib.suppress(ValueError):
+                data["headers"] = json.loads(headers)
+        await calls.keep_stream_metadata(self.call_id, data)
+
+    async def _send_audio(self, pcm: bytes) -> None:
+        await self.send(bytes_data=pcm)
+
+    async def _send_text(self, text: str) -> None:
+        await self.send(text_data=text)
+
+    def _report(self, kind: str, payload: dict[str, Any]) -> None:
+        self._spawn(calls.record(self.call_id, kind, payload))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)

@@ -1,0 +1,447 @@
+"""A local stand-in for OpenAI's Realtime API (GA shape), for work with no internet and no key.
+
+It speaks the same WebSocket protocol as the real service, as `shared/protocols.md` records it:
+session.created first, GA session.update only (the beta shape is refused with close 4000),
+24 kHz PCM both ways, an energy VAD that emits speech_started/stopped, transcripts, answers of
+synthesised audio sent faster than real time, response.done with usage, and cancel/truncate
+with the real service's checks and errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import itertools
+import json
+import logging
+import math
+import wave
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soxr
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
+
+log = logging.getLogger(__name__)
+
+RATE = 24000
+WINDOW = RATE // 50  # 20 ms VAD windows
+ids = itertools.count(1)
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{next(ids):06d}"
+
+
+@dataclass
+class Voice:
+    """What the fake says: a sum of tones, or a WAV clip, for `duration_ms`."""
+
+    tones: list[tuple[float, float]] = field(default_factory=lambda: [(440.0, 0.3)])
+    duration_ms: int = 1500
+    clip: np.ndarray | None = None
+    fade_ms: int = 5
+
+    def render(self) -> bytes:
+        if self.clip is not None:
+            return self.clip.astype("<i2").tobytes()
+        n = RATE * self.duration_ms // 1000
+        t = np.arange(n) / RATE
+        signal = sum(amp * np.sin(2 * math.pi * freq * t) for freq, amp in self.tones)
+        fade = min(n // 2, RATE * self.fade_ms // 1000)
+        if fade:
+            ramp = np.linspace(0.0, 1.0, fade)
+            signal[:fade] *= ramp
+            signal[-fade:] *= ramp[::-1]
+        return (np.clip(signal, -1, 1) * 32767).astype("<i2").tobytes()
+
+
+def load_clip(path: str | Path) -> np.ndarray:
+    with wave.open(str(path), "rb") as w:
+        if w.getsampwidth() != 2:
+            raise ValueError(f"{path}: need 16-bit PCM")
+        data = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+        if w.getnchannels() > 1:
+            data = data.reshape(-1, w.getnchannels())[:, 0]
+        rate = w.getframerate()
+    if rate != RATE:
+        data = soxr.resample(data, rate, RATE, quality="VHQ")
+    return data.astype(np.int16)
+
+
+@dataclass
+class Options:
+    voice: Voice = field(default_factory=Voice)
+    api_key: str | None = None  # None: any key (or none) is accepted
+    refuse_status: int | None = None  # answer the upgrade with this HTTP status instead
+    chunk_ms: int = 100  # audio per delta
+    speedup: float = 4.0  # deltas come this many times faster than real time
+    first_delta_delay_ms: int = 0  # "thinking" time before the first delta
+    max_session_s: float = 3600.0
+    vad_start_ms: int = 60  # loud this long before speech counts as started
+
+
+class FakeSession:
+    """One connection's state; the tests read it after the call."""
+
+    def __init__(self, ws: ServerConnection, options: Options) -> None:
+        self.ws = ws
+        self.options = options
+        self.path = ws.request.path if ws.request else ""
+        self.headers = ws.request.headers if ws.request else Headers()
+        self.session: dict[str, Any] = {
+            "type": "realtime",
+            "id": new_id("sess"),
+            "model": "gpt-realtime",
+            "audio": {
+                "input": {
+                    "format": {"type": "audio/pcm", "rate": RATE},
+                    "turn_detection": {
+                        "type": "server_vad",
+                        "threshold": 0.5,
+                        "prefix_padding_ms": 300,
+                        "silence_duration_ms": 500,
+                        "create_response": True,
+                        "interrupt_response": True,
+                    },
+                },
+                "output": {"format": {"type": "audio/pcm", "rate": RATE}, "voice": "marin"},
+            },
+        }
+        self.updates: list[dict[str, Any]] = []
+        self.received = bytearray()
+        self.received_at: list[tuple[float, int]] = []  # (loop time, bytes so far) per append
+        self.items: dict[str, int] = {}  # assistant item id -> ms of audio sent
+        self.truncates: list[dict[str, Any]] = []
+        self.errors: list[dict[str, Any]] = []
+        self.sent: list[str] = []
+        self.response_task: asyncio.Task[None] | None = None
+        self.responses: list[dict[str, Any]] = []
+        self.speech_events: list[tuple[str, float]] = []
+        self.first_delta_sent_at: float | None = None
+        self._audio_ms = 0.0
+        self._loud_ms = 0.0
+        self._quiet_ms = 0.0
+        self._speaking = False
+        self._speech_item = ""
+        self._window = bytearray()
+
+    # -- sending --------------------------------------------------------------------
+
+    async def emit(self, event: dict[str, Any]) -> None:
+        event.setdefault("event_id", new_id("event"))
+        self.sent.append(event["type"])
+        await self.ws.send(json.dumps(event))
+
+    async def error(self, code: str, message: str, kind: str = "invalid_request_error") -> None:
+        body = {"type": kind, "code": code, "message": message, "param": None, "event_id": None}
+        self.errors.append(body)
+        await self.emit({"type": "error", "error": body})
+
+    # -- the connection ---------------------------------------------------------------
+
+    async def run(self) -> None:
+        if not self._authorised():
+            await self.error("invalid_api_key", "Incorrect API key provided.")
+            await self.ws.close(3000, "invalid_api_key")
+            return
+        await self.emit({"type": "session.created", "session": self.session})
+        limit = asyncio.get_running_loop().call_later(
+            self.options.max_session_s, lambda: asyncio.ensure_future(self._expire())
+        )
+        try:
+            async for raw in self.ws:
+                try:
+                    event = json.loads(raw)
+                except ValueError:
+                    await self.error("invalid_json", "The event is not valid JSON.")
+                    continue
+                await self.handle(event)
+        finally:
+            limit.cancel()
+            if self.response_task:
+                self.response_task.cancel()
+
+    def _authorised(self) -> bool:
+        if self.options.api_key is None:
+            return True
+        return self.headers.get("Authorization") == f"Bearer {self.options.api_key}"
+
+    async def _expire(self) -> None:
+        await self.ws.close(1001, "session expired: maximum duration reached")
+
+    async def handle(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        if kind == "session.update":
+            await self.session_update(event.get("session") or {})
+        elif kind == "input_audio_buffer.append":
+            await self.append(event.get("audio") or "")
+        elif kind == "response.create":
+            await self.start_response(event.get("response") or {})
+        elif kind == "response.cancel":
+            await self.cancel("client_cancelled")
+        elif kind == "conversation.item.truncate":
+            await self.truncate(event)
+        elif kind in {"input_audio_buffer.commit", "input_audio_buffer.clear"}:
+            pass
+        else:
+            await self.error("invalid_value", f"Unknown event type {kind!r}.")
+
+    async def session_update(self, session: dict[str, Any]) -> None:
+        if session.get("type") != "realtime":
+            await self.error(
+                "beta_api_shape_disabled", "The beta Realtime API shape is no longer supported."
+            )
+            await self.ws.close(4000, "beta_api_shape_disabled")
+            return
+        for direction in ("input", "output"):
+            fmt = (session.get("audio", {}).get(direction) or {}).get("format")
+            if fmt and (fmt.get("type") != "audio/pcm" or fmt.get("rate") != RATE):
+                await self.error("invalid_value", f"audio.{direction}.format must be pcm 24000")
+                return
+        self.updates.append(session)
+        merged = json.loads(json.dumps(self.session))
+        _merge(merged, session)
+        self.session = merged
+        await self.emit({"type": "session.updated", "session": self.session})
+
+    # -- caller audio and the VAD --------------------------------------------------------
+
+    @property
+    def turn_detection(self) -> dict[str, Any]:
+        return self.session["audio"]["input"].get("turn_detection") or {}
+
+    async def append(self, audio: str) -> None:
+        try:
+            pcm = base64.b64decode(audio, validate=True)
+        except ValueError:
+            await self.error("invalid_value", "audio is not base64")
+            return
+        self.received += pcm
+        self.received_at.append((asyncio.get_running_loop().time(), len(self.received)))
+        self._window += pcm
+        while len(self._window) >= WINDOW * 2:
+            frame = np.frombuffer(bytes(self._window[: WINDOW * 2]), dtype="<i2")
+            del self._window[: WINDOW * 2]
+            await self._vad(frame)
+
+    async def _vad(self, frame: np.ndarray) -> None:
+        td = self.turn_detection
+        self._audio_ms += 20
+        if not td:
+            return
+        rms = float(np.sqrt(np.mean(frame.astype(np.float64) ** 2))) / 32768
+        # threshold 0.5 -> -30 dBFS; higher thresholds need louder speech.
+        level = 10 ** ((-50 + 40 * float(td.get("threshold", 0.5))) / 20)
+        loud = rms > level
+        if not self._speaking:
+            self._loud_ms = self._loud_ms + 20 if loud else 0
+            if self._loud_ms >= self.options.vad_start_ms:
+                await self._speech_started(td)
+        else:
+            self._quiet_ms = 0 if loud else self._quiet_ms + 20
+            if self._quiet_ms >= int(td.get("silence_duration_ms", 500)):
+                await self._speech_stopped(td)
+
+    async def _speech_started(self, td: dict[str, Any]) -> None:
+        self._speaking = True
+        self._quiet_ms = 0
+        self._speech_item = new_id("item")
+        start = max(0.0, self._audio_ms - self._loud_ms - td.get("prefix_padding_ms", 300))
+        self.speech_events.append(("started", asyncio.get_running_loop().time()))
+        await self.emit(
+            {
+                "type": "input_audio_buffer.speech_started",
+                "audio_start_ms": int(start),
+                "item_id": self._speech_item,
+            }
+        )
+        if td.get("interrupt_response", True) and self.response_task:
+            await self.cancel("turn_detected")
+
+    async def _speech_stopped(self, td: dict[str, Any]) -> None:
+        self._speaking = False
+        self._loud_ms = 0
+        item = self._speech_item
+        self.speech_events.append(("stopped", asyncio.get_running_loop().time()))
+        await self.emit(
+            {"type": "input_audio_buffer.speech_stopped", "audio_end_ms": int(self._audio_ms),
+             "item_id": item}
+        )  # fmt: skip
+        await self.emit({"type": "input_audio_buffer.committed", "item_id": item})
+        await self.emit(
+            {
+                "type": "conversation.item.input_audio_transcription.completed",
+                "item_id": item,
+                "content_index": 0,
+                "transcript": "(the caller spoke)",
+            }
+        )
+        if td.get("create_response", True):
+            await self.start_response({})
+
+    # -- answers ---------------------------------------------------------------------------
+
+    async def start_response(self, response: dict[str, Any]) -> None:
+        if self.response_task:
+            await self.error(
+                "conversation_already_has_active_response",
+                "Conversation already has an active response in progress.",
+            )
+            return
+        self.response_task = asyncio.create_task(self._respond(response))
+
+    async def _respond(self, request: dict[str, Any]) -> None:
+        response_id = new_id("resp")
+        item_id = new_id("item")
+        self.items[item_id] = 0
+        status = "completed"
+        details: dict[str, Any] | None = None
+        await self.emit(
+            {"type": "response.created", "response": {"id": response_id, "status": "in_progress"}}
+        )
+        await self.emit(
+            {
+                "type": "response.output_item.added",
+                "response_id": response_id,
+                "output_index": 0,
+                "item": {"id": item_id, "type": "message", "role": "assistant"},
+            }
+        )
+        audio = self.options.voice.render()
+        chunk = RATE * self.options.chunk_ms // 1000 * 2
+        pace = self.options.chunk_ms / 1000 / self.options.speedup
+        try:
+            if self.options.first_delta_delay_ms:
+                await asyncio.sleep(self.options.first_delta_delay_ms / 1000)
+            for start in range(0, len(audio), chunk):
+                piece = audio[start : start + chunk]
+                if self.first_delta_sent_at is None:
+                    self.first_delta_sent_at = asyncio.get_running_loop().time()
+                await self.emit(
+                    {
+                        "type": "response.output_audio.delta",
+                        "response_id": response_id,
+                        "item_id": item_id,
+                        "output_index": 0,
+                        "content_index": 0,
+                        "delta": base64.b64encode(piece).decode(),
+                    }
+                )
+                self.items[item_id] += len(piece) // 2 * 1000 // RATE
+                await asyncio.sleep(pace)
+            await self.emit(
+                {"type": "response.output_audio.done", "response_id": response_id,
+                 "item_id": item_id, "output_index": 0, "content_index": 0}
+            )  # fmt: skip
+            await self.emit(
+                {
+                    "type": "response.output_audio_transcript.done",
+                    "response_id": response_id,
+                    "item_id": item_id,
+                    "transcript": request.get("instructions") or "(a synthesised answer)",
+                }
+            )
+        except asyncio.CancelledError as e:
+            status = "cancelled"
+            details = {"type": "cancelled", "reason": e.args[0] if e.args else "client_cancelled"}
+        finally:
+            self.response_task = None
+        sent_s = self.items[item_id] / 1000
+        in_s = len(self.received) / 2 / RATE
+        usage = {
+            "total_tokens": int(in_s * 10 + sent_s * 20),
+            "input_tokens": int(in_s * 10),
+            "output_tokens": int(sent_s * 20),
+            "input_token_details": {"text_tokens": 0, "audio_tokens": int(in_s * 10),
+                                    "cached_tokens": 0},
+            "output_token_details": {"text_tokens": 0, "audio_tokens": int(sent_s * 20)},
+        }  # fmt: skip
+        done = {"id": response_id, "status": status, "status_details": details, "usage": usage,
+                "output": [{"id": item_id, "type": "message", "role": "assistant"}]}  # fmt: skip
+        self.responses.append(done)
+        with contextlib.suppress(Exception):
+            await self.emit({"type": "response.done", "response": done})
+
+    async def cancel(self, reason: str) -> None:
+        task = self.response_task
+        if task is None:
+            return
+        task.cancel(reason)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    async def truncate(self, event: dict[str, Any]) -> None:
+        item_id = event.get("item_id")
+        end = event.get("audio_end_ms")
+        if item_id not in self.items:
+            await self.error("invalid_value", f"Item {item_id!r} not found.")
+            return
+        if self.items[item_id] == 0:
+            await self.error("unsupported_content_type", "The item has no audio to truncate.")
+            return
+        if not isinstance(end, int) or end < 0 or end > self.items[item_id]:
+            await self.error(
+                "invalid_value",
+                f"Audio content of {self.items[item_id]} ms is already shorter than {end} ms",
+            )
+            return
+        self.truncates.append(event)
+        await self.emit(
+            {"type": "conversation.item.truncated", "item_id": item_id,
+             "content_index": event.get("content_index", 0), "audio_end_ms": end}
+        )  # fmt: skip
+
+
+def _merge(into: dict[str, Any], update: dict[str, Any]) -> None:
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+
+
+class FakeRealtimeServer:
+    """Serves the fake on host:port; `sessions` keeps every connection's FakeSession."""
+
+    def __init__(self, options: Options | None = None) -> None:
+        self.options = options or Options()
+        self.sessions: list[FakeSession] = []
+        self._server: Any = None
+        self.port = 0
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> FakeRealtimeServer:
+        self._server = await serve(
+            self._handle, host, port, process_request=self._check_request, max_size=None,
+            compression=None,
+        )  # fmt: skip
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/v1/realtime"
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    def _check_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        if not request.path.startswith("/v1/realtime"):
+            return connection.respond(HTTPStatus.NOT_FOUND, "Not found\n")
+        if self.options.refuse_status:
+            status = HTTPStatus(self.options.refuse_status)
+            return Response(status.value, status.phrase, Headers(), status.phrase.encode())
+        return None
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        session = FakeSession(ws, self.options)
+        self.sessions.append(session)
+        await session.run()

@@ -1,0 +1,174 @@
+"""Paced playout: OpenAI sends audio faster than real time; the caller gets 20 ms frames on a
+real-time clock, never more than `lead_ms` ahead, so that a barge-in can still stop it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from streaming.audio import bytes_to_ms, ms_to_bytes
+
+Send = Callable[[bytes], Awaitable[None]]
+
+
+@dataclass
+class PlayoutStats:
+    frames: int = 0
+    bytes_written: int = 0
+    # Times the buffer ran dry in the middle of an answer (the caller heard a gap).
+    underruns: int = 0
+    first_frame_at: float | None = None
+
+
+@dataclass
+class _Chunk:
+    item_id: str
+    data: bytes
+    end_of_item: bool = False
+
+
+@dataclass
+class _Item:
+    written: int = 0  # bytes written to the caller
+
+
+class Playout:
+    def __init__(
+        self,
+        rate: int,
+        send: Send,
+        frame_ms: int = 20,
+        lead_ms: int = 100,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.rate = rate
+        self.frame_bytes = ms_to_bytes(frame_ms, rate)
+        self.lead = lead_ms / 1000
+        self._send = send
+        self._clock = clock
+        self._queue: deque[_Chunk] = deque()
+        self._queued = 0
+        self._items: dict[str, _Item] = {}
+        self._wake = asyncio.Event()
+        # Wall-clock time up to which audio has been handed to the caller's side.
+        self._played_until = 0.0
+        self.stats = PlayoutStats()
+        self.current_item: str | None = None
+
+    # -- feeding ----------------------------------------------------------------
+
+    def enqueue(self, item_id: str, pcm: bytes) -> None:
+        if not pcm:
+            return
+        self._items.setdefault(item_id, _Item())
+        self._queue.append(_Chunk(item_id, pcm))
+        self._queued += len(pcm)
+        self._wake.set()
+
+    def end_item(self, item_id: str) -> None:
+        """No more audio for this item: a short last frame may go out instead of waiting."""
+        self._queue.append(_Chunk(item_id, b"", end_of_item=True))
+        self._wake.set()
+
+    def clear(self) -> int:
+        """Drop everything not yet written; return how many bytes were dropped."""
+        dropped = self._queued
+        self._queue.clear()
+        self._queued = 0
+        self.current_item = None
+        return dropped
+
+    # -- what was played --------------------------------------------------------
+
+    def written_ms(self, item_id: str) -> int:
+        item = self._items.get(item_id)
+        return int(bytes_to_ms(item.written, self.rate)) if item else 0
+
+    @property
+    def buffered_ms(self) -> float:
+        return bytes_to_ms(self._queued, self.rate)
+
+    def ahead_s(self) -> float:
+        """How much written audio the caller has not heard yet (the media server's buffer)."""
+        return max(0.0, self._played_until - self._clock())
+
+    def is_playing(self) -> bool:
+        return self._queued > 0 or self.ahead_s() > 0
+
+    # -- the clock --------------------------------------------------------------
+
+    async def run(self) -> None:
+        while True:
+            if not self._queue:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            now = self._clock()
+            if self._played_until < now:
+                if self.current_item is not None and self.stats.frames:
+                    self.stats.underruns += 1
+                self._played_until = now
+            ahead = self._played_until - now
+            if ahead >= self.lead:
+                await asyncio.sleep(ahead - self.lead + 0.001)
+                continue
+            frame, item_id, ended = self._take_frame()
+            if frame:
+                await self._send(frame)
+                self._count(item_id, frame)
+                self._played_until += len(frame) / 2 / self.rate
+            elif not ended:
+                # Less than a frame buffered mid-answer: wait for more rather than click.
+                self._wake.clear()
+                await self._wake.wait()
+
+    def _take_frame(self) -> tuple[bytes, str | None, bool]:
+        """The next frame of the head item: full, or short if that item has no more audio.
+
+        Returns (frame, item id, whether an item just ended); an empty frame with no ending
+        means "wait for more audio".
+        """
+        ended = False
+        while self._queue and self._queue[0].end_of_item:
+            self._queue.popleft()
+            self.current_item = None
+            ended = True
+        if not self._queue:
+            return b"", None, ended
+        item_id = self._queue[0].item_id
+        available = 0
+        complete = False
+        for chunk in self._queue:
+            if chunk.item_id != item_id or chunk.end_of_item:
+                complete = True
+                break
+            available += len(chunk.data)
+            if available >= self.frame_bytes:
+                break
+        if available < self.frame_bytes and not complete:
+            return b"", None, ended
+        out = bytearray()
+        while len(out) < self.frame_bytes and self._queue:
+            chunk = self._queue[0]
+            if chunk.item_id != item_id or chunk.end_of_item:
+                break
+            need = self.frame_bytes - len(out)
+            out += chunk.data[:need]
+            if need >= len(chunk.data):
+                self._queue.popleft()
+            else:
+                chunk.data = chunk.data[need:]
+        self._queued -= len(out)
+        self.current_item = item_id
+        return bytes(out), item_id, ended
+
+    def _count(self, item_id: str | None, frame: bytes) -> None:
+        if item_id is not None:
+            self._items[item_id].written += len(frame)
+        self.stats.frames += 1
+        self.stats.bytes_written += len(frame)
+        if self.stats.first_frame_at is None:
+            self.stats.first_frame_at = self._clock()

@@ -1,0 +1,156 @@
+"""A small client for the OpenAI Realtime API (GA interface) over websockets."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+import websockets
+from websockets.asyncio.client import ClientConnection
+
+from streaming.audio import REALTIME_RATE
+
+TRANSCRIPTION_MODEL = "gpt-4o-mini-transcribe"
+
+
+class UpstreamError(Exception):
+    """OpenAI could not be reached, refused us, or failed the session."""
+
+
+@dataclass
+class SessionConfig:
+    """What one call's Realtime session needs; built from the agent, free of Django."""
+
+    model: str = "gpt-realtime"
+    instructions: str = ""
+    voice: str = "marin"
+    greeting: str = ""
+    turn_detection: dict[str, Any] = field(
+        default_factory=lambda: {
+            "type": "server_vad",
+            "create_response": True,
+            "interrupt_response": True,
+        }
+    )
+    transcription_model: str = TRANSCRIPTION_MODEL
+
+    def session_update(self) -> dict[str, Any]:
+        pcm = {"type": "audio/pcm", "rate": REALTIME_RATE}
+        return {
+            "type": "session.update",
+            "session": {
+                "type": "realtime",
+                "instructions": self.instructions,
+                "output_modalities": ["audio"],
+                "audio": {
+                    "input": {
+                        "format": pcm,
+                        "transcription": {"model": self.transcription_model},
+                        "turn_detection": self.turn_detection,
+                    },
+                    "output": {"format": pcm, "voice": self.voice},
+                },
+            },
+        }
+
+    def greeting_request(self) -> dict[str, Any] | None:
+        if not self.greeting:
+            return None
+        return {"type": "response.create", "response": {"instructions": self.greeting}}
+
+
+def realtime_url(base: str, model: str) -> str:
+    parts = urlsplit(base)
+    query = (parts.query + "&" if parts.query else "") + urlencode({"model": model})
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+
+
+class RealtimeClient:
+    def __init__(self, url: str, api_key: str, model: str, open_timeout: float = 10) -> None:
+        self.url = realtime_url(url, model)
+        self.api_key = api_key
+        self.open_timeout = open_timeout
+        self._ws: ClientConnection | None = None
+        self.close_code: int | None = None
+        self.close_reason: str = ""
+
+    async def connect(self) -> dict[str, Any]:
+        """Open the session and return its first event (session.created)."""
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        try:
+            self._ws = await websockets.connect(
+                self.url,
+                additional_headers=headers,
+                open_timeout=self.open_timeout,
+                max_size=None,
+                compression=None,
+            )
+        except websockets.InvalidStatus as e:
+            status = e.response.status_code
+            raise UpstreamError(f"OpenAI refused the connection: HTTP {status}") from None
+        except (OSError, TimeoutError, websockets.WebSocketException) as e:
+            raise UpstreamError(f"OpenAI unreachable: {e or type(e).__name__}") from e
+        first = await self._first_event()
+        if first.get("type") == "error":
+            detail = _error_text(first)
+            await self.close()
+            raise UpstreamError(f"OpenAI refused the session: {detail}")
+        return first
+
+    async def _first_event(self) -> dict[str, Any]:
+        try:
+            raw = await asyncio.wait_for(self._ws.recv(), timeout=self.open_timeout)
+        except websockets.ConnectionClosed as e:
+            raise UpstreamError(f"OpenAI closed the session at once: {_close_text(e)}") from e
+        except TimeoutError:
+            await self.close()
+            raise UpstreamError("OpenAI sent nothing after connecting") from None
+        return json.loads(raw)
+
+    async def send(self, event: dict[str, Any]) -> None:
+        await self._ws.send(json.dumps(event))
+
+    async def append_audio(self, pcm24k: bytes) -> None:
+        if pcm24k:
+            await self.send(
+                {"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm24k).decode()}
+            )
+
+    async def events(self) -> AsyncIterator[dict[str, Any]]:
+        """Server events until the socket closes; close_code/close_reason say how it ended."""
+        try:
+            async for raw in self._ws:
+                try:
+                    yield json.loads(raw)
+                except ValueError:
+                    continue
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            self._note_close()
+
+    def _note_close(self) -> None:
+        if self._ws is not None and self.close_code is None:
+            self.close_code = self._ws.close_code
+            self.close_reason = self._ws.close_reason or ""
+
+    async def close(self) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+            self._note_close()
+
+
+def _error_text(event: dict[str, Any]) -> str:
+    error = event.get("error") or {}
+    code = error.get("code") or error.get("type") or "error"
+    return f"{code}: {error.get('message', '')}".strip()
+
+
+def _close_text(e: websockets.ConnectionClosed) -> str:
+    rcvd = e.rcvd
+    return f"code {rcvd.code} {rcvd.reason}".strip() if rcvd else "no close frame"

@@ -1,0 +1,87 @@
+"""Driving the real stream consumer with Channels' WebsocketCommunicator and the fake Realtime."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+from agents.models import Agent
+from calls.models import Call
+from tests.conftest import DEMO_NUMBER, post_form
+from voiceproject.asgi import application
+
+SUBPROTOCOL = "audio.drachtio.org"
+
+
+@database_sync_to_async
+def start_call(call_id: str = "call-1", **agent_fields: Any) -> str:
+    """Create the agent, play the voice webhook, and return the stream path with its token."""
+    fields = {"name": "Clinic", "instructions": "Be brief.", "greeting": "", **agent_fields}
+    agent = Agent.objects.for_number(DEMO_NUMBER)
+    if agent is None:
+        agent = Agent(phone_number=DEMO_NUMBER, **fields)
+        agent.save()
+    response = post_form(
+        Client(), "/sautikit/voice/", {"sessionId": call_id, "destinationNumber": DEMO_NUMBER}
+    )
+    url = response.content.decode().split('url="')[1].split('"')[0]
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}"
+
+
+@database_sync_to_async
+def get_call(call_id: str = "call-1") -> Call:
+    return Call.objects.get(call_id=call_id)
+
+
+@database_sync_to_async
+def bridge_events(call_id: str = "call-1") -> list[tuple[str, dict[str, Any]]]:
+    call = Call.objects.get(call_id=call_id)
+    return [(e.kind, e.payload) for e in call.events.filter(source="bridge").order_by("id")]
+
+
+def communicator(path: str, subprotocols: list[str] | None = None) -> WebsocketCommunicator:
+    return WebsocketCommunicator(
+        application, path, subprotocols=[SUBPROTOCOL] if subprotocols is None else subprotocols
+    )
+
+
+async def collect(comm: WebsocketCommunicator, seconds: float, stop_after_quiet: float = 0.5):
+    """Audio and text frames the caller receives, until `seconds` pass or it goes quiet."""
+    audio = bytearray()
+    texts: list[dict[str, Any]] = []
+    times: list[tuple[float, int]] = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while loop.time() < deadline:
+        # receive_output(timeout) would cancel the application on a timeout: peek first.
+        if await comm.receive_nothing(timeout=stop_after_quiet, interval=0.005):
+            if audio:
+                break
+            continue
+        message = await comm.receive_output()
+        if message["type"] == "websocket.close":
+            texts.append({"type": "closed", "code": message.get("code")})
+            break
+        if message.get("bytes") is not None:
+            audio += message["bytes"]
+            times.append((loop.time(), len(audio)))
+        elif message.get("text") is not None:
+            texts.append(json.loads(message["text"]))
+    return bytes(audio), texts, times
+
+
+async def wait_for(predicate, timeout: float = 5.0, step: float = 0.02) -> bool:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        if await predicate() if asyncio.iscoroutinefunction(predicate) else predicate():
+            return True
+        await asyncio.sleep(step)
+    return False

@@ -1,0 +1,49 @@
+"""Known signals and their measurements, for testing the audio path by numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def tone(freq: float, ms: float, rate: int, amp: float = 0.3) -> bytes:
+    n = int(rate * ms / 1000)
+    t = np.arange(n) / rate
+    return (amp * 32767 * np.sin(2 * np.pi * freq * t)).astype("<i2").tobytes()
+
+
+def samples(pcm: bytes) -> np.ndarray:
+    return np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2").astype(np.float64)
+
+
+def snr_db(x: np.ndarray, rate: int, freq: float) -> float:
+    """Power of the best-fitting sinusoid at `freq` over the power of everything else."""
+    t = np.arange(len(x)) / rate
+    basis = np.column_stack([np.sin(2 * np.pi * freq * t), np.cos(2 * np.pi * freq * t)])
+    coef, *_ = np.linalg.lstsq(basis, x, rcond=None)
+    fit = basis @ coef
+    noise = x - fit
+    return float(10 * np.log10(np.sum(fit**2) / max(np.sum(noise**2), 1e-12)))
+
+
+def dominant_hz(x: np.ndarray, rate: int) -> float:
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x))))
+    return float(np.fft.rfftfreq(len(x), 1 / rate)[np.argmax(spectrum)])
+
+
+def band_db(x: np.ndarray, rate: int, freq: float, reference: float, width: float = 50) -> float:
+    """Level around `freq` relative to the level around `reference`, in dB (Blackman-Harris)."""
+    n = len(x)
+    window = np.blackman(n) ** 2  # sidelobes far below -100 dB
+    spectrum = np.abs(np.fft.rfft(x * window)) ** 2
+    freqs = np.fft.rfftfreq(n, 1 / rate)
+
+    def power(f: float) -> float:
+        return float(spectrum[np.abs(freqs - f) <= width].sum())
+
+    return float(10 * np.log10(max(power(freq), 1e-20) / power(reference)))
+
+
+def active_span(x: np.ndarray, threshold: float = 500) -> tuple[int, int]:
+    """First and last sample index louder than `threshold`."""
+    loud = np.flatnonzero(np.abs(x) > threshold)
+    return (int(loud[0]), int(loud[-1])) if len(loud) else (0, 0)
