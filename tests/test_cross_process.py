@@ -66,3 +66,44 @@ def test_it_reaches_a_bridge_in_another_process(client, agent):
     assert message["type"] == "stream.status"
     assert message["state"] == "StreamStopped"
     assert message["call_id"] == CALL_ID
+
+
+PUBLISHER = """
+import asyncio, sys, django
+django.setup()
+from channels.layers import get_channel_layer
+
+asyncio.run(get_channel_layer().group_send(
+    sys.argv[1], {"type": "stream.status", "call_id": sys.argv[2], "state": "StreamStopped"}
+))
+"""
+
+
+@pytest.mark.asyncio
+async def test_stream_stopped_from_another_process_closes_the_bridge(settings):
+    import asyncio
+
+    from streaming.fake_realtime import FakeRealtimeServer
+    from tests.bridge_helpers import collect, communicator, get_call, start_call, wait_for
+
+    fake = await FakeRealtimeServer().start()
+    settings.OPENAI_REALTIME_URL = fake.url
+    try:
+        comm = communicator(await start_call("xproc-1"))
+        assert (await comm.connect())[0]
+        assert await wait_for(lambda: fake.sessions and fake.sessions[0].updates)
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "voiceproject.settings"}
+        publisher = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", PUBLISHER, call_group("xproc-1"), "xproc-1", cwd=ROOT, env=env
+        )
+        assert await publisher.wait() == 0
+        _, texts, _ = await collect(comm, seconds=10, stop_after_quiet=5)
+        assert texts[-1]["type"] == "closed"
+
+        async def ended() -> bool:
+            return (await get_call("xproc-1")).bridge_ended_at is not None
+
+        assert await wait_for(ended)
+        assert (await get_call("xproc-1")).end_reason == "Sautikit: StreamStopped"
+    finally:
+        await fake.stop()

@@ -1,0 +1,282 @@
+"""Who may open a stream, barge-in, and every way a call ends, through the real consumer."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import pytest_asyncio
+from channels.layers import get_channel_layer
+
+from calls.groups import call_group
+from calls.models import Status
+from streaming import calls as bridge_db
+from streaming.bridge import Limits
+from streaming.fake_realtime import FakeRealtimeServer, Options, Voice
+from tests.bridge_helpers import (
+    bridge_events,
+    collect,
+    communicator,
+    get_call,
+    start_call,
+    wait_for,
+)
+from tests.signals import samples, tone
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+
+
+@pytest_asyncio.fixture
+async def fake(settings):
+    server = await FakeRealtimeServer(Options(voice=Voice(duration_ms=1500))).start()
+    settings.OPENAI_REALTIME_URL = server.url
+    settings.OPENAI_API_KEY = "sk-test"
+    yield server
+    await server.stop()
+
+
+async def ended(call_id: str = "call-1") -> bool:
+    return (await get_call(call_id)).bridge_ended_at is not None
+
+
+# -- who may open the stream ------------------------------------------------------------
+
+
+async def test_it_accepts_the_drachtio_subprotocol(fake):
+    comm = communicator(await start_call())
+    connected, subprotocol = await comm.connect()
+    assert connected
+    assert subprotocol == "audio.drachtio.org"
+    assert (await get_call()).bridge_started_at is not None
+    await comm.disconnect()
+
+
+@pytest.mark.parametrize("offered", [[], ["audio.other.org"]])
+async def test_it_refuses_a_client_without_the_subprotocol(fake, offered):
+    comm = communicator(await start_call(), subprotocols=offered)
+    connected, _ = await comm.connect()
+    assert not connected
+    await asyncio.sleep(0.05)
+    assert fake.sessions == []
+
+
+async def test_it_refuses_bad_tokens_without_opening_upstream(fake):
+    path = await start_call()
+    base, token = path.split("?token=")
+    for bad in (f"{base}?token={token[:-2]}xx", f"{base}?token=", base):
+        comm = communicator(bad)
+        connected, _ = await comm.connect()
+        assert not connected, bad
+    other = communicator(path.replace("/call-1/", "/call-2/"))
+    assert not (await other.connect())[0]
+    await asyncio.sleep(0.05)
+    assert fake.sessions == []
+    assert (await get_call()).bridge_started_at is None
+
+
+async def test_it_refuses_an_expired_token(fake, settings):
+    path = await start_call()
+    settings.STREAM_TOKEN_MAX_AGE = 0
+    await asyncio.sleep(1.1)
+    comm = communicator(path)
+    assert not (await comm.connect())[0]
+    assert fake.sessions == []
+
+
+async def test_it_refuses_a_second_bridge_for_one_call(fake):
+    path = await start_call()
+    first = communicator(path)
+    assert (await first.connect())[0]
+    second = communicator(path)
+    assert not (await second.connect())[0]
+    await asyncio.sleep(0.1)
+    assert len(fake.sessions) == 1
+    await first.disconnect()
+
+
+# -- barge-in ----------------------------------------------------------------------------
+
+
+async def test_it_stops_playout_and_truncates_on_barge_in(fake):
+    fake.options.voice = Voice(duration_ms=4000)
+    fake.options.speedup = 1.5  # still generating when the caller interrupts
+    comm = communicator(await start_call(greeting="Tell a long story."))
+    await comm.connect()
+    # Let the greeting play for about a second.
+    audio, _, _ = await collect(comm, seconds=1.0, stop_after_quiet=2)
+    assert len(audio) > 2 * 16000 * 0.8
+    # The caller talks over it: 300 ms of loud tone, sent in real time.
+    talk = tone(300, 300, 16000, amp=0.5)
+    for i in range(0, len(talk), 640):
+        await comm.send_to(bytes_data=talk[i : i + 640])
+        await asyncio.sleep(0.02)
+    session = fake.sessions[0]
+    assert await wait_for(lambda: session.speech_events)
+    speech_at = session.speech_events[0][1]
+    after, texts, times = await collect(comm, seconds=1.5, stop_after_quiet=0.6)
+    assert {"type": "killAudio"} in texts
+    # Audio written to the caller after OpenAI's signal (the media server drops what it
+    # still buffers on killAudio, so this bounds the stale audio heard).
+    heard_after_ms = 0.0
+    last = 0
+    for t, total in times:
+        if t > speech_at:
+            heard_after_ms += (total - last) / 2 / 16000 * 1000
+        last = total
+    assert heard_after_ms <= 150, heard_after_ms
+    assert await wait_for(lambda: session.truncates)
+    [truncate] = session.truncates
+    item_id = truncate["item_id"]
+    written_ms = (len(audio) + len(after)) / 2 / 16000 * 1000
+    assert truncate["content_index"] == 0
+    assert abs(truncate["audio_end_ms"] - written_ms) <= 25
+    assert truncate["audio_end_ms"] <= session.items[item_id]
+    assert session.errors == []
+    assert session.responses[0]["status"] == "cancelled"
+    assert session.responses[0]["status_details"]["reason"] == "turn_detected"
+    await comm.disconnect()
+    kinds = [kind for kind, _ in await bridge_events()]
+    assert "barge-in" in kinds
+
+
+async def test_it_does_not_truncate_an_answer_already_heard(fake):
+    fake.options.voice = Voice(duration_ms=300)
+    comm = communicator(await start_call(greeting="Hi."))
+    await comm.connect()
+    await collect(comm, seconds=2, stop_after_quiet=0.4)
+    await asyncio.sleep(0.2)
+    talk = tone(300, 300, 16000, amp=0.5)
+    for i in range(0, len(talk), 640):
+        await comm.send_to(bytes_data=talk[i : i + 640])
+    session = fake.sessions[0]
+    assert await wait_for(lambda: session.speech_events)
+    _, texts, _ = await collect(comm, seconds=0.3, stop_after_quiet=0.3)
+    assert {"type": "killAudio"} not in texts
+    assert session.truncates == [] and session.errors == []
+    await comm.disconnect()
+
+
+# -- endings -------------------------------------------------------------------------------
+
+
+async def test_it_records_a_caller_hangup(fake):
+    comm = communicator(await start_call())
+    await comm.connect()
+    assert await wait_for(lambda: fake.sessions and fake.sessions[0].updates)
+    await comm.disconnect()
+    call = await get_call()
+    assert call.end_reason == "caller hung up"
+    assert call.status == Status.COMPLETED
+    assert call.bridge_ended_at is not None
+    # OpenAI's side is closed too.
+    assert await wait_for(lambda: fake.sessions[0].ws.close_code is not None)
+
+
+@pytest.mark.parametrize("state", ["StreamStopped", "StreamError"])
+async def test_it_ends_on_stream_status_from_the_channel_layer(fake, state):
+    comm = communicator(await start_call())
+    await comm.connect()
+    assert await wait_for(lambda: fake.sessions and fake.sessions[0].updates)
+    await get_channel_layer().group_send(
+        call_group("call-1"), {"type": "stream.status", "call_id": "call-1", "state": state}
+    )
+    _, texts, _ = await collect(comm, seconds=3, stop_after_quiet=2)
+    assert texts[-1]["type"] == "closed"
+    assert await wait_for(ended)
+    assert (await get_call()).end_reason == f"Sautikit: {state}"
+    assert await wait_for(lambda: fake.sessions[0].ws.close_code is not None)
+
+
+async def test_it_ends_when_openai_closes_the_session(fake):
+    fake.options.max_session_s = 0.5
+    comm = communicator(await start_call())
+    await comm.connect()
+    _, texts, _ = await collect(comm, seconds=3, stop_after_quiet=2)
+    assert texts[-1]["type"] == "closed"
+    assert await wait_for(ended)
+    call = await get_call()
+    assert call.end_reason == "OpenAI ended the session (60-minute limit)"
+    assert call.status == Status.COMPLETED
+
+
+@pytest.mark.parametrize(
+    ("limits", "reason"),
+    [
+        (Limits(max_call_s=0.6, silence_timeout_s=60), "maximum call duration reached"),
+        (Limits(max_call_s=60, silence_timeout_s=0.6), "silence timeout"),
+    ],
+)
+async def test_it_ends_at_the_agent_limits(fake, monkeypatch, limits, reason):
+    original = bridge_db.CallSetup.__init__
+
+    def with_limits(self, call):
+        original(self, call)
+        self.limits = limits
+
+    monkeypatch.setattr(bridge_db.CallSetup, "__init__", with_limits)
+    comm = communicator(await start_call())
+    await comm.connect()
+    _, texts, _ = await collect(comm, seconds=4, stop_after_quiet=3)
+    assert texts[-1]["type"] == "closed"
+    assert await wait_for(ended)
+    assert (await get_call()).end_reason.startswith(reason)
+
+
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        ({"api_key": "sk-the-right-one"}, "invalid_api_key"),
+        ({"refuse_status": 503}, "HTTP 503"),
+    ],
+)
+async def test_it_fails_the_call_when_openai_refuses(fake, options, error):
+    for key, value in options.items():
+        setattr(fake.options, key, value)
+    comm = communicator(await start_call())
+    connected, _ = await comm.connect()
+    assert connected
+    _, texts, _ = await collect(comm, seconds=3, stop_after_quiet=2)
+    assert texts[-1] == {"type": "closed", "code": 1011}
+    call = await get_call()
+    assert call.status == Status.FAILED
+    assert error in call.failure_reason
+    assert "OpenAI" in call.end_reason
+
+
+async def test_it_fails_the_call_when_openai_is_unreachable(fake, settings):
+    settings.OPENAI_REALTIME_URL = "ws://127.0.0.1:9/v1/realtime"
+    comm = communicator(await start_call())
+    await comm.connect()
+    _, texts, _ = await collect(comm, seconds=3, stop_after_quiet=2)
+    assert texts[-1]["type"] == "closed"
+    call = await get_call()
+    assert call.status == Status.FAILED
+    assert "unreachable" in call.failure_reason
+
+
+async def test_it_refuses_the_beta_shape_like_openai(fake):
+    # The fake is faithful: a beta-shaped session.update is refused with close 4000.
+    from streaming.realtime import RealtimeClient
+
+    client = RealtimeClient(fake.url, "k", "gpt-realtime")
+    await client.connect()
+    await client.send({"type": "session.update", "session": {"modalities": ["audio"]}})
+    events = [event async for event in client.events()]
+    assert events[-1]["error"]["code"] == "beta_api_shape_disabled"
+    assert client.close_code == 4000
+
+
+async def test_it_records_transcripts_and_usage(fake):
+    comm = communicator(await start_call(greeting="Hi."))
+    await comm.connect()
+    audio, _, _ = await collect(comm, seconds=4)
+    assert samples(audio).size
+    await comm.disconnect()
+
+    async def has_usage() -> bool:
+        return any(kind == "response.done" for kind, _ in await bridge_events())
+
+    assert await wait_for(has_usage)
+    events = dict(await bridge_events())
+    assert events["response.done"]["usage"]["output_tokens"] > 0
+    assert events["agent said"]["transcript"] == "Hi."
