@@ -11,7 +11,7 @@ PORT ?= 8000
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test lint format install admin-password
+.PHONY: run test lint format install admin-password demo bench
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -29,7 +29,15 @@ run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py setup_demo --base-url http://$(HOST):$(PORT)
-	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) voiceproject.asgi:application
+	HOST=$(HOST) PORT=$(PORT) scripts/serve.sh
+
+# One simulated call end to end (server + fake Realtime), no network needed.
+demo: install
+	scripts/demo.sh
+
+# Resampler table and call figures, written to docs/benchmarks.md.
+bench: install
+	$(PY) -m bench
 
 # The whole suite on the embedded defaults (SQLite, in-memory channel layer), then
 # again on PostgreSQL and Redis when they answer (CI starts them).

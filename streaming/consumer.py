@@ -9,6 +9,7 @@ import logging
 from typing import Any
 from urllib.parse import parse_qs
 
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from calls.groups import call_group
@@ -26,6 +27,16 @@ ENDING_STATES = {"StreamStopped", "StreamError"}
 class StreamConsumer(AsyncWebsocketConsumer):
     bridge: Bridge | None = None
     call_id: str = ""
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels' own dispatch hops to the database thread before every message to close
+        # stale connections; 50 audio frames a second per call would queue behind webhooks
+        # there. Nothing here touches the database outside streaming.calls, whose helpers
+        # (database_sync_to_async) clean up connections themselves.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def connect(self) -> None:
         # Refusing before accept() answers the handshake with 403; nothing opens upstream.
@@ -124,15 +135,16 @@ class StreamConsumer(AsyncWebsocketConsumer):
             return  # not JSON: nothing we understand
         if not isinstance(data, dict) or data.get("type") == "mark":
             return
+        # Database writes never hold up the audio: the consumer handles one message at a time.
         if self._have_metadata:
-            await calls.record(self.call_id, "stream text", data)
+            self._spawn(calls.record(self.call_id, "stream text", data))
             return
         self._have_metadata = True
         headers = data.get("headers")
         if isinstance(headers, str):
             with contextlib.suppress(ValueError):
                 data["headers"] = json.loads(headers)
-        await calls.keep_stream_metadata(self.call_id, data)
+        self._spawn(calls.keep_stream_metadata(self.call_id, data))
 
     async def _send_audio(self, pcm: bytes) -> None:
         await self.send(bytes_data=pcm)

@@ -85,6 +85,7 @@ class Options:
     first_delta_delay_ms: int = 0  # "thinking" time before the first delta
     max_session_s: float = 3600.0
     vad_start_ms: int = 60  # loud this long before speech counts as started
+    stats_path: str | None = None  # append one JSON line of timings per finished session
 
 
 class FakeSession:
@@ -167,6 +168,21 @@ class FakeSession:
             limit.cancel()
             if self.response_task:
                 self.response_task.cancel()
+            if self.options.stats_path:
+                self._write_stats(self.options.stats_path)
+
+    def _write_stats(self, path: str) -> None:
+        """Timings (time.monotonic, shared by every process here) for the benchmarks."""
+        line = {
+            "instructions": self.session.get("instructions", ""),
+            "received_at": self.received_at,
+            "first_delta_sent_at": self.first_delta_sent_at,
+            "speech_events": self.speech_events,
+            "truncates": self.truncates,
+            "errors": self.errors,
+        }
+        with open(path, "a") as f:
+            f.write(json.dumps(line) + "\n")
 
     def _authorised(self) -> bool:
         if self.options.api_key is None:

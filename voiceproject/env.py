@@ -59,7 +59,17 @@ def database_from_url(url: str, base_dir: os.PathLike[str] | str) -> dict[str, o
             name = ":memory:"
         elif not name.startswith("/"):
             name = os.path.join(base_dir, name)
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": name}
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": name,
+            # Webhooks and bridges write at once: wait for the lock instead of failing, and let
+            # readers run beside the writer (WAL).
+            "OPTIONS": {
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+        }
     if parts.scheme in {"postgres", "postgresql", "pgsql"}:
         return {
             "ENGINE": "django.db.backends.postgresql",

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# make demo: server + fake Realtime + one simulated call, end to end, with no network.
+set -euo pipefail
+PORT=${DEMO_PORT:-8010}
+FAKE_PORT=${DEMO_FAKE_PORT:-8766}
+OUT=${DEMO_WAV:-$PWD/demo-call.wav}
+PY=.venv/bin/python
+BASE="http://127.0.0.1:$PORT"
+
+$PY manage.py migrate --noinput -v0
+$PY manage.py setup_demo --base-url "$BASE" >/tmp/demo-setup.txt
+number=$($PY manage.py shell -v 0 -c "from agents.models import Agent; print(Agent.objects.filter(is_active=True).order_by('pk').first().phone_number)")
+
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; }
+trap cleanup EXIT
+$PY manage.py fake_realtime --port "$FAKE_PORT" >/tmp/demo-fake.log 2>&1 &
+pids+=($!)
+OPENAI_API_KEY= OPENAI_REALTIME_URL="ws://127.0.0.1:$FAKE_PORT/v1/realtime" \
+  .venv/bin/daphne -b 127.0.0.1 -p "$PORT" voiceproject.asgi:application >/tmp/demo-server.log 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do
+  (echo >"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && (echo >"/dev/tcp/127.0.0.1/$FAKE_PORT") 2>/dev/null && break
+  sleep 0.1
+done
+
+echo "Calling $number through $BASE (fake Realtime on port $FAKE_PORT)…"
+$PY manage.py simulate_call --number "$number" --base-url "$BASE" --out "$OUT" | tee /tmp/demo-call.txt
+call_id=$(sed -n 's/^call \([^ ]*\) at.*/\1/p' /tmp/demo-call.txt)
+pk=$($PY manage.py shell -v 0 -c "from calls.models import Call; print(Call.objects.get(call_id='$call_id').pk)")
+echo
+echo "Recording: $OUT"
+echo "Admin page: http://127.0.0.1:8000/admin/calls/call/$pk/change/  (after make run; $(grep -o 'user .*' /tmp/demo-setup.txt | head -1))"

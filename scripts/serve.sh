@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Serve with daphne. Without OPENAI_API_KEY the bridge talks to the local fake Realtime,
+# started here and stopped with the server, so a newcomer's first call works offline.
+set -euo pipefail
+HOST=${HOST:-127.0.0.1}
+PORT=${PORT:-8000}
+FAKE_PORT=${FAKE_REALTIME_PORT:-8765}
+PY=.venv/bin/python
+
+if [ -z "${OPENAI_API_KEY:-}" ]; then
+  echo "OPENAI_API_KEY is unset: calls are answered by the local fake Realtime on port $FAKE_PORT"
+  $PY manage.py fake_realtime --host 127.0.0.1 --port "$FAKE_PORT" &
+  fake=$!
+  trap 'kill $fake 2>/dev/null || true' EXIT
+  export OPENAI_REALTIME_URL="ws://127.0.0.1:$FAKE_PORT/v1/realtime"
+fi
+.venv/bin/daphne -b "$HOST" -p "$PORT" voiceproject.asgi:application

@@ -1,0 +1,332 @@
+"""Plays Sautikit's part in a call, for trying the product with no phone network.
+
+It POSTs the voice webhook, opens the <Stream> socket with the audio.drachtio.org subprotocol,
+sends a metadata text frame and then the caller's audio in real time (20 ms S16LE frames), plays
+what comes back through a media-server-like buffer (killAudio clears it), records both sides to a
+stereo WAV, POSTs the stream status and call events, and reports what it measured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import urllib.error
+import urllib.request
+import uuid
+import wave
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import numpy as np
+import soxr
+import websockets
+
+from calls import signatures
+
+SUBPROTOCOL = "audio.drachtio.org"
+
+
+@dataclass
+class CallReport:
+    call_id: str
+    stream_name: str = ""
+    rate: int = 16000
+    time_to_first_audio_ms: float | None = None
+    answer_latencies_ms: list[float] = field(default_factory=list)
+    turns: int = 0
+    barge_ins: int = 0
+    agent_audio_s: float = 0.0
+    caller_audio_s: float = 0.0
+    wav: str = ""
+    refused: str = ""
+    # Raw timings (time.monotonic) for benchmarks.
+    t0: float = 0.0
+    sent_at: list[float] = field(default_factory=list, repr=False)
+    arrivals: list[tuple[float, int]] = field(default_factory=list, repr=False)
+    kills: list[float] = field(default_factory=list, repr=False)
+    heard: np.ndarray | None = field(default=None, repr=False)
+
+    def summary(self) -> str:
+        if self.refused:
+            return f"call {self.call_id}: not streamed ({self.refused})"
+        first = (
+            f"{self.time_to_first_audio_ms:.0f} ms"
+            if self.time_to_first_audio_ms is not None
+            else "none"
+        )
+        latencies = ", ".join(f"{v:.0f}" for v in self.answer_latencies_ms) or "none"
+        return (
+            f"call {self.call_id} at {self.rate} Hz\n"
+            f"  time to first agent audio: {first}\n"
+            f"  answers: {self.turns} (latency after the caller stopped, ms: {latencies})\n"
+            f"  barge-ins (killAudio): {self.barge_ins}\n"
+            f"  caller audio sent: {self.caller_audio_s:.1f} s, agent audio heard: "
+            f"{self.agent_audio_s:.1f} s\n"
+            f"  recording (left caller, right agent): {self.wav or 'not written'}"
+        )
+
+
+def scripted_caller(rate: int) -> tuple[np.ndarray, list[tuple[float, float]]]:
+    """A caller who speaks, waits for the answer, talks over the next one, then listens.
+
+    Returns int16 samples and the (start, end) seconds of each utterance.
+    """
+    # (silence before, speech length): the greeting plays first; the caller asks something,
+    # hears the start of the answer, talks over it, then listens to the second answer.
+    plan = [(2.0, 1.2), (1.0, 0.8), (4.5, 0.0)]
+    pieces, spans, t = [], [], 0.0
+    for gap, talk in plan:
+        pieces.append(np.zeros(int(gap * rate)))
+        t += gap
+        if talk:
+            pieces.append(_speechlike(talk, rate))
+            spans.append((t, t + talk))
+            t += talk
+    return (np.concatenate(pieces) * 32767).astype(np.int16), spans
+
+
+def _speechlike(seconds: float, rate: int) -> np.ndarray:
+    """A buzz with a voice-like pitch and syllable-rate loudness changes."""
+    t = np.arange(int(seconds * rate)) / rate
+    pitch = 140 + 20 * np.sin(2 * np.pi * 0.7 * t)
+    phase = 2 * np.pi * np.cumsum(pitch) / rate
+    voice = sum(np.sin(k * phase) / k for k in range(1, 8))
+    syllables = 0.6 + 0.4 * np.abs(np.sin(2 * np.pi * 2.5 * t))
+    return 0.25 * voice * syllables / 2
+
+
+def read_wav(path: str | Path, rate: int) -> np.ndarray:
+    with wave.open(str(path), "rb") as w:
+        if w.getsampwidth() != 2:
+            raise ValueError(f"{path}: need 16-bit PCM WAV")
+        data = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+        if w.getnchannels() > 1:
+            data = data.reshape(-1, w.getnchannels()).mean(axis=1).astype(np.int16)
+        source_rate = w.getframerate()
+    if source_rate != rate:
+        data = soxr.resample(data, source_rate, rate, quality="VHQ")
+    return data.astype(np.int16)
+
+
+class _MediaBuffer:
+    """What the caller hears: frames play back to back; killAudio drops what has not played."""
+
+    def __init__(self, rate: int, start: float) -> None:
+        self.rate = rate
+        self.start = start
+        self.heard = np.zeros(0, dtype=np.int16)
+        self._queue: list[tuple[float, np.ndarray]] = []
+        self._play_until = start
+
+    def add(self, pcm: bytes, now: float) -> float:
+        """Queue a frame; return when it starts playing."""
+        self._settle(now)
+        begins = max(self._play_until, now)
+        frame = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2")
+        self._queue.append((begins, frame))
+        self._play_until = begins + len(frame) / self.rate
+        return begins
+
+    def kill(self, now: float) -> None:
+        self._settle(now)
+        kept = []
+        for begins, frame in self._queue:
+            if begins < now:
+                played = int((now - begins) * self.rate)
+                kept.append((begins, frame[:played]))
+        self._queue = kept
+        self._play_until = max([now] + [b + len(f) / self.rate for b, f in kept])
+
+    def _settle(self, now: float) -> None:
+        done = [(b, f) for b, f in self._queue if b + len(f) / self.rate <= now]
+        for begins, frame in done:
+            self._write(begins, frame)
+        self._queue = [(b, f) for b, f in self._queue if b + len(f) / self.rate > now]
+
+    def _write(self, begins: float, frame: np.ndarray) -> None:
+        at = int((begins - self.start) * self.rate)
+        end = at + len(frame)
+        if end > len(self.heard):
+            self.heard = np.concatenate([self.heard, np.zeros(end - len(self.heard), np.int16)])
+        self.heard[at:end] = frame
+
+    def finish(self) -> np.ndarray:
+        for begins, frame in self._queue:
+            self._write(begins, frame)
+        self._queue = []
+        return self.heard
+
+
+def _post(
+    url: str, fields: dict[str, Any], secret: str, as_json: bool = False
+) -> tuple[int, bytes]:
+    if as_json:
+        body, ctype = json.dumps(fields).encode(), "application/json"
+    else:
+        body, ctype = urlencode(fields).encode(), "application/x-www-form-urlencoded"
+    headers = {"Content-Type": ctype}
+    if secret:
+        headers[signatures.HEADER] = signatures.sign(secret, body)
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return response.status, response.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+async def post(url: str, fields: dict[str, Any], secret: str, as_json: bool = False):
+    return await asyncio.to_thread(_post, url, fields, secret, as_json)
+
+
+async def simulate_call(
+    base_url: str,
+    number: str,
+    caller: str = "+254700000001",
+    wav: str | Path | None = None,
+    out: str | Path | None = "call.wav",
+    tail_s: float = 3.0,
+    secret: str = "",
+    call_id: str | None = None,
+) -> CallReport:
+    base_url = base_url.rstrip("/")
+    call_id = call_id or f"SIM_{uuid.uuid4().hex[:16]}"
+    report = CallReport(call_id)
+    events_url = f"{base_url}/sautikit/events/"
+    started = datetime.now(UTC)
+    await _event(events_url, "call.started", call_id, caller, number, secret, status="ringing")
+
+    fields = {"sessionId": call_id, "callerNumber": caller, "destinationNumber": number,
+              "direction": "Inbound", "isActive": "1"}  # fmt: skip
+    status, body = await post(f"{base_url}/sautikit/voice/", fields, secret)
+    if status != 200:
+        report.refused = f"voice webhook answered {status}: {body.decode(errors='replace')}"
+        return report
+    stream = ET.fromstring(body).find("Stream")  # noqa: S314 (our own server's answer)
+    if stream is None:
+        report.refused = "no <Stream> in the answer: " + body.decode(errors="replace")
+        return report
+    report.stream_name = stream.get("name", "")
+    rate = report.rate = int(stream.get("outputSamplingRate", "16000"))
+    stream_sid = f"MZ{uuid.uuid4().hex[:16]}"
+    status_url = stream.get("statusCallback", "")
+
+    if wav:
+        caller_audio, spans = read_wav(wav, rate), []
+    else:
+        caller_audio, spans = scripted_caller(rate)
+    report.caller_audio_s = len(caller_audio) / rate
+    frame = rate // 50
+
+    async with websockets.connect(
+        stream.get("url"), subprotocols=[SUBPROTOCOL], max_size=None, compression=None
+    ) as ws:
+        t0 = report.t0 = time.monotonic()
+        media = _MediaBuffer(rate, t0)
+        first_audio: list[float] = []
+        bursts: list[float] = []  # when each answer started playing
+
+        async def send_caller_audio() -> None:
+            for i, start in enumerate(range(0, len(caller_audio), frame)):
+                await _sleep_until(t0 + i * frame / rate)
+                report.sent_at.append(time.monotonic())
+                await ws.send(caller_audio[start : start + frame].tobytes())
+            await asyncio.sleep(tail_s)
+
+        async def receive() -> None:
+            last_frame_end = -1.0
+            async for message in ws:
+                now = time.monotonic()
+                if isinstance(message, bytes):
+                    report.arrivals.append((now, len(message)))
+                    begins = media.add(message, now)
+                    if not first_audio:
+                        first_audio.append(now - t0)
+                    if begins - last_frame_end > 0.3:
+                        bursts.append(begins - t0)
+                    last_frame_end = begins + len(message) / 2 / rate
+                else:
+                    try:
+                        command = json.loads(message)
+                    except ValueError:
+                        continue
+                    if command.get("type") == "killAudio":
+                        report.barge_ins += 1
+                        report.kills.append(now)
+                        media.kill(now)
+                        last_frame_end = now - t0 - 1
+
+        async def announce() -> None:
+            # Sautikit's webhooks come from another component: they do not hold up the media.
+            if status_url:
+                started = {"callSessionState": "StreamStarted", "streamSid": stream_sid,
+                           "sessionId": call_id}  # fmt: skip
+                await post(status_url, started, secret)
+            await _event(events_url, "call.answered", call_id, caller, number, secret,
+                         answered_at=datetime.now(UTC).isoformat())  # fmt: skip
+
+        receiver = asyncio.create_task(receive())
+        await ws.send(json.dumps({"callSid": call_id, "streamSid": stream_sid, "from": caller,
+                                  "to": number, "sampleRate": rate, "headers": "{}"}))  # fmt: skip
+        announcing = asyncio.create_task(announce())
+        await send_caller_audio()
+        receiver.cancel()
+        await announcing
+        if status_url:
+            await post(status_url, {"callSessionState": "StreamStopped", "streamSid": stream_sid,
+                                    "sessionId": call_id}, secret)  # fmt: skip
+    heard = report.heard = media.finish()
+    duration = (datetime.now(UTC) - started).total_seconds()
+    await post(f"{base_url}/sautikit/voice/", {**fields, "isActive": "0",
+               "callSessionState": "Completed", "durationInSeconds": str(round(duration))},
+               secret)  # fmt: skip
+    await _event(events_url, "call.completed", call_id, caller, number, secret, status="completed",
+                 duration_seconds=round(duration), ended_at=datetime.now(UTC).isoformat(),
+                 hangup_cause="NORMAL_CLEARING")  # fmt: skip
+
+    report.time_to_first_audio_ms = first_audio[0] * 1000 if first_audio else None
+    report.turns = len(bursts)
+    report.agent_audio_s = float(np.count_nonzero(np.abs(heard) > 100)) / rate
+    for _, end in spans:
+        after = [b for b in bursts if b > end]
+        if after:
+            report.answer_latencies_ms.append((after[0] - end) * 1000)
+    if out:
+        report.wav = str(Path(out).resolve())
+        _write_stereo(report.wav, caller_audio, heard, rate)
+    return report
+
+
+async def _event(url: str, kind: str, call_id: str, caller: str, number: str, secret: str,
+                 **data: Any) -> None:  # fmt: skip
+    envelope = {
+        "kind": kind,
+        "event_id": f"evt_{uuid.uuid4().hex}",
+        "workspace_id": "ws_simulator",
+        "occurred_at": datetime.now(UTC).isoformat(),
+        "data": {"call_id": call_id, "direction": "inbound", "from": caller, "to": number, **data},
+    }
+    await post(url, envelope, secret, as_json=True)
+
+
+async def _sleep_until(deadline: float) -> None:
+    delay = deadline - time.monotonic()
+    if delay > 0:
+        await asyncio.sleep(delay)
+
+
+def _write_stereo(path: str, left: np.ndarray, right: np.ndarray, rate: int) -> None:
+    n = max(len(left), len(right))
+    stereo = np.zeros((n, 2), dtype=np.int16)
+    stereo[: len(left), 0] = left
+    stereo[: len(right), 1] = right
+    with wave.open(path, "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(stereo.astype("<i2").tobytes())
