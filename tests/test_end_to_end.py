@@ -1,0 +1,49 @@
+"""One whole call as a user makes it: daphne serving the project, the fake Realtime, and
+`simulate_call` playing Sautikit over real sockets (the same harness as `make bench`)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench.calls import BASE_NUMBER, start_servers
+from streaming.simulator import simulate_call
+
+
+def test_it_carries_a_simulated_call_end_to_end(tmp_path):
+    servers = start_servers(1)
+    try:
+        out = tmp_path / "call.wav"
+        report = asyncio.run(
+            simulate_call(servers.base_url, f"+{BASE_NUMBER}", out=out, call_id="E2E_1")
+        )
+        db = Path(servers.env["DATABASE_URL"].removeprefix("sqlite:///"))
+        for _ in range(50):  # the bridge records its end just after the socket closes
+            with sqlite3.connect(db) as conn:
+                row = conn.execute(
+                    "select status, end_reason, bridge_ended_at from calls_call where call_id=?",
+                    ("E2E_1",),
+                ).fetchone()
+            if row and row[2]:
+                break
+            time.sleep(0.1)
+    finally:
+        servers.stop()
+        servers.tmp.cleanup()
+    assert not report.refused
+    assert report.time_to_first_audio_ms is not None
+    # Greeting, the interrupted answer, and the answer after the caller's second question.
+    assert report.turns == 3
+    assert report.barge_ins == 1
+    assert 2.0 < report.agent_audio_s < 5.0
+    assert len(report.answer_latencies_ms) == 2
+    assert out.exists() and out.stat().st_size > 44
+    assert report.heard is not None and np.abs(report.heard).max() > 1000
+    status, end_reason, bridge_ended_at = row
+    assert status == "completed"
+    assert end_reason == "Sautikit: StreamStopped"
+    assert bridge_ended_at
