@@ -97,6 +97,8 @@ class CallAdmin(ReadOnlyMixin, admin.ModelAdmin):
                     "stream_requested_at",
                     "stream_started_at",
                     "stream_stopped_at",
+                    "bridge_started_at",
+                    "bridge_ended_at",
                     "client_request_id",
                     "metadata",
                     "created_at",
