@@ -280,3 +280,49 @@ async def test_it_records_transcripts_and_usage(fake):
     events = dict(await bridge_events())
     assert events["response.done"]["usage"]["output_tokens"] > 0
     assert events["agent said"]["transcript"] == "Hi."
+
+
+async def test_it_records_openai_errors_and_goes_on(fake):
+    fake.options.voice = Voice(duration_ms=400)
+    comm = communicator(await start_call())
+    await comm.connect()
+    assert await wait_for(lambda: fake.sessions and fake.sessions[0].updates)
+    session = fake.sessions[0]
+    await session.error("rate_limit_exceeded", "Slow down.")
+    await session.start_response({"instructions": "Still here."})
+    audio, texts, _ = await collect(comm, seconds=3)
+    assert len(audio) > 2 * 16000 * 0.3
+    assert not any(t.get("type") == "closed" for t in texts)
+    await comm.disconnect()
+    errors = [p for kind, p in await bridge_events() if kind == "error"]
+    assert errors[0]["error"]["code"] == "rate_limit_exceeded"
+    assert (await get_call()).end_reason == "caller hung up"
+
+
+async def test_the_fake_checks_truncates_like_openai(fake):
+    from streaming.realtime import RealtimeClient
+
+    fake.options.voice = Voice(duration_ms=200)
+    client = RealtimeClient(fake.url, "k", "gpt-realtime")
+    await client.connect()
+    await client.send({"type": "response.create"})
+    item = None
+    async for event in client.events():
+        if event["type"] == "response.output_item.added":
+            item = event["item"]["id"]
+        if event["type"] == "response.done":
+            break
+    for end, expected in ((500, "already shorter than 500 ms"), (100, None)):
+        await client.send(
+            {"type": "conversation.item.truncate", "item_id": item, "content_index": 0,
+             "audio_end_ms": end}
+        )  # fmt: skip
+        async for event in client.events():
+            if expected:
+                assert event["type"] == "error"
+                assert expected in event["error"]["message"]
+            else:
+                assert event == {**event, "type": "conversation.item.truncated",
+                                 "audio_end_ms": 100}  # fmt: skip
+            break
+    await client.close()
