@@ -13,9 +13,10 @@ def test_it_is_seamless_across_20ms_frames():
     a = whole.process(pcm) + whole.flush()
     b = b"".join(framed.process(pcm[i : i + 640]) for i in range(0, len(pcm), 640))
     b += framed.flush()
-    # The same samples, to within one step of rounding: no clicks at frame edges.
+    # The same samples, to within soxr's dither on int16 output (a few steps of 32768):
+    # no clicks at frame edges.
     assert len(a) == len(b)
-    assert abs(samples(a) - samples(b)).max() <= 1
+    assert abs(samples(a) - samples(b)).max() <= 3
     assert snr_db(samples(b)[2400:-2400], 24000, 1000) >= 60
 
 
@@ -33,8 +34,8 @@ def test_it_forgets_held_audio_on_reset():
     down.process(tone(440, 100, 24000))
     down.reset()
     silence = down.process(b"\x00\x00" * 2400) + down.flush()
-    # Nothing of the 440 Hz tone (peak ~9800) comes back: at most rounding noise.
-    assert abs(samples(silence)).max() <= 2
+    # Nothing of the 440 Hz tone (peak ~9800) comes back: at most dither.
+    assert abs(samples(silence)).max() <= 3
 
 
 def test_it_carries_an_odd_byte_to_the_next_frame():
