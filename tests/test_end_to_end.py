@@ -36,11 +36,13 @@ def test_it_carries_a_simulated_call_end_to_end(tmp_path):
         servers.tmp.cleanup()
     assert not report.refused
     assert report.time_to_first_audio_ms is not None
-    # Greeting, the interrupted answer, and the answer after the caller's second question.
-    assert report.turns == 3
+    # Greeting, the interrupted answer, and the answer after the caller's second question
+    # (a loaded machine may split an answer with a pause, never merge two).
+    assert report.turns >= 3
     assert report.barge_ins == 1
     assert 2.0 < report.agent_audio_s < 5.0
     assert len(report.answer_latencies_ms) == 2
+    assert all(latency < 2000 for latency in report.answer_latencies_ms)
     assert out.exists() and out.stat().st_size > 44
     assert report.heard is not None and np.abs(report.heard).max() > 1000
     status, end_reason, bridge_ended_at = row
