@@ -102,10 +102,12 @@ class StreamConsumer(AsyncWebsocketConsumer):
         bridge = self.bridge
         try:
             await bridge.start()
-        except UpstreamError as e:
-            log.warning("call %s: %s", self.call_id, e)
-            await bridge.stop(f"OpenAI unavailable: {e}", failed=True)
-            await self._finish(close=True, error=str(e))
+        except Exception as e:
+            # Whatever went wrong upstream, the caller must not be left in dead air.
+            reason = str(e) if isinstance(e, UpstreamError) else f"OpenAI session failed: {e!r}"
+            log.warning("call %s: %s", self.call_id, reason)
+            await bridge.stop(f"OpenAI unavailable: {reason}", failed=True)
+            await self._finish(close=True, error=reason)
             return
         await bridge.ended.wait()
         await self._finish(close=True)
@@ -124,7 +126,10 @@ class StreamConsumer(AsyncWebsocketConsumer):
             "barge_ins": bridge.stats.barge_ins,
             "turns": bridge.stats.turns,
         }
-        await calls.record_end(self.call_id, bridge.end_reason, error, summary)
+        try:
+            await calls.record_end(self.call_id, bridge.end_reason, error, summary)
+        except Exception:
+            log.exception("call %s: could not record its end (%s)", self.call_id, bridge.end_reason)
         if close:
             await self.close(code=1011 if error else 1000)
 
