@@ -31,14 +31,16 @@ def memory_mark(row: dict) -> str:
 
 
 def capacity(rows: list[dict]) -> str:
-    """Calls one process can carry on its one core, from the least loaded multi-call run."""
-    row = next((r for r in rows if r["calls"] > 1 and r["cpu_s_per_call_minute"]), None)
-    if row is None:
+    """How many calls one process could carry with a core to itself, from the largest run
+    that met every target."""
+    met = [r for r in rows if all_met(r) and r["cpu_share"] > 0]
+    if not met:
         return "n/a"
-    cpu = row["cpu_s_per_call_minute"]
+    row = max(met, key=lambda r: r["calls"])
     return (
-        f"{60 / cpu:.0f} calls (60 CPU seconds a minute ÷ {cpu:.2f} CPU seconds per call-minute,"
-        f" measured at {row['calls']} calls)"
+        f"{row['calls'] / row['cpu_share']:.0f} calls with a core to itself (at {row['calls']} "
+        f"calls it used {row['cpu_share']:.2f} of a core, {row['cpu_s_per_call_minute']:.2f} CPU "
+        "seconds per call-minute)"
     )
 
 
@@ -159,20 +161,22 @@ cores, so at high N they compete with the server they measure.
 ## Reading the figures
 
 - **Where one process stops.** Every target is met up to {met_up_to} concurrent calls in this
-  run. Per call, daphne spends CPU on every 20 ms frame in both directions: the WebSocket
-  frame (autobahn/Twisted), Channels' dispatch, the resampler, base64/JSON and the masked
-  WebSocket frame to OpenAI (profiled with py-spy: socket writes, soxr, Twisted and autobahn
-  lead; no single hot spot is left). One Python process runs on one core (the GIL), so it
-  carries at most about {capacity}; past that, frames queue, lag grows to hundreds of
-  milliseconds and the caller hears gaps. On this 2-core machine the simulated callers and
-  the fake Realtime also need CPU. So the 100- and 200-call targets are out of reach of one
-  daphne process on this design; the way past it is horizontal and already supported: one
-  daphne process per core behind the proxy, with `REDIS_URL` set so that stream status
-  callbacks reach the process holding the call (tested: `tests/test_cross_process.py`).
+  run; beyond that, frames queue inside the daphne process, lag grows to hundreds of
+  milliseconds and gaps appear. Per call, daphne spends CPU on every 20 ms frame in both
+  directions: the WebSocket frame (autobahn/Twisted), Channels' dispatch, the resampler,
+  base64/JSON and the masked WebSocket frame to OpenAI (profiled with py-spy: socket writes,
+  soxr, Twisted and autobahn lead; no single hot spot is left). One Python process runs on one
+  core (the GIL): it would carry about {capacity}. On this 2-core machine it shares the cores
+  with the simulated callers and the fake Realtime, so it gets less (the "daphne CPU" column
+  tops out near 1.0). The 100- and 200-call targets are therefore out of reach of one daphne
+  process here. The way past it is horizontal and already supported: one daphne process per
+  core behind the proxy, with `REDIS_URL` set so that stream status callbacks reach the
+  process holding the call (tested: `tests/test_cross_process.py`).
 - Channels' consumer, by default, hops to the database thread before every message to close
   stale connections. With 50 audio frames a second per call, every frame then queued behind
-  webhooks' database work (p99 lag 112 ms at 25 calls on SQLite). The stream consumer skips that
-  hop (its database helpers clean up after themselves); p99 fell to about 11 ms.
+  webhooks' database work: when this was found (25 calls, SQLite) p99 lag was 112 ms. The
+  stream consumer skips that hop (its database helpers clean up after themselves); p99 fell to
+  about 11 ms in the same measurement.
 """
 
 
