@@ -141,6 +141,23 @@ class Call(models.Model):
         self.advance(Status.REJECTED)
         self.mark_ended(timezone.now(), reason)
 
+    def record_event(
+        self,
+        source: str,
+        kind: str,
+        payload: dict[str, Any],
+        event_id: str | None = None,
+        occurred_at: datetime | None = None,
+    ) -> CallEvent:
+        """Keep what we were told about this call, exactly as it arrived."""
+        return self.events.create(
+            source=source,
+            kind=kind[:64],
+            event_id=event_id,
+            occurred_at=occurred_at or timezone.now(),
+            payload=payload,
+        )
+
     def bridge_ended(self, reason: str, error: str = "") -> None:
         """The live bridge is over: why, and whether OpenAI failed the call."""
         now = timezone.now()

@@ -111,10 +111,7 @@ def voice(request: HttpRequest) -> HttpResponse:
     stream_state = ""
     with transaction.atomic():
         call, _ = _locked_call(call_id)
-        CallEvent.objects.create(
-            call=call, source=Source.VOICE, kind=state or "incoming", event_id=event_id,
-            occurred_at=now, payload=payload,
-        )  # fmt: skip
+        call.record_event(Source.VOICE, state or "incoming", payload, event_id, now)
         call.caller_number = call.caller_number or normalise_or_keep(caller)[:64]
         call.dialled_number = call.dialled_number or normalise_or_keep(dialled)[:64]
         call.direction = call.direction or parse_direction(field(payload, "direction"))
@@ -176,10 +173,7 @@ def stream_status(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     with transaction.atomic():
         call, created = _locked_call(call_id)
-        CallEvent.objects.create(
-            call=call, source=Source.STREAM_STATUS, kind=state, event_id=event_id,
-            occurred_at=now, payload=payload,
-        )  # fmt: skip
+        call.record_event(Source.STREAM_STATUS, state, payload, event_id, now)
         call.stream_sid = call.stream_sid or field(payload, "streamSid")
         call.note_session_state(state, now)
         if state_key(state) == "streamerror":
@@ -216,10 +210,7 @@ def events(request: HttpRequest) -> HttpResponse:
     try:
         with transaction.atomic():
             call, _ = _locked_call(call_id)
-            CallEvent.objects.create(
-                call=call, source=Source.EVENTS, kind=kind, event_id=event_id,
-                occurred_at=occurred_at, payload=payload,
-            )  # fmt: skip
+            call.record_event(Source.EVENTS, kind, payload, event_id, occurred_at)
             if agent and not call.agent_id:
                 call.attach_agent(agent)
             call.apply_event(kind, data, occurred_at)

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from agents.models import turn_detection_config
-from calls.models import Call, CallEvent, Source
+from calls.models import Call, Source
 from streaming.bridge import Limits
 from streaming.realtime import SessionConfig
 
@@ -54,8 +54,7 @@ def claim_call(call_id: str) -> CallSetup | None:
 
 @database_sync_to_async
 def record(call_id: str, kind: str, payload: dict[str, Any]) -> None:
-    call = Call.objects.filter(call_id=call_id).first()
-    CallEvent.objects.create(call=call, source=Source.BRIDGE, kind=kind[:64], payload=payload)
+    Call.objects.get(call_id=call_id).record_event(Source.BRIDGE, kind, payload)
 
 
 @database_sync_to_async
@@ -73,9 +72,8 @@ def record_end(call_id: str, reason: str, error: str, summary: dict[str, Any]) -
         call.bridge_ended(reason, error)
         call.metadata["bridge"] = summary
         call.save()
-        CallEvent.objects.create(
-            call=call,
-            source=Source.BRIDGE,
-            kind="bridge.failed" if error else "bridge.ended",
-            payload={"reason": reason, "error": error, **summary},
+        call.record_event(
+            Source.BRIDGE,
+            "bridge.failed" if error else "bridge.ended",
+            {"reason": reason, "error": error, **summary},
         )
