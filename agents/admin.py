@@ -86,13 +86,12 @@ class AgentAdmin(admin.ModelAdmin):
                 ),
             },
         ),
+        ("Call limits", {"fields": ("max_call_minutes", "silence_timeout_seconds")}),
         (
             "Phone line (ask a developer before changing)",
             {
                 "classes": ("collapse",),
                 "fields": (
-                    "max_call_minutes",
-                    "silence_timeout_seconds",
                     "track",
                     "sample_rate",
                     "model",

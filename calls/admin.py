@@ -36,7 +36,10 @@ class CallEventInline(ReadOnlyMixin, admin.TabularInline):
 
     @admin.display(description="payload")
     def body(self, obj: CallEvent) -> str:
-        return format_html("<pre>{}</pre>", json.dumps(obj.payload, indent=2, ensure_ascii=False))
+        return format_html(
+            '<pre style="white-space: pre-wrap; overflow-wrap: anywhere; max-width: 40em">{}</pre>',
+            json.dumps(obj.payload, indent=2, ensure_ascii=False),
+        )
 
 
 @admin.register(Call)
