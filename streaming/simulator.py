@@ -119,7 +119,7 @@ class _MediaBuffer:
     def __init__(self, rate: int, start: float) -> None:
         self.rate = rate
         self.start = start
-        self.heard = np.zeros(0, dtype=np.int16)
+        self._played: list[tuple[int, np.ndarray]] = []  # (start sample, frame), as heard
         self._queue: list[tuple[float, np.ndarray]] = []
         self._play_until = start
 
@@ -137,7 +137,7 @@ class _MediaBuffer:
         kept = []
         for begins, frame in self._queue:
             if begins < now:
-                played = int((now - begins) * self.rate)
+                played = round((now - begins) * self.rate)
                 kept.append((begins, frame[:played]))
         self._queue = kept
         self._play_until = max([now] + [b + len(f) / self.rate for b, f in kept])
@@ -149,17 +149,18 @@ class _MediaBuffer:
         self._queue = [(b, f) for b, f in self._queue if b + len(f) / self.rate > now]
 
     def _write(self, begins: float, frame: np.ndarray) -> None:
-        at = int((begins - self.start) * self.rate)
-        end = at + len(frame)
-        if end > len(self.heard):
-            self.heard = np.concatenate([self.heard, np.zeros(end - len(self.heard), np.int16)])
-        self.heard[at:end] = frame
+        self._played.append((round((begins - self.start) * self.rate), frame))
 
     def finish(self) -> np.ndarray:
+        """Everything the caller heard, on one timeline from when the stream opened."""
         for begins, frame in self._queue:
             self._write(begins, frame)
         self._queue = []
-        return self.heard
+        end = max((at + len(frame) for at, frame in self._played), default=0)
+        heard = np.zeros(end, dtype=np.int16)
+        for at, frame in self._played:
+            heard[at : at + len(frame)] = frame
+        return heard
 
 
 def _post(
