@@ -182,7 +182,7 @@ class Agent(models.Model):
         default=15,
         validators=[MinValueValidator(1), MaxValueValidator(60)],
         verbose_name="longest call (minutes)",
-        help_text="The agent politely ends calls longer than this. At most 60 (OpenAI's limit).",
+        help_text="Calls are ended when they reach this length. At most 60 (OpenAI's limit).",
     )
     silence_timeout_seconds = models.PositiveIntegerField(
         default=60,
