@@ -12,6 +12,7 @@ import base64
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -81,7 +82,7 @@ class Bridge:
         self._down = Resampler(REALTIME_RATE, rate)
         self.playout = Playout(rate, send_audio)
         self._ready = asyncio.Event()
-        self._pending: list[bytes] = []
+        self._pending: deque[bytes] = deque()
         self._pending_bytes = 0
         self._answers: dict[str, _Answer] = {}
         self._speaking: _Answer | None = None
@@ -105,10 +106,16 @@ class Bridge:
         greeting = self.config.greeting_request()
         if greeting:
             await self.client.send(greeting)
-        self._ready.set()
-        for pcm in self._pending:
+        # Caller audio that came while connecting goes first, in order; frames arriving
+        # meanwhile join the queue. No await between the last check and _ready: nothing can
+        # overtake.
+        while self._pending:
+            pcm = self._pending.popleft()
+            self._pending_bytes -= len(pcm)
             await self.client.append_audio(pcm)
-        self._pending.clear()
+        if self.ended.is_set():
+            return
+        self._ready.set()
         self._tasks = [
             asyncio.create_task(self._read_upstream(), name="realtime-reader"),
             asyncio.create_task(self.playout.run(), name="playout"),
@@ -155,7 +162,7 @@ class Bridge:
         self._pending_bytes += len(pcm)
         limit = int(self.limits.pending_audio_s * REALTIME_RATE) * 2
         while self._pending_bytes > limit and self._pending:
-            self._pending_bytes -= len(self._pending.pop(0))
+            self._pending_bytes -= len(self._pending.popleft())
 
     # -- OpenAI to caller -----------------------------------------------------------
 

@@ -86,6 +86,7 @@ class Options:
     max_session_s: float = 3600.0
     vad_start_ms: int = 60  # loud this long before speech counts as started
     stats_path: str | None = None  # append one JSON line of timings per finished session
+    open_delay_ms: int = 0  # wait this long before session.created (a slow connection)
 
 
 class FakeSession:
@@ -152,6 +153,8 @@ class FakeSession:
             await self.error("invalid_api_key", "Incorrect API key provided.")
             await self.ws.close(3000, "invalid_api_key")
             return
+        if self.options.open_delay_ms:
+            await asyncio.sleep(self.options.open_delay_ms / 1000)
         await self.emit({"type": "session.created", "session": self.session})
         limit = asyncio.get_running_loop().call_later(
             self.options.max_session_s, lambda: asyncio.ensure_future(self._expire())

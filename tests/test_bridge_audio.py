@@ -164,3 +164,19 @@ async def test_it_keeps_the_metadata_frame_and_ignores_text_that_is_not_json(fak
     assert stream["headers"] == {"X-Customer": "42"}
     assert stream["open"] == "abc"
     await comm.disconnect()
+
+
+async def test_it_keeps_caller_audio_in_order_while_openai_connects(fake):
+    fake.options.open_delay_ms = 300
+    comm = communicator(await start_call())
+    await comm.connect()
+    # The caller talks at once, in real time, while the session is still opening.
+    await send_frames(comm, tone(1000, 1000, 16000), 640, pace=0.02)
+    session = fake.sessions[0]
+    assert await wait_for(lambda: len(session.received) >= 2 * 24000 * 0.95)
+    await asyncio.sleep(0.2)
+    steady = samples(bytes(session.received))[2400:-2400]
+    # Any frame out of order or lost would break the sine and the SNR with it.
+    assert snr_db(steady, 24000, 1000) >= 60
+    assert len(session.received) / 2 / 24000 > 0.98
+    await comm.disconnect()
