@@ -13,6 +13,7 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from calls.groups import call_group
+from calls.models import state_key
 from streaming import calls
 from streaming.bridge import Bridge
 from streaming.realtime import RealtimeClient, UpstreamError
@@ -21,7 +22,8 @@ from streaming.tokens import check_token
 log = logging.getLogger(__name__)
 
 SUBPROTOCOL = "audio.drachtio.org"
-ENDING_STATES = {"StreamStopped", "StreamError"}
+# Normalised with calls.models.state_key, as the webhooks that publish them do.
+ENDING_STATES = {"streamstopped", "streamerror"}
 
 
 class StreamConsumer(AsyncWebsocketConsumer):
@@ -87,7 +89,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
     # -- messages from other processes (the status callback's channel-layer group) -----------
 
     async def stream_status(self, message: dict[str, Any]) -> None:
-        if message.get("state") in ENDING_STATES and self.bridge is not None:
+        if state_key(message.get("state", "")) in ENDING_STATES and self.bridge is not None:
             await self.bridge.stop(f"Sautikit: {message['state']}")
             await self._finish(close=True)
 

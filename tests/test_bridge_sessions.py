@@ -172,7 +172,7 @@ async def test_it_records_a_caller_hangup(fake):
     assert await wait_for(lambda: fake.sessions[0].ws.close_code is not None)
 
 
-@pytest.mark.parametrize("state", ["StreamStopped", "StreamError"])
+@pytest.mark.parametrize("state", ["StreamStopped", "StreamError", "STREAM_STOPPED"])
 async def test_it_ends_on_stream_status_from_the_channel_layer(fake, state):
     comm = communicator(await start_call())
     await comm.connect()
