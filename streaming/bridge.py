@@ -14,7 +14,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from streaming.audio import REALTIME_RATE, OddByteCarry, Resampler, bytes_to_ms
@@ -53,10 +53,7 @@ class _Answer:
 
 @dataclass
 class BridgeStats:
-    started_at: float = field(default_factory=time.monotonic)
     barge_ins: int = 0
-    stale_bytes_dropped: int = 0
-    first_delta_at: float | None = None
     turns: int = 0
 
 
@@ -73,7 +70,6 @@ class Bridge:
     ) -> None:
         self.config = config
         self.client = client
-        self.rate = rate
         self.limits = limits or Limits()
         self._send_text = send_text
         self._report = report
@@ -215,8 +211,6 @@ class Bridge:
         if item_id in self._cancelled:
             return  # late audio of an answer the caller interrupted
         pcm24 = base64.b64decode(event.get("delta") or "")
-        if self.stats.first_delta_at is None:
-            self.stats.first_delta_at = time.monotonic()
         answer = self._answers.get(item_id)
         if answer is None:
             answer = self._answers[item_id] = _Answer(item_id)
@@ -242,7 +236,7 @@ class Bridge:
             return  # the answer was already heard in full
         self.stats.barge_ins += 1
         self._cancelled.add(answer.item_id)
-        self.stats.stale_bytes_dropped += self.playout.clear()
+        self.playout.clear()
         self._down.reset()
         await self._send_text(KILL_AUDIO)
         written = self.playout.written_ms(answer.item_id)

@@ -17,10 +17,8 @@ Send = Callable[[bytes], Awaitable[None]]
 @dataclass
 class PlayoutStats:
     frames: int = 0
-    bytes_written: int = 0
     # Times the buffer ran dry in the middle of an answer (the caller heard a gap).
     underruns: int = 0
-    first_frame_at: float | None = None
 
 
 @dataclass
@@ -86,10 +84,6 @@ class Playout:
     def written_ms(self, item_id: str) -> int:
         item = self._items.get(item_id)
         return int(bytes_to_ms(item.written, self.rate)) if item else 0
-
-    @property
-    def buffered_ms(self) -> float:
-        return bytes_to_ms(self._queued, self.rate)
 
     def ahead_s(self) -> float:
         """How much written audio the caller has not heard yet (the media server's buffer)."""
@@ -169,6 +163,3 @@ class Playout:
         if item_id is not None:
             self._items[item_id].written += len(frame)
         self.stats.frames += 1
-        self.stats.bytes_written += len(frame)
-        if self.stats.first_frame_at is None:
-            self.stats.first_frame_at = self._clock()

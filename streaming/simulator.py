@@ -34,7 +34,6 @@ SUBPROTOCOL = "audio.drachtio.org"
 @dataclass
 class CallReport:
     call_id: str
-    stream_name: str = ""
     rate: int = 16000
     time_to_first_audio_ms: float | None = None
     answer_latencies_ms: list[float] = field(default_factory=list)
@@ -48,7 +47,6 @@ class CallReport:
     t0: float = 0.0
     sent_at: list[float] = field(default_factory=list, repr=False)
     arrivals: list[tuple[float, int]] = field(default_factory=list, repr=False)
-    kills: list[float] = field(default_factory=list, repr=False)
     heard: np.ndarray | None = field(default=None, repr=False)
 
     def summary(self) -> str:
@@ -212,7 +210,6 @@ async def simulate_call(
     if stream is None:
         report.refused = "no <Stream> in the answer: " + body.decode(errors="replace")
         return report
-    report.stream_name = stream.get("name", "")
     rate = report.rate = int(stream.get("outputSamplingRate", "16000"))
     stream_sid = f"MZ{uuid.uuid4().hex[:16]}"
     status_url = stream.get("statusCallback", "")
@@ -258,7 +255,6 @@ async def simulate_call(
                         continue
                     if command.get("type") == "killAudio":
                         report.barge_ins += 1
-                        report.kills.append(now)
                         media.kill(now)
                         last_frame_end = now - t0 - 1
 
