@@ -7,12 +7,13 @@ import time
 import numpy as np
 import soxr
 
+from bench import signals
+
 QUALITIES = ["QQ", "LQ", "MQ", "HQ", "VHQ"]
 
 
-def tone(freq: float, seconds: float, rate: int, amp: float = 0.3) -> np.ndarray:
-    t = np.arange(int(rate * seconds)) / rate
-    return (amp * 32767 * np.sin(2 * np.pi * freq * t)).astype(np.int16)
+def tone(freq: float, seconds: float, rate: int) -> np.ndarray:
+    return np.frombuffer(signals.tone(freq, seconds * 1000, rate), dtype="<i2")
 
 
 def stream(x: np.ndarray, in_rate: int, out_rate: int, quality: str) -> tuple[np.ndarray, list]:
@@ -35,14 +36,6 @@ def stream_delay_ms(in_rate: int, out_rate: int, quality: str) -> tuple[float, f
     _, progress = stream(tone(440, 2, in_rate), in_rate, out_rate, quality)
     lags = [fed - out for fed, out in progress[5:]]
     return float(np.median(lags)), float(max(lags))
-
-
-def snr_db(x: np.ndarray, rate: int, freq: float) -> float:
-    t = np.arange(len(x)) / rate
-    basis = np.column_stack([np.sin(2 * np.pi * freq * t), np.cos(2 * np.pi * freq * t)])
-    coef, *_ = np.linalg.lstsq(basis, x, rcond=None)
-    fit = basis @ coef
-    return float(10 * np.log10(np.sum(fit**2) / max(np.sum((x - fit) ** 2), 1e-12)))
 
 
 def alias_db(quality: str, out_rate: int = 16000) -> float:
@@ -71,8 +64,8 @@ def measure() -> list[dict]:
                 "up_delay": stream_delay_ms(16000, 24000, q),
                 "up8_delay": stream_delay_ms(8000, 24000, q),
                 "down_delay": stream_delay_ms(24000, 16000, q),
-                "up_snr": snr_db(up[2400:-2400], 24000, 1000),
-                "down_snr": snr_db(down[1600:-1600], 16000, 440),
+                "up_snr": signals.snr_db(up[2400:-2400], 24000, 1000),
+                "down_snr": signals.snr_db(down[1600:-1600], 16000, 440),
                 "alias16": alias_db(q, 16000),
                 "alias8": alias_db(q, 8000),
                 "cpu": cpu_us_per_audio_s(q),

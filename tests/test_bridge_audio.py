@@ -9,9 +9,9 @@ import json
 import pytest
 import pytest_asyncio
 
+from bench.signals import active_span, band_db, dominant_hz, samples, snr_db, tone
 from streaming.fake_realtime import FakeRealtimeServer, Options, Voice
 from tests.bridge_helpers import collect, communicator, get_call, start_call, wait_for
-from tests.signals import active_span, band_db, dominant_hz, samples, snr_db, tone
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 

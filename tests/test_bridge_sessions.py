@@ -8,6 +8,7 @@ import pytest
 import pytest_asyncio
 from channels.layers import get_channel_layer
 
+from bench.signals import samples, tone
 from calls.groups import call_group
 from calls.models import Status
 from streaming import calls as bridge_db
@@ -21,7 +22,6 @@ from tests.bridge_helpers import (
     start_call,
     wait_for,
 )
-from tests.signals import samples, tone
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from bench.signals import samples, snr_db, tone
 from streaming.audio import OddByteCarry, Resampler
-from tests.signals import samples, snr_db, tone
 
 
 def test_it_is_seamless_across_20ms_frames():

@@ -1,4 +1,4 @@
-"""Known signals and their measurements, for testing the audio path by numbers."""
+"""Known signals and their measurements, for measuring the audio path (tests and bench)."""
 
 from __future__ import annotations
 
