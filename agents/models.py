@@ -68,6 +68,9 @@ REVISED_FIELDS = (
     "signing_secret_env",
     "max_call_minutes",
     "silence_timeout_seconds",
+    "end_call_enabled",
+    "transfer_number",
+    "record_calls",
     "is_active",
 )
 
@@ -191,6 +194,30 @@ class Agent(models.Model):
         help_text="If neither the caller nor the agent says anything for this long, the call "
         "ends, so a forgotten phone does not stay connected.",
     )
+    end_call_enabled = models.BooleanField(
+        default=True,
+        verbose_name="agent may hang up",
+        help_text="Lets the agent end the call itself once the caller is done: it says goodbye, "
+        "waits until the caller has heard it, then hangs up. Say in the instructions when it "
+        "should (for example “when the booking is confirmed and the caller has no other "
+        "question”).",
+    )
+    transfer_number = models.CharField(
+        max_length=16,
+        blank=True,
+        verbose_name="hand over to a person at",
+        help_text="Optional. A phone number the agent may put the caller through to, for "
+        "example a receptionist. Leave empty and the agent cannot transfer calls. Say in the "
+        "instructions when it should (for example “if the caller asks for a person”).",
+    )
+    record_calls = models.BooleanField(
+        default=False,
+        verbose_name="record calls",
+        help_text="Keep an audio recording of every call (caller on the left, agent on the "
+        "right), to listen to on the call's page. Off by default: tell callers in the greeting "
+        "if you turn it on. Recordings are deleted after the retention period your "
+        "administrator set.",
+    )
     is_active = models.BooleanField(
         default=True,
         verbose_name="active",
@@ -213,15 +240,25 @@ class Agent(models.Model):
     def save(self, *args: Any, author: Any = None, **kwargs: Any) -> None:
         """Save and keep a revision of what changed; `author` is the user who made the change."""
         self.phone_number = normalise(self.phone_number)
+        if self.transfer_number:
+            self.transfer_number = normalise(self.transfer_number)
         with transaction.atomic():
             super().save(*args, **kwargs)
             self.record_revision(author)
 
     def clean(self) -> None:
+        errors = {}
         try:
             self.phone_number = normalise(self.phone_number)
         except InvalidNumber as e:
-            raise ValidationError({"phone_number": str(e)}) from None
+            errors["phone_number"] = str(e)
+        if self.transfer_number:
+            try:
+                self.transfer_number = normalise(self.transfer_number)
+            except InvalidNumber as e:
+                errors["transfer_number"] = str(e)
+        if errors:
+            raise ValidationError(errors)
 
     def snapshot(self) -> dict[str, Any]:
         return {field: getattr(self, field) for field in REVISED_FIELDS}
@@ -301,3 +338,8 @@ class AgentRevision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.agent.name} v{self.number}"
+
+
+from agents.tools import Tool  # noqa: E402 (the model lives in its own file)
+
+__all__ = ["Agent", "AgentRevision", "Tool"]

@@ -1,12 +1,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from statistics import median
 from typing import Any
 
 from django.db import models
 from django.utils import timezone
 
 from agents.models import Agent, AgentRevision
+from calls.costs import TOKEN_KINDS, Cost, openai_usd, sautikit_kes
+from calls.turns import Role, Turn
 
 
 class Status(models.TextChoices):
@@ -41,6 +45,19 @@ class Source(models.TextChoices):
     STREAM_STATUS = "stream_status", "Stream status"
     EVENTS = "events", "Call event"
     BRIDGE = "bridge", "Live bridge"
+
+
+class EndedBy(models.TextChoices):
+    CALLER = "caller", "Caller"
+    AGENT = "agent", "Agent"
+    LIMIT = "limit", "Time limit"
+    ERROR = "error", "Error"
+    UNKNOWN = "", "Unknown"
+
+
+def recording_path(call: Call, filename: str) -> str:
+    day = call.started_at or timezone.now()
+    return f"recordings/{day:%Y/%m/%d}/{call.call_id}.wav"
 
 
 class Call(models.Model):
@@ -83,6 +100,31 @@ class Call(models.Model):
     end_reason = models.CharField(
         max_length=200, blank=True, help_text="Why the call ended, as far as we know."
     )
+    ended_by = models.CharField(
+        max_length=8, choices=EndedBy.choices, blank=True, help_text="Who ended the call."
+    )
+    transfer_to = models.CharField(
+        max_length=16, blank=True, help_text="The number the agent handed the caller over to."
+    )
+    transfer_dialled_at = models.DateTimeField(
+        null=True, blank=True, help_text="When Sautikit was told to dial the transfer number."
+    )
+    # Usage summed over the call's responses (response.done); cached tokens are counted apart.
+    tokens_input_text = models.PositiveBigIntegerField(default=0)
+    tokens_input_cached_text = models.PositiveBigIntegerField(default=0)
+    tokens_input_audio = models.PositiveBigIntegerField(default=0)
+    tokens_input_cached_audio = models.PositiveBigIntegerField(default=0)
+    tokens_output_text = models.PositiveBigIntegerField(default=0)
+    tokens_output_audio = models.PositiveBigIntegerField(default=0)
+    responses = models.PositiveIntegerField(default=0, help_text="Answers the agent produced.")
+    openai_cost_usd = models.DecimalField(
+        max_digits=12,
+        decimal_places=6,
+        default=Decimal(0),
+        verbose_name="OpenAI cost (USD)",
+        help_text="At the prices configured when the usage came in.",
+    )
+    recording = models.FileField(upload_to=recording_path, blank=True, max_length=255)
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -158,16 +200,68 @@ class Call(models.Model):
             payload=payload,
         )
 
-    def bridge_ended(self, reason: str, error: str = "") -> None:
-        """The live bridge is over: why, and whether OpenAI failed the call."""
+    def bridge_ended(
+        self, reason: str, error: str = "", ended_by: str = "", transfer_to: str = ""
+    ) -> None:
+        """The live bridge is over: why, who ended it, and whether OpenAI failed the call."""
         now = timezone.now()
+        self.ended_by = self.ended_by or (EndedBy.ERROR if error else ended_by)
+        self.transfer_to = self.transfer_to or transfer_to
         self.bridge_ended_at = self.bridge_ended_at or now
         if error:
             self.failure_reason = self.failure_reason or error
             self.advance(Status.FAILED)
+        elif self.transfer_to:
+            # The call goes on with a person: Sautikit's own events will end it.
+            self.end_reason = self.end_reason or reason[:200]
+            return
         else:
             self.advance(Status.COMPLETED)
         self.mark_ended(now, reason)
+
+    def take_transfer(self) -> str:
+        """The number to <Dial> if the agent handed this call over and it is not dialled yet."""
+        if not self.transfer_to or self.transfer_dialled_at:
+            return ""
+        self.transfer_dialled_at = timezone.now()
+        return self.transfer_to
+
+    # -- usage, cost and latency --------------------------------------------------
+
+    def tokens(self) -> dict[str, int]:
+        return {kind: getattr(self, f"tokens_{kind}") for kind in TOKEN_KINDS}
+
+    def add_usage(self, tokens: dict[str, int]) -> None:
+        for kind in TOKEN_KINDS:
+            field = f"tokens_{kind}"
+            setattr(self, field, getattr(self, field) + tokens.get(kind, 0))
+        self.responses += 1
+        self.openai_cost_usd = openai_usd(self.tokens())
+
+    @property
+    def billed_seconds(self) -> int:
+        if self.duration_seconds is not None:
+            return self.duration_seconds
+        duration = self.duration
+        return max(0, round(duration.total_seconds())) if duration else 0
+
+    @property
+    def cost(self) -> Cost:
+        return Cost(self.openai_cost_usd, sautikit_kes(self.direction, self.billed_seconds))
+
+    def latencies_ms(self) -> list[int]:
+        return [
+            t.latency_ms
+            for t in self.turns.all()
+            if t.role == Role.AGENT and t.latency_ms is not None
+        ]
+
+    def latency_summary(self) -> tuple[int | None, int | None]:
+        """Median and worst answer latency in ms, or (None, None) if the agent never answered."""
+        values = self.latencies_ms()
+        if not values:
+            return None, None
+        return round(median(values)), max(values)
 
     # -- what Sautikit tells us -------------------------------------------------
 
@@ -321,3 +415,6 @@ class CallEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} ({self.get_source_display()})"
+
+
+__all__ = ["Call", "CallEvent", "EndedBy", "Role", "Turn"]

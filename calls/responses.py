@@ -30,6 +30,13 @@ def say_and_hangup(sentence: str) -> HttpResponse:
     return _xml(root)
 
 
+def dial(number: str) -> HttpResponse:
+    """Put the caller through to `number` (Sautikit's <Dial>, as Africa's Talking spells it)."""
+    root = ET.Element("Response")
+    ET.SubElement(root, "Dial", {"phoneNumbers": number})
+    return _xml(root)
+
+
 def stream(*, name: str, url: str, track: str, sample_rate: int, status_url: str) -> HttpResponse:
     root = ET.Element("Response")
     ET.SubElement(

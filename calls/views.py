@@ -121,7 +121,14 @@ def voice(request: HttpRequest) -> HttpResponse:
         if agent and not call.agent_id:
             call.attach_agent(agent)
 
-        if is_active == "0" or is_lifecycle_state(state):
+        transfer = call.take_transfer() if is_active != "0" and not call.is_over else ""
+        if transfer:
+            # The agent handed the call over and closed the stream: Sautikit asks what next.
+            call.note_session_state(state, now)
+            call.record_event(Source.VOICE, "transfer.dial", {"number": transfer})
+            stream_state = state if state_key(state) in STREAM_STATES else ""
+            response = responses.dial(transfer)
+        elif is_active == "0" or is_lifecycle_state(state):
             call.note_session_state(state or "Completed", now)
             call.duration_seconds = call.duration_seconds or whole_seconds(
                 field(payload, "durationInSeconds", "duration", "CallDuration", limit=32)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import json
 import logging
 import time
 from collections import deque
@@ -20,6 +21,9 @@ from typing import Any
 from streaming.audio import REALTIME_RATE, OddByteCarry, Resampler, bytes_to_ms
 from streaming.playout import Playout
 from streaming.realtime import RealtimeClient, SessionConfig, UpstreamError
+from streaming.recording import Recorder
+from streaming.tools import END_CALL, TRANSFER_CALL, ToolBox, ToolOutcome
+from streaming.transcript import TurnTracker
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +36,15 @@ AUDIO_DELTAS = {"response.output_audio.delta", "response.audio.delta"}
 AUDIO_DONE = {"response.output_audio.done", "response.audio.done"}
 # OpenAI closes every Realtime session after 60 minutes with code 1001.
 OPENAI_SESSION_LIMIT_S = 60 * 60
+# After end_call/transfer_call the line closes once the goodbye is heard, or after this anyway.
+HANG_UP_WITHIN_S = 15.0
+
+
+class EndedBy:
+    CALLER = "caller"
+    AGENT = "agent"
+    LIMIT = "limit"
+    ERROR = "error"
 
 
 @dataclass
@@ -52,6 +65,15 @@ class _Answer:
 
 
 @dataclass
+class _HangUp:
+    """The agent asked to end or transfer the call: what to say when it is done."""
+
+    reason: str
+    transfer_to: str = ""
+    goodbye_asked: bool = False
+
+
+@dataclass
 class BridgeStats:
     barge_ins: int = 0
     turns: int = 0
@@ -67,16 +89,25 @@ class Bridge:
         send_text: SendText,
         report: Report,
         limits: Limits | None = None,
+        tools: ToolBox | None = None,
+        recorder: Recorder | None = None,
+        call_id: str = "",
     ) -> None:
         self.config = config
         self.client = client
         self.limits = limits or Limits()
+        self.tools = tools or ToolBox(end_call=False)
+        self.recorder = recorder
+        self.call_id = call_id
         self._send_text = send_text
         self._report = report
+        self.turns = TurnTracker(report)
         self._carry = OddByteCarry()
         self._up = Resampler(rate, REALTIME_RATE)
         self._down = Resampler(REALTIME_RATE, rate)
-        self.playout = Playout(rate, send_audio)
+        self.playout = Playout(
+            rate, send_audio, on_frame=self._on_frame, on_item_end=self._on_item_end
+        )
         self._ready = asyncio.Event()
         self._pending: deque[bytes] = deque()
         self._pending_bytes = 0
@@ -88,7 +119,13 @@ class Bridge:
         self.stats = BridgeStats()
         self.ended = asyncio.Event()
         self.end_reason = ""
+        self.ended_by = ""
+        self.transfer_to = ""
         self.failed = False
+        # Function calls of the response in progress, answered once it is done.
+        self._tool_calls: list[asyncio.Future[tuple[str, ToolOutcome]]] = []
+        self._responses_with_audio: set[str] = set()
+        self._hang_up: _HangUp | None = None
 
     # -- life cycle ---------------------------------------------------------------
 
@@ -98,7 +135,7 @@ class Bridge:
         if self.ended.is_set():  # the caller hung up while we connected
             await self.client.close()
             return
-        await self.client.send(self.config.session_update())
+        await self.client.send(self.config.session_update(self.tools.definitions()))
         greeting = self.config.greeting_request()
         if greeting:
             await self.client.send(greeting)
@@ -118,12 +155,13 @@ class Bridge:
             asyncio.create_task(self._watch_limits(), name="limits"),
         ]
 
-    async def stop(self, reason: str, failed: bool = False) -> None:
+    async def stop(self, reason: str, failed: bool = False, ended_by: str = "") -> None:
         """End the call's bridge once; the first reason given is the one kept."""
         if self.ended.is_set():
             return
         self.end_reason = reason
         self.failed = failed
+        self.ended_by = EndedBy.ERROR if failed else ended_by
         self.ended.set()
         current = asyncio.current_task()
         for task in self._tasks:
@@ -142,7 +180,13 @@ class Bridge:
         """One binary frame from Sautikit: S16LE mono at the call's rate, any length."""
         if self.ended.is_set():
             return
-        pcm = self._up.process(self._carry.push(data))
+        even = self._carry.push(data)
+        if not even:
+            return
+        self.turns.caller_audio_started()
+        if self.recorder is not None:
+            self.recorder.caller(even, time.monotonic() - self.turns.t0)
+        pcm = self._up.process(even)
         if not pcm:
             return
         if not self._ready.is_set():
@@ -174,7 +218,8 @@ class Bridge:
                 why = "OpenAI ended the session (60-minute limit)"
             else:
                 why = f"OpenAI closed the session (code {code} {reason})".strip()
-            await self.stop(why, failed=code not in (1000, 1001))
+            ended_by = EndedBy.LIMIT if code == 1001 else EndedBy.ERROR
+            await self.stop(why, failed=code not in (1000, 1001), ended_by=ended_by)
 
     async def _handle(self, event: dict[str, Any]) -> None:
         kind = event.get("type", "")
@@ -184,32 +229,50 @@ class Bridge:
             self._finish_answer(event.get("item_id", ""))
         elif kind == "input_audio_buffer.speech_started":
             self._last_activity = time.monotonic()
+            self.turns.speech_started(event)
             await self._barge_in(event)
+        elif kind == "input_audio_buffer.speech_stopped":
+            self.turns.speech_stopped(event)
+        elif kind == "response.output_audio_transcript.delta":
+            self.turns.agent_text_delta(event.get("item_id", ""), str(event.get("delta") or ""))
+        elif kind == "response.output_audio_transcript.done":
+            self.turns.agent_said(event.get("item_id", ""), str(event.get("transcript") or ""))
+        elif kind == "conversation.item.input_audio_transcription.completed":
+            self.turns.caller_said(event)
+        elif kind == "response.function_call_arguments.done":
+            self._on_function_call(event)
         elif kind == "response.done":
-            response = event.get("response") or {}
-            for answer in list(self._answers.values()):
-                if not answer.done:
-                    self._finish_answer(answer.item_id)
-            self.stats.turns += 1
-            self._report(
-                "response.done",
-                {
-                    "status": response.get("status"),
-                    "status_details": response.get("status_details"),
-                    "usage": response.get("usage"),
-                },
-            )
+            await self._on_response_done(event.get("response") or {})
         elif kind == "error":
             self._report("error", {"error": event.get("error")})
-        elif kind == "conversation.item.input_audio_transcription.completed":
-            self._report("caller said", {"transcript": event.get("transcript", "")})
-        elif kind == "response.output_audio_transcript.done":
-            self._report("agent said", {"transcript": event.get("transcript", "")})
+
+    async def _on_response_done(self, response: dict[str, Any]) -> None:
+        for answer in list(self._answers.values()):
+            if not answer.done:
+                self._finish_answer(answer.item_id)
+        self.stats.turns += 1
+        self._report(
+            "usage",
+            {
+                "response_id": response.get("id"),
+                "status": response.get("status"),
+                "status_details": response.get("status_details"),
+                "usage": response.get("usage"),
+            },
+        )
+        if self._tool_calls:
+            calls, self._tool_calls = self._tool_calls, []
+            had_audio = response.get("id") in self._responses_with_audio
+            self._spawn(self._answer_tools(calls, had_audio), "tool-answers")
+        elif self._hang_up is not None and self._hang_up.goodbye_asked:
+            self._spawn(self._hang_up_when_heard(), "hang-up")
 
     def _on_audio(self, event: dict[str, Any]) -> None:
         item_id = event.get("item_id") or "item"
         if item_id in self._cancelled:
             return  # late audio of an answer the caller interrupted
+        if event.get("response_id"):
+            self._responses_with_audio.add(event["response_id"])
         pcm24 = base64.b64decode(event.get("delta") or "")
         answer = self._answers.get(item_id)
         if answer is None:
@@ -236,12 +299,19 @@ class Bridge:
             return  # the answer was already heard in full
         self.stats.barge_ins += 1
         self._cancelled.add(answer.item_id)
+        # What the media server still buffers is dropped by killAudio: the caller hears
+        # everything written except that.
+        unheard_s = self.playout.ahead_s()
         self.playout.clear()
         self._down.reset()
         await self._send_text(KILL_AUDIO)
+        if self.recorder is not None:
+            self.recorder.cut_agent(time.monotonic() - self.turns.t0)
         written = self.playout.written_ms(answer.item_id)
         sent = int(bytes_to_ms(answer.received, REALTIME_RATE))
-        audio_end_ms = min(written, sent)
+        # Never more than OpenAI sent, or it refuses the truncate.
+        audio_end_ms = max(0, min(sent, written - round(unheard_s * 1000)))
+        self.turns.agent_interrupted(answer.item_id, audio_end_ms, sent)
         if answer.received:
             await self.client.send(
                 {
@@ -254,6 +324,99 @@ class Bridge:
         self._report("barge-in", {"item_id": answer.item_id, "audio_end_ms": audio_end_ms})
         self._speaking = None
 
+    # -- what the caller heard ------------------------------------------------------------
+
+    def _on_frame(self, item_id: str, frame: bytes, begins: float) -> None:
+        self.turns.agent_frame(item_id, begins)
+        if self.recorder is not None:
+            self.recorder.agent(frame, begins - self.turns.t0)
+
+    def _on_item_end(self, item_id: str, heard_until: float) -> None:
+        answer = self._answers.get(item_id)
+        sent = int(bytes_to_ms(answer.received, REALTIME_RATE)) if answer else 0
+        self.turns.agent_played(item_id, heard_until, self.playout.written_ms(item_id), sent)
+
+    # -- tools ---------------------------------------------------------------------------
+
+    def _on_function_call(self, event: dict[str, Any]) -> None:
+        call_id = str(event.get("call_id") or event.get("item_id") or "")
+        name = str(event.get("name") or "")
+        arguments = str(event.get("arguments") or "")
+        try:
+            shown: Any = json.loads(arguments or "{}")
+        except ValueError:
+            shown = arguments
+        self.turns.tool_called(call_id, name, shown)
+        done: asyncio.Future[tuple[str, ToolOutcome]] = asyncio.get_running_loop().create_future()
+        builtin = self._builtin_tool(name)
+        if builtin is not None:
+            done.set_result((call_id, builtin))
+        else:
+
+            async def run() -> None:
+                outcome = await self.tools.run(name, arguments, self.call_id)
+                done.set_result((call_id, outcome))
+
+            self._spawn(run(), f"tool-{name}")
+        self._tool_calls.append(done)
+
+    def _builtin_tool(self, name: str) -> ToolOutcome | None:
+        if name == END_CALL and self.tools.end_call:
+            self._hang_up = self._hang_up or _HangUp("the agent ended the call")
+            return ToolOutcome(True, {"ok": True, "next": "Say a short goodbye; the line "
+                                      "closes after it."})  # fmt: skip
+        if name == TRANSFER_CALL and self.tools.transfer_to:
+            number = self.tools.transfer_to
+            self._hang_up = self._hang_up or _HangUp(f"the agent transferred the call to {number}",
+                                                     transfer_to=number)  # fmt: skip
+            return ToolOutcome(True, {"ok": True, "next": "Tell the caller in one sentence that "
+                                      "you are putting them through to a person now."})  # fmt: skip
+        return None
+
+    async def _answer_tools(
+        self, calls: list[asyncio.Future[tuple[str, ToolOutcome]]], had_audio: bool
+    ) -> None:
+        """Give the model every result of a response, then let it speak (once)."""
+        for done in calls:
+            call_id, outcome = await done
+            self.turns.tool_answered(call_id, outcome.ok, outcome.result)
+            await self.client.send(
+                {
+                    "type": "conversation.item.create",
+                    "item": {"type": "function_call_output", "call_id": call_id,
+                             "output": outcome.output()},
+                }
+            )  # fmt: skip
+        hang_up = self._hang_up
+        if hang_up is not None and had_audio and len(calls) == 1:
+            # It already spoke with the call ("Goodbye!"): no second goodbye.
+            hang_up.goodbye_asked = True
+            await self._hang_up_when_heard()
+            return
+        if hang_up is not None:
+            hang_up.goodbye_asked = True
+            self._spawn(self._hang_up_anyway(), "hang-up-timer")
+        await self.client.send({"type": "response.create"})
+
+    async def _hang_up_when_heard(self) -> None:
+        """Close the line once the caller has heard everything written (and a moment more)."""
+        hang_up = self._hang_up
+        if hang_up is None:
+            return
+        while self.playout.is_playing() or any(not a.done for a in self._answers.values()):
+            await asyncio.sleep(0.05)
+        self.transfer_to = hang_up.transfer_to
+        await self.stop(hang_up.reason, ended_by=EndedBy.AGENT)
+
+    async def _hang_up_anyway(self) -> None:
+        await asyncio.sleep(HANG_UP_WITHIN_S)
+        if self._hang_up is not None:
+            self.transfer_to = self._hang_up.transfer_to
+            await self.stop(self._hang_up.reason + " (no goodbye heard)", ended_by=EndedBy.AGENT)
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        self._tasks.append(asyncio.create_task(coro, name=name))
+
     # -- limits -------------------------------------------------------------------
 
     async def _watch_limits(self) -> None:
@@ -263,12 +426,17 @@ class Bridge:
             await asyncio.sleep(0.5)
             now = time.monotonic()
             if now - started >= max_call:
-                await self.stop(f"maximum call duration reached ({int(max_call)} s)")
+                await self.stop(
+                    f"maximum call duration reached ({int(max_call)} s)", ended_by=EndedBy.LIMIT
+                )
                 return
             quiet = now - self._last_activity
             if quiet >= self.limits.silence_timeout_s and not self.playout.is_playing():
-                await self.stop(f"silence timeout ({int(self.limits.silence_timeout_s)} s)")
+                await self.stop(
+                    f"silence timeout ({int(self.limits.silence_timeout_s)} s)",
+                    ended_by=EndedBy.LIMIT,
+                )
                 return
 
 
-__all__ = ["Bridge", "BridgeStats", "Limits", "UpstreamError"]
+__all__ = ["Bridge", "BridgeStats", "EndedBy", "Limits", "UpstreamError"]

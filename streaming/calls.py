@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import tempfile
 from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
 from agents.models import turn_detection_config
-from calls.models import Call, Source
+from calls.costs import tokens_from_usage
+from calls.models import Call, Role, Source, Turn
 from streaming.bridge import Limits
 from streaming.realtime import SessionConfig
+from streaming.recording import Recorder
+from streaming.tools import ToolBox, ToolSpec
 
 
 class CallSetup:
@@ -35,6 +41,23 @@ class CallSetup:
             max_call_s=60 * int(values.get("max_call_minutes") or 15),
             silence_timeout_s=int(values.get("silence_timeout_seconds") or 60),
         )
+        self.tools = ToolBox(
+            end_call=bool(values.get("end_call_enabled", True)),
+            transfer_to=values.get("transfer_number") or "",
+            # Custom tools are read live: an endpoint fixed in the admin helps the next call.
+            custom={
+                tool.name: ToolSpec(
+                    name=tool.name,
+                    description=tool.description,
+                    parameters=tool.parameters,
+                    endpoint=tool.endpoint,
+                    secret=tool.signing_secret(),
+                    timeout_s=tool.timeout_seconds,
+                )
+                for tool in (call.agent.tools.filter(is_enabled=True) if call.agent else [])
+            },
+        )
+        self.record = bool(values.get("record_calls", False))
         self.realtime_url = settings.OPENAI_REALTIME_URL
         self.api_key = settings.OPENAI_API_KEY
 
@@ -58,6 +81,37 @@ def record(call_id: str, kind: str, payload: dict[str, Any]) -> None:
 
 
 @database_sync_to_async
+def apply_report(call_id: str, kind: str, payload: dict[str, Any]) -> None:
+    """Store one thing the bridge reported, as it happens (a crash keeps what came before)."""
+    with transaction.atomic():
+        if kind == "turn":
+            _update_turn(call_id, payload)
+            return
+        call = Call.objects.select_for_update().get(call_id=call_id)
+        if kind == "usage":
+            call.add_usage(tokens_from_usage(payload.get("usage")))
+            call.save()
+            if payload.get("status") == "completed":
+                return  # the tokens are on the call; only unusual endings are kept as events
+            kind = "response.done"
+        call.record_event(Source.BRIDGE, kind, payload)
+
+
+def _update_turn(call_id: str, payload: dict[str, Any]) -> None:
+    call = Call.objects.only("id").get(call_id=call_id)
+    values = dict(payload)
+    item_id = str(values.pop("item_id"))[:128]
+    role = values.pop("role")
+    turn, _ = Turn.objects.select_for_update().get_or_create(
+        call=call, item_id=item_id, defaults={"role": role}
+    )
+    if role == Role.TOOL and "tool_name" in values:
+        values["text"] = values["tool_name"]
+    turn.update(values)
+    turn.save()
+
+
+@database_sync_to_async
 def keep_stream_metadata(call_id: str, metadata: dict[str, Any]) -> None:
     with transaction.atomic():
         call = Call.objects.select_for_update().get(call_id=call_id)
@@ -66,10 +120,17 @@ def keep_stream_metadata(call_id: str, metadata: dict[str, Any]) -> None:
 
 
 @database_sync_to_async
-def record_end(call_id: str, reason: str, error: str, summary: dict[str, Any]) -> None:
+def record_end(
+    call_id: str,
+    reason: str,
+    error: str,
+    summary: dict[str, Any],
+    ended_by: str = "",
+    transfer_to: str = "",
+) -> None:
     with transaction.atomic():
         call = Call.objects.select_for_update().get(call_id=call_id)
-        call.bridge_ended(reason, error)
+        call.bridge_ended(reason, error, ended_by, transfer_to)
         call.metadata["bridge"] = summary
         call.save()
         call.record_event(
@@ -77,3 +138,18 @@ def record_end(call_id: str, reason: str, error: str, summary: dict[str, Any]) -
             "bridge.failed" if error else "bridge.ended",
             {"reason": reason, "error": error, **summary},
         )
+
+
+@database_sync_to_async
+def keep_recording(call_id: str, name: str) -> None:
+    """Point the call at its recording, already written to storage under `name`."""
+    Call.objects.filter(call_id=call_id).update(recording=name, updated_at=timezone.now())
+
+
+def store_recording(call_id: str, recorder: Recorder) -> str:
+    """Mix the call's two sides into a stereo WAV in storage; returns its storage name."""
+    name = f"recordings/{timezone.now():%Y/%m/%d}/{call_id}.wav"
+    with tempfile.TemporaryFile() as wav:
+        recorder.write_wav(wav)
+        wav.seek(0)
+        return default_storage.save(name, File(wav, name=name))

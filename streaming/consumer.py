@@ -15,8 +15,9 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from calls.groups import call_group
 from calls.models import state_key
 from streaming import calls
-from streaming.bridge import Bridge
+from streaming.bridge import Bridge, EndedBy
 from streaming.realtime import RealtimeClient, UpstreamError
+from streaming.recording import Recorder
 from streaming.tokens import check_token
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,8 @@ log = logging.getLogger(__name__)
 SUBPROTOCOL = "audio.drachtio.org"
 # Normalised with calls.models.state_key, as the webhooks that publish them do.
 ENDING_STATES = {"streamstopped", "streamerror"}
+# How long the end of a call waits for the transcript still being written.
+DRAIN_TIMEOUT_S = 10
 
 
 class StreamConsumer(AsyncWebsocketConsumer):
@@ -59,6 +62,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self._finished = False
         self._have_metadata = False
         self._background: set[asyncio.Task[Any]] = set()
+        # The bridge's reports are stored one at a time, in order, off the audio path.
+        self._reports: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
         await self.accept(subprotocol=SUBPROTOCOL)
         await self.channel_layer.group_add(call_group(call_id), self.channel_name)
         self.bridge = Bridge(
@@ -69,7 +74,11 @@ class StreamConsumer(AsyncWebsocketConsumer):
             send_text=self._send_text,
             report=self._report,
             limits=setup.limits,
+            tools=setup.tools,
+            recorder=Recorder(setup.rate) if setup.record else None,
+            call_id=call_id,
         )
+        self._spawn(self._store_reports())
         self._spawn(self._run())
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
@@ -81,7 +90,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         if self.bridge is not None:
-            await self.bridge.stop("caller hung up")
+            await self.bridge.stop("caller hung up", ended_by=EndedBy.CALLER)
             await self._finish()
         if self.call_id:
             await self.channel_layer.group_discard(call_group(self.call_id), self.channel_name)
@@ -90,12 +99,14 @@ class StreamConsumer(AsyncWebsocketConsumer):
 
     async def stream_status(self, message: dict[str, Any]) -> None:
         if state_key(message.get("state", "")) in ENDING_STATES and self.bridge is not None:
-            await self.bridge.stop(f"Sautikit: {message['state']}")
+            await self.bridge.stop(f"Sautikit: {message['state']}", ended_by=EndedBy.CALLER)
             await self._finish(close=True)
 
     async def call_ended(self, message: dict[str, Any]) -> None:
         if self.bridge is not None:
-            await self.bridge.stop(f"Sautikit: {message.get('kind', 'call ended')}")
+            kind = message.get("kind", "call ended")
+            ended_by = EndedBy.ERROR if kind == "call.failed" else EndedBy.CALLER
+            await self.bridge.stop(f"Sautikit: {kind}", ended_by=ended_by)
             await self._finish(close=True)
 
     # -- the bridge's life ----------------------------------------------------------------
@@ -129,11 +140,28 @@ class StreamConsumer(AsyncWebsocketConsumer):
             "turns": bridge.stats.turns,
         }
         try:
-            await calls.record_end(self.call_id, bridge.end_reason, error, summary)
+            # The transcript goes in before the end: a transfer's <Dial> must find it all.
+            await asyncio.wait_for(self._reports.join(), DRAIN_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("call %s: transcript still being written at the end", self.call_id)
+        try:
+            await calls.record_end(self.call_id, bridge.end_reason, error, summary,
+                                   bridge.ended_by, bridge.transfer_to)  # fmt: skip
         except Exception:
             log.exception("call %s: could not record its end (%s)", self.call_id, bridge.end_reason)
         if close:
             await self.close(code=1011 if error else 1000)
+        if bridge.recorder is not None:
+            await self._keep_recording(bridge.recorder)
+
+    async def _keep_recording(self, recorder: Recorder) -> None:
+        try:
+            name = await asyncio.to_thread(calls.store_recording, self.call_id, recorder)
+            await calls.keep_recording(self.call_id, name)
+        except Exception:
+            log.exception("call %s: could not keep its recording", self.call_id)
+        finally:
+            recorder.close()
 
     async def _metadata(self, text: str) -> None:
         try:
@@ -160,7 +188,17 @@ class StreamConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=text)
 
     def _report(self, kind: str, payload: dict[str, Any]) -> None:
-        self._spawn(calls.record(self.call_id, kind, payload))
+        self._reports.put_nowait((kind, payload))
+
+    async def _store_reports(self) -> None:
+        while True:
+            kind, payload = await self._reports.get()
+            try:
+                await calls.apply_report(self.call_id, kind, payload)
+            except Exception:
+                log.exception("call %s: could not store %s", self.call_id, kind)
+            finally:
+                self._reports.task_done()
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)

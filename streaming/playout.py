@@ -12,6 +12,10 @@ from dataclasses import dataclass
 from streaming.audio import bytes_to_ms, ms_to_bytes
 
 Send = Callable[[bytes], Awaitable[None]]
+# (item id, frame, when the caller starts hearing it) after each frame is written.
+OnFrame = Callable[[str, bytes, float], None]
+# (item id, when the caller has heard its last frame) when an item has played out.
+OnItemEnd = Callable[[str, float], None]
 
 
 @dataclass
@@ -31,6 +35,7 @@ class _Chunk:
 @dataclass
 class _Item:
     written: int = 0  # bytes written to the caller
+    heard_until: float = 0.0  # when the caller hears the end of what was written
 
 
 class Playout:
@@ -41,6 +46,8 @@ class Playout:
         frame_ms: int = 20,
         lead_ms: int = 100,
         clock: Callable[[], float] = time.monotonic,
+        on_frame: OnFrame | None = None,
+        on_item_end: OnItemEnd | None = None,
     ) -> None:
         self.rate = rate
         self.frame_bytes = ms_to_bytes(frame_ms, rate)
@@ -55,6 +62,8 @@ class Playout:
         self._played_until = 0.0
         self.stats = PlayoutStats()
         self.current_item: str | None = None
+        self._on_frame = on_frame
+        self._on_item_end = on_item_end
 
     # -- feeding ----------------------------------------------------------------
 
@@ -113,7 +122,12 @@ class Playout:
             if frame:
                 await self._send(frame)
                 self._count(item_id, frame)
+                begins = self._played_until
                 self._played_until += len(frame) / 2 / self.rate
+                if item_id is not None:
+                    self._items[item_id].heard_until = self._played_until
+                    if self._on_frame is not None:
+                        self._on_frame(item_id, frame, begins)
             elif not ended:
                 # Less than a frame buffered mid-answer: wait for more rather than click.
                 self._wake.clear()
@@ -127,9 +141,13 @@ class Playout:
         """
         ended = False
         while self._queue and self._queue[0].end_of_item:
-            self._queue.popleft()
+            marker = self._queue.popleft()
             self.current_item = None
             ended = True
+            if self._on_item_end is not None:
+                item = self._items.get(marker.item_id)
+                if item is not None and item.written:
+                    self._on_item_end(marker.item_id, item.heard_until)
         if not self._queue:
             return b"", None, ended
         item_id = self._queue[0].item_id

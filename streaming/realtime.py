@@ -39,24 +39,25 @@ class SessionConfig:
     )
     transcription_model: str = TRANSCRIPTION_MODEL
 
-    def session_update(self) -> dict[str, Any]:
+    def session_update(self, tools: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         pcm = {"type": "audio/pcm", "rate": REALTIME_RATE}
-        return {
-            "type": "session.update",
-            "session": {
-                "type": "realtime",
-                "instructions": self.instructions,
-                "output_modalities": ["audio"],
-                "audio": {
-                    "input": {
-                        "format": pcm,
-                        "transcription": {"model": self.transcription_model},
-                        "turn_detection": self.turn_detection,
-                    },
-                    "output": {"format": pcm, "voice": self.voice},
+        session: dict[str, Any] = {
+            "type": "realtime",
+            "instructions": self.instructions,
+            "output_modalities": ["audio"],
+            "audio": {
+                "input": {
+                    "format": pcm,
+                    "transcription": {"model": self.transcription_model},
+                    "turn_detection": self.turn_detection,
                 },
+                "output": {"format": pcm, "voice": self.voice},
             },
         }
+        if tools:
+            session["tools"] = tools
+            session["tool_choice"] = "auto"
+        return {"type": "session.update", "session": session}
 
     def greeting_request(self) -> dict[str, Any] | None:
         if not self.greeting:

@@ -12,7 +12,7 @@ from channels.testing import WebsocketCommunicator
 from django.test import Client
 
 from agents.models import Agent
-from calls.models import Call
+from calls.models import Call, Turn
 from tests.conftest import DEMO_NUMBER, post_form
 from voiceproject.asgi import application
 
@@ -44,6 +44,11 @@ def get_call(call_id: str = "call-1") -> Call:
 def bridge_events(call_id: str = "call-1") -> list[tuple[str, dict[str, Any]]]:
     call = Call.objects.get(call_id=call_id)
     return [(e.kind, e.payload) for e in call.events.filter(source="bridge").order_by("id")]
+
+
+@database_sync_to_async
+def call_turns(call_id: str = "call-1") -> list[Turn]:
+    return list(Turn.objects.filter(call__call_id=call_id))
 
 
 def communicator(path: str, subprotocols: list[str] | None = None) -> WebsocketCommunicator:

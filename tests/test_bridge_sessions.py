@@ -16,6 +16,7 @@ from streaming.bridge import Limits
 from streaming.fake_realtime import FakeRealtimeServer, Options, Voice
 from tests.bridge_helpers import (
     bridge_events,
+    call_turns,
     collect,
     communicator,
     get_call,
@@ -129,7 +130,9 @@ async def test_it_stops_playout_and_truncates_on_barge_in(fake):
     item_id = truncate["item_id"]
     written_ms = (len(audio) + len(after)) / 2 / 16000 * 1000
     assert truncate["content_index"] == 0
-    assert abs(truncate["audio_end_ms"] - written_ms) <= 25
+    # Heard: everything written but what the media server still buffered (up to the 100 ms
+    # playout lead), which killAudio dropped.
+    assert written_ms - 125 <= truncate["audio_end_ms"] <= written_ms - 75
     assert truncate["audio_end_ms"] <= session.items[item_id]
     assert session.errors == []
     assert session.responses[0]["status"] == "cancelled"
@@ -274,12 +277,14 @@ async def test_it_records_transcripts_and_usage(fake):
     await comm.disconnect()
 
     async def has_usage() -> bool:
-        return any(kind == "response.done" for kind, _ in await bridge_events())
+        return (await get_call()).tokens_output_audio > 0
 
     assert await wait_for(has_usage)
-    events = dict(await bridge_events())
-    assert events["response.done"]["usage"]["output_tokens"] > 0
-    assert events["agent said"]["transcript"] == "Hi."
+    call = await get_call()
+    assert call.responses == 1
+    assert call.openai_cost_usd > 0
+    [turn] = await call_turns()
+    assert (turn.role, turn.text) == ("agent", "Hi.")
 
 
 async def test_it_records_openai_errors_and_goes_on(fake):

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from voiceproject.env import database_from_url, env_bool, env_int, env_list, env_str
+from voiceproject.env import (
+    database_from_url,
+    env_bool,
+    env_decimal,
+    env_int,
+    env_list,
+    env_str,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -38,6 +45,29 @@ STREAM_TOKEN_MAX_AGE = env_int("STREAM_TOKEN_MAX_AGE", 120)
 DEFAULT_COUNTRY_CODE = env_str("DEFAULT_COUNTRY_CODE", "254").lstrip("+")
 # Webhook bodies are a few hundred bytes; anything far larger is refused.
 WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 64 * 1024)
+
+# Custom tools' requests are signed with this (or a per-tool TOOL_SECRET_* named in the admin).
+TOOL_SIGNING_SECRET = env_str("TOOL_SIGNING_SECRET")
+
+# What calls cost. OpenAI prices are USD per million tokens (gpt-realtime's published prices);
+# Sautikit's are KES per minute by direction, billed per second.
+PRICE_USD_PER_M = {
+    "input_text": env_decimal("OPENAI_PRICE_INPUT_TEXT", "4.00"),
+    "input_cached_text": env_decimal("OPENAI_PRICE_INPUT_CACHED_TEXT", "0.40"),
+    "input_audio": env_decimal("OPENAI_PRICE_INPUT_AUDIO", "32.00"),
+    "input_cached_audio": env_decimal("OPENAI_PRICE_INPUT_CACHED_AUDIO", "0.40"),
+    "output_text": env_decimal("OPENAI_PRICE_OUTPUT_TEXT", "16.00"),
+    "output_audio": env_decimal("OPENAI_PRICE_OUTPUT_AUDIO", "64.00"),
+}
+SAUTIKIT_KES_PER_MINUTE = {
+    "inbound": env_decimal("SAUTIKIT_INBOUND_KES_PER_MINUTE", "0"),
+    "outbound": env_decimal("SAUTIKIT_OUTBOUND_KES_PER_MINUTE", "3.00"),
+}
+KES_PER_USD = env_decimal("KES_PER_USD", "129.00")
+
+# Call recordings (opt-in per agent) go through Django's storage API: local files by default.
+MEDIA_ROOT = env_str("MEDIA_ROOT") or str(BASE_DIR / "media")
+RECORDING_RETENTION_DAYS = env_int("RECORDING_RETENTION_DAYS", 30)
 
 INSTALLED_APPS = [
     "daphne",

@@ -1,0 +1,139 @@
+"""Custom tools: functions an agent may call during a call, answered by an HTTPS endpoint."""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
+# Handled by the bridge itself; a custom tool may not take these names.
+BUILTIN_TOOL_NAMES = {"end_call", "transfer_call"}
+TOOL_SECRET_ENV_PREFIX = "TOOL_SECRET_"  # noqa: S105 (a name, not a secret)
+NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_-]{0,63}$")
+LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
+
+
+def default_parameters() -> dict[str, Any]:
+    return {"type": "object", "properties": {}, "required": []}
+
+
+def validate_tool_name(value: str) -> None:
+    if not NAME.match(value):
+        raise ValidationError(
+            "Use letters, digits, _ or -, starting with a letter, at most 64 characters "
+            "(for example look_up_booking)."
+        )
+    if value in BUILTIN_TOOL_NAMES:
+        raise ValidationError(f"{value} is built in: switch it on in the agent's settings.")
+
+
+def validate_parameters(value: Any) -> None:
+    """The parameters must be a JSON Schema for an object, as OpenAI's function calling needs."""
+    if not isinstance(value, dict):
+        raise ValidationError("The parameters must be a JSON object (a JSON Schema).")
+    try:
+        Draft202012Validator.check_schema(value)
+    except SchemaError as e:
+        where = "/".join(str(p) for p in e.path) or "the top level"
+        raise ValidationError(f"Not a valid JSON Schema at {where}: {e.message}") from None
+    if value.get("type") != "object":
+        raise ValidationError('The top level must say "type": "object".')
+    properties = value.get("properties", {})
+    if not isinstance(properties, dict):
+        raise ValidationError('"properties" must be an object.')
+    missing = [name for name in value.get("required", []) if name not in properties]
+    if missing:
+        raise ValidationError(f"Required but not described in properties: {', '.join(missing)}.")
+
+
+def validate_endpoint(value: str) -> None:
+    parts = urlsplit(value)
+    if parts.scheme == "https" and parts.hostname:
+        return
+    if parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS:
+        return  # a service on this machine (development, tests)
+    raise ValidationError("Use an https:// address (plain http only for this machine itself).")
+
+
+def validate_secret_env(value: str) -> None:
+    if value and not re.fullmatch(re.escape(TOOL_SECRET_ENV_PREFIX) + r"[A-Z0-9_]+", value):
+        raise ValidationError(
+            f"Use a name that starts with {TOOL_SECRET_ENV_PREFIX}, in capitals, for example "
+            f"{TOOL_SECRET_ENV_PREFIX}BOOKINGS."
+        )
+
+
+class Tool(models.Model):
+    agent = models.ForeignKey("agents.Agent", on_delete=models.CASCADE, related_name="tools")
+    name = models.CharField(
+        max_length=64,
+        validators=[validate_tool_name],
+        help_text="A short name the agent uses for this action, e.g. look_up_booking.",
+    )
+    description = models.TextField(
+        help_text="For the agent: what this tool does and when to use it, in plain words, "
+        "e.g. “Looks up a booking by the caller's phone number. Use it when the caller asks "
+        "about an appointment they already made.”",
+    )
+    parameters = models.JSONField(
+        default=default_parameters,
+        validators=[validate_parameters],
+        help_text="What the agent must send, as a JSON Schema object. Ask a developer if "
+        'unsure. Example: {"type": "object", "properties": {"date": {"type": "string", '
+        '"description": "The day, like 2026-12-01"}}, "required": ["date"]}',
+    )
+    endpoint = models.URLField(
+        max_length=500,
+        validators=[validate_endpoint],
+        help_text="The https:// address that answers this tool. It receives the agent's "
+        "arguments as a signed JSON POST and must answer with JSON, quickly.",
+    )
+    secret_env = models.CharField(
+        max_length=80,
+        blank=True,
+        validators=[validate_secret_env],
+        verbose_name="signing secret (setting name)",
+        help_text="Usually empty: requests are signed with the server's TOOL_SIGNING_SECRET. "
+        f"For a secret of its own, your administrator sets one named like "
+        f"{TOOL_SECRET_ENV_PREFIX}BOOKINGS and you type that name here.",
+    )
+    timeout_seconds = models.FloatField(
+        default=5.0,
+        validators=[MinValueValidator(0.5), MaxValueValidator(30)],
+        verbose_name="wait at most (seconds)",
+        help_text="If the endpoint has not answered by then, the agent is told the tool failed "
+        "and the call goes on. The caller waits in silence meanwhile: keep it short.",
+    )
+    is_enabled = models.BooleanField(default=True, verbose_name="enabled")
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["agent", "name"], name="unique_tool_name_per_agent")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def signing_secret(self) -> str:
+        """Read from the environment at call time; never stored in the database."""
+        if self.secret_env:
+            return os.environ.get(self.secret_env, "")
+        return settings.TOOL_SIGNING_SECRET
+
+    def definition(self) -> dict[str, Any]:
+        """The tool as a Realtime session.update lists it."""
+        return {
+            "type": "function",
+            "name": self.name,
+            "description": self.description,
+            "parameters": self.parameters,
+        }

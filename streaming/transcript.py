@@ -1,0 +1,105 @@
+"""Turns of a live call, as the bridge sees them, turned into reports the consumer stores.
+
+Every report carries `item_id` and `role`; the store folds reports for one item into one turn,
+in whatever order they come. Times are milliseconds from when the stream socket opened.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+Report = Callable[[str, dict[str, Any]], None]
+TURN = "turn"
+
+
+class TurnTracker:
+    def __init__(self, report: Report, clock: Callable[[], float] = time.monotonic) -> None:
+        self._report = report
+        self._clock = clock
+        self.t0 = clock()
+        # OpenAI's audio_start_ms/audio_end_ms count from the first caller sample it got.
+        self._caller_offset_ms: int | None = None
+        self._speech_stopped_at: float | None = None
+        self._agent_started: set[str] = set()
+        self._agent_text: dict[str, str] = {}
+        self.latencies_ms: list[int] = []
+
+    def ms(self, at: float | None = None) -> int:
+        return max(0, round(((self._clock() if at is None else at) - self.t0) * 1000))
+
+    def _turn(self, item_id: str, role: str, **values: Any) -> None:
+        self._report(TURN, {"item_id": item_id, "role": role, **values})
+
+    # -- the caller ---------------------------------------------------------------------
+
+    def caller_audio_started(self) -> None:
+        if self._caller_offset_ms is None:
+            self._caller_offset_ms = self.ms()
+
+    def _caller_ms(self, audio_ms: Any) -> int | None:
+        if not isinstance(audio_ms, int | float) or isinstance(audio_ms, bool):
+            return None
+        return round(audio_ms) + (self._caller_offset_ms or 0)
+
+    def speech_started(self, event: dict[str, Any]) -> None:
+        started = self._caller_ms(event.get("audio_start_ms"))
+        self._turn(event.get("item_id") or f"speech-{self.ms()}", "caller",
+                   started_ms=started if started is not None else self.ms())  # fmt: skip
+
+    def speech_stopped(self, event: dict[str, Any]) -> None:
+        self._speech_stopped_at = self._clock()
+        ended = self._caller_ms(event.get("audio_end_ms"))
+        if event.get("item_id"):
+            self._turn(event["item_id"], "caller",
+                       ended_ms=ended if ended is not None else self.ms())  # fmt: skip
+
+    def caller_said(self, event: dict[str, Any]) -> None:
+        if event.get("item_id"):
+            self._turn(event["item_id"], "caller", text=str(event.get("transcript") or ""))
+
+    # -- the agent ---------------------------------------------------------------------
+
+    def agent_frame(self, item_id: str, begins: float) -> None:
+        """A frame of `item_id` was written; the first one starts the turn."""
+        if item_id in self._agent_started:
+            return
+        self._agent_started.add(item_id)
+        values: dict[str, Any] = {"started_ms": self.ms(begins)}
+        if self._speech_stopped_at is not None:
+            # The caller waited from the end of their speech to this first frame.
+            latency = round((self._clock() - self._speech_stopped_at) * 1000)
+            values["latency_ms"] = latency
+            self.latencies_ms.append(latency)
+            self._speech_stopped_at = None
+        self._turn(item_id, "agent", **values)
+
+    def agent_text_delta(self, item_id: str, delta: str) -> None:
+        self._agent_text[item_id] = self._agent_text.get(item_id, "") + delta
+
+    def agent_said(self, item_id: str, transcript: str) -> None:
+        self._agent_text[item_id] = transcript
+        self._turn(item_id, "agent", text=transcript)
+
+    def agent_played(self, item_id: str, heard_until: float, heard_ms: int, audio_ms: int) -> None:
+        self._turn(item_id, "agent", ended_ms=self.ms(heard_until), heard_ms=heard_ms,
+                   audio_ms=audio_ms)  # fmt: skip
+
+    def agent_interrupted(self, item_id: str, heard_ms: int, audio_ms: int) -> None:
+        values: dict[str, Any] = {"interrupted": True, "heard_ms": heard_ms,
+                                  "audio_ms": audio_ms, "ended_ms": self.ms()}  # fmt: skip
+        if item_id in self._agent_text:
+            values["text"] = self._agent_text[item_id]  # so far; a later .done replaces it
+        if item_id not in self._agent_started:
+            values["started_ms"] = self.ms()
+        self._turn(item_id, "agent", **values)
+
+    # -- tools ---------------------------------------------------------------------------
+
+    def tool_called(self, call_id: str, name: str, arguments: Any) -> None:
+        self._turn(call_id, "tool", started_ms=self.ms(), tool_name=name,
+                   tool_arguments=arguments)  # fmt: skip
+
+    def tool_answered(self, call_id: str, ok: bool, result: Any) -> None:
+        self._turn(call_id, "tool", ended_ms=self.ms(), tool_ok=ok, tool_result=result)
