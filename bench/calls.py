@@ -66,8 +66,16 @@ class Servers:
                 p.kill()
 
 
-def start_servers(calls: int) -> Servers:
-    """A fresh SQLite database with one agent per call, daphne, and the fake Realtime."""
+def start_servers(
+    calls: int,
+    env: dict[str, str] | None = None,
+    fake_args: list[str] | None = None,
+) -> Servers:
+    """Daphne and the fake Realtime as subprocesses, on a database with one agent per call.
+
+    Without `env`, a fresh SQLite database in a temporary folder; with a DATABASE_URL in
+    `env` (a test's database), that one, already migrated, with `calls` = 0 agents made here.
+    """
     tmp = tempfile.TemporaryDirectory(prefix="voicebench-")
     port, fake_port = free_port(), free_port()
     stats = os.path.join(tmp.name, "fake-stats.jsonl")
@@ -81,19 +89,22 @@ def start_servers(calls: int) -> Servers:
         "SAUTIKIT_SIGNING_SECRET": "",
         "PUBLIC_BASE_URL": "",
         "REDIS_URL": "",
+        **(env or {}),
     }
     py = sys.executable
-    subprocess.run([py, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    make_agents = (
-        "from agents.models import Agent\n"
-        f"for i in range({calls}):\n"
-        f"    Agent(name=f'bench {{i}}', phone_number='+' + str({BASE_NUMBER} + i), "
-        "instructions=f'bench call {i}', greeting='Greet the caller.').save()\n"
-    )
-    subprocess.run([py, "manage.py", "shell", "-v0", "-c", make_agents], cwd=ROOT, env=env,
-                   check=True)  # fmt: skip
+    if calls:
+        subprocess.run([py, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+        make_agents = (
+            "from agents.models import Agent\n"
+            f"for i in range({calls}):\n"
+            f"    Agent(name=f'bench {{i}}', phone_number='+' + str({BASE_NUMBER} + i), "
+            "instructions=f'bench call {i}', greeting='Greet the caller.').save()\n"
+        )
+        subprocess.run([py, "manage.py", "shell", "-v0", "-c", make_agents], cwd=ROOT, env=env,
+                       check=True)  # fmt: skip
     fake = subprocess.Popen(
-        [py, "manage.py", "fake_realtime", "--port", str(fake_port), "--stats", stats],
+        [py, "manage.py", "fake_realtime", "--port", str(fake_port), "--stats", stats,
+         *(fake_args or [])],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
     )  # fmt: skip
     with open(os.path.join(tmp.name, "daphne.log"), "w") as log:

@@ -101,7 +101,7 @@ class Bridge:
         self.call_id = call_id
         self._send_text = send_text
         self._report = report
-        self.turns = TurnTracker(report)
+        self.turns = TurnTracker(report, config.turn_detection)
         self._carry = OddByteCarry()
         self._up = Resampler(rate, REALTIME_RATE)
         self._down = Resampler(REALTIME_RATE, rate)

@@ -87,6 +87,11 @@ class Options:
     vad_start_ms: int = 60  # loud this long before speech counts as started
     stats_path: str | None = None  # append one JSON line of timings per finished session
     open_delay_ms: int = 0  # wait this long before session.created (a slow connection)
+    # What the answers "say" (their transcripts), in turn; the greeting says its instructions.
+    answers: list[str] = field(default_factory=lambda: ["(a synthesised answer)"])
+    # Caller turn number (1 = the first time the caller spoke) -> (tool name, arguments): that
+    # turn is answered with a function call instead of audio, if the session lists the tool.
+    tool_calls: dict[int, tuple[str, dict[str, Any]]] = field(default_factory=dict)
 
 
 class FakeSession:
@@ -126,6 +131,10 @@ class FakeSession:
         self.response_task: asyncio.Task[None] | None = None
         self.responses: list[dict[str, Any]] = []
         self.speech_events: list[tuple[str, float]] = []
+        self.caller_turns = 0
+        self.answers_given = 0
+        self.function_calls: dict[str, dict[str, Any]] = {}  # call_id -> the call
+        self.tool_outputs: list[dict[str, Any]] = []
         self.first_delta_sent_at: float | None = None
         self._audio_ms = 0.0
         self._loud_ms = 0.0
@@ -207,6 +216,8 @@ class FakeSession:
             await self.cancel("client_cancelled")
         elif kind == "conversation.item.truncate":
             await self.truncate(event)
+        elif kind == "conversation.item.create":
+            await self.create_item(event.get("item") or {})
         elif kind in {"input_audio_buffer.commit", "input_audio_buffer.clear"}:
             pass
         else:
@@ -223,6 +234,10 @@ class FakeSession:
             fmt = (session.get("audio", {}).get(direction) or {}).get("format")
             if fmt and (fmt.get("type") != "audio/pcm" or fmt.get("rate") != RATE):
                 await self.error("invalid_value", f"audio.{direction}.format must be pcm 24000")
+                return
+        for tool in session.get("tools") or []:
+            if tool.get("type") != "function" or not tool.get("name"):
+                await self.error("invalid_value", "Each tool needs type 'function' and a name.")
                 return
         self.updates.append(session)
         merged = json.loads(json.dumps(self.session))
@@ -302,6 +317,7 @@ class FakeSession:
                 "transcript": "(the caller spoke)",
             }
         )
+        self.caller_turns += 1
         if td.get("create_response", True):
             await self.start_response({})
 
@@ -314,7 +330,100 @@ class FakeSession:
                 "Conversation already has an active response in progress.",
             )
             return
-        self.response_task = asyncio.create_task(self._respond(response))
+        scripted = self.options.tool_calls.get(self.caller_turns)
+        listed = {t.get("name") for t in self.session.get("tools") or []}
+        if scripted and scripted[0] in listed and not response and not self._answered_turn():
+            self.response_task = asyncio.create_task(self._call_function(*scripted))
+        else:
+            self.response_task = asyncio.create_task(self._respond(response))
+
+    def _answered_turn(self) -> bool:
+        """Whether this caller turn's function call was already made (its output came back)."""
+        return any(c["turn"] == self.caller_turns for c in self.function_calls.values())
+
+    async def create_item(self, item: dict[str, Any]) -> None:
+        kind = item.get("type")
+        if kind == "function_call_output":
+            if item.get("call_id") not in self.function_calls:
+                await self.error(
+                    "invalid_value", f"No function call with id {item.get('call_id')!r}."
+                )
+                return
+            if not isinstance(item.get("output"), str):
+                await self.error("invalid_type", "function_call_output.output must be a string.")
+                return
+            self.tool_outputs.append(item)
+        elif kind != "message":
+            await self.error("invalid_value", f"Unsupported item type {kind!r}.")
+            return
+        await self.emit(
+            {"type": "conversation.item.created", "item": {**item, "id": new_id("item")}}
+        )
+
+    async def _call_function(self, name: str, arguments: dict[str, Any]) -> None:
+        response_id, item_id, call_id = new_id("resp"), new_id("item"), new_id("call")
+        args = json.dumps(arguments)
+        self.function_calls[call_id] = {"name": name, "arguments": args, "turn": self.caller_turns}
+        item = {"id": item_id, "type": "function_call", "status": "in_progress", "name": name,
+                "call_id": call_id, "arguments": ""}  # fmt: skip
+        where = {"response_id": response_id, "item_id": item_id, "output_index": 0}
+        status, details = "completed", None
+        try:
+            await self.emit({"type": "response.created",
+                             "response": {"id": response_id, "status": "in_progress"}})  # fmt: skip
+            await self.emit({"type": "response.output_item.added", "response_id": response_id,
+                             "output_index": 0, "item": item})  # fmt: skip
+            await asyncio.sleep(0.02)
+            await self.emit({"type": "response.function_call_arguments.delta", **where,
+                             "call_id": call_id, "delta": args})  # fmt: skip
+            await self.emit({"type": "response.function_call_arguments.done", **where,
+                             "call_id": call_id, "name": name, "arguments": args})  # fmt: skip
+            item = {**item, "status": "completed", "arguments": args}
+            await self.emit({"type": "response.output_item.done", "response_id": response_id,
+                             "output_index": 0, "item": item})  # fmt: skip
+        except asyncio.CancelledError as e:
+            status = "cancelled"
+            details = {"type": "cancelled", "reason": e.args[0] if e.args else "client_cancelled"}
+        finally:
+            self.response_task = None
+        done = {"id": response_id, "status": status, "status_details": details,
+                "usage": self._usage(0.0), "output": [item]}  # fmt: skip
+        self.responses.append(done)
+        with contextlib.suppress(Exception):
+            await self.emit({"type": "response.done", "response": done})
+
+    def _transcript(self, request: dict[str, Any]) -> str:
+        if request.get("instructions"):
+            return request["instructions"]
+        if self.tool_outputs and self.tool_outputs[-1].get("answered") is None:
+            self.tool_outputs[-1]["answered"] = True
+            return f"(the tool said: {self.tool_outputs[-1]['output']})"
+        answers = self.options.answers or ["(a synthesised answer)"]
+        text = answers[self.answers_given % len(answers)]
+        self.answers_given += 1
+        return text
+
+    def _usage(self, sent_s: float) -> dict[str, Any]:
+        """Roughly what OpenAI counts: ~10 tokens/s of audio in, ~20 out, the prompt as text,
+        cached from the second response on."""
+        in_s = len(self.received) / 2 / RATE
+        text_in = len(str(self.session.get("instructions", ""))) // 4 + 20 * len(
+            self.session.get("tools") or []
+        )
+        audio_in, audio_out = int(in_s * 10), int(sent_s * 20)
+        cached_text = text_in if self.responses else 0
+        return {
+            "total_tokens": text_in + audio_in + audio_out,
+            "input_tokens": text_in + audio_in,
+            "output_tokens": audio_out,
+            "input_token_details": {
+                "text_tokens": text_in,
+                "audio_tokens": audio_in,
+                "cached_tokens": cached_text,
+                "cached_tokens_details": {"text_tokens": cached_text, "audio_tokens": 0},
+            },
+            "output_token_details": {"text_tokens": 0, "audio_tokens": audio_out},
+        }
 
     async def _respond(self, request: dict[str, Any]) -> None:
         response_id = new_id("resp")
@@ -336,13 +445,24 @@ class FakeSession:
         audio = self.options.voice.render()
         chunk = RATE * self.options.chunk_ms // 1000 * 2
         pace = self.options.chunk_ms / 1000 / self.options.speedup
+        transcript = self._transcript(request)
+        words = transcript.split(" ")
+        chunks = max(1, -(-len(audio) // chunk))
         try:
             if self.options.first_delta_delay_ms:
                 await asyncio.sleep(self.options.first_delta_delay_ms / 1000)
-            for start in range(0, len(audio), chunk):
+            for n, start in enumerate(range(0, len(audio), chunk)):
                 piece = audio[start : start + chunk]
                 if self.first_delta_sent_at is None:
                     self.first_delta_sent_at = asyncio.get_running_loop().time()
+                # The words spread evenly over the audio, each chunk's words with it.
+                these = words[len(words) * n // chunks : len(words) * (n + 1) // chunks]
+                if these:
+                    text = " ".join(these) + ("" if n == chunks - 1 else " ")
+                    await self.emit({"type": "response.output_audio_transcript.delta",
+                                     "response_id": response_id, "item_id": item_id,
+                                     "output_index": 0, "content_index": 0,
+                                     "delta": text})  # fmt: skip
                 await self.emit(
                     {
                         "type": "response.output_audio.delta",
@@ -364,7 +484,9 @@ class FakeSession:
                     "type": "response.output_audio_transcript.done",
                     "response_id": response_id,
                     "item_id": item_id,
-                    "transcript": request.get("instructions") or "(a synthesised answer)",
+                    "output_index": 0,
+                    "content_index": 0,
+                    "transcript": transcript,
                 }
             )
         except asyncio.CancelledError as e:
@@ -372,16 +494,7 @@ class FakeSession:
             details = {"type": "cancelled", "reason": e.args[0] if e.args else "client_cancelled"}
         finally:
             self.response_task = None
-        sent_s = self.items[item_id] / 1000
-        in_s = len(self.received) / 2 / RATE
-        usage = {
-            "total_tokens": int(in_s * 10 + sent_s * 20),
-            "input_tokens": int(in_s * 10),
-            "output_tokens": int(sent_s * 20),
-            "input_token_details": {"text_tokens": 0, "audio_tokens": int(in_s * 10),
-                                    "cached_tokens": 0},
-            "output_token_details": {"text_tokens": 0, "audio_tokens": int(sent_s * 20)},
-        }  # fmt: skip
+        usage = self._usage(self.items[item_id] / 1000)
         done = {"id": response_id, "status": status, "status_details": details, "usage": usage,
                 "output": [{"id": item_id, "type": "message", "role": "assistant"}]}  # fmt: skip
         self.responses.append(done)

@@ -43,6 +43,8 @@ class CallReport:
     caller_audio_s: float = 0.0
     wav: str = ""
     refused: str = ""
+    hung_up_by_server: bool = False  # the agent ended the stream (end_call / transfer_call)
+    transferred_to: str = ""  # the number a <Dial> answered the re-invocation with
     # Raw timings (time.monotonic) for benchmarks.
     t0: float = 0.0
     sent_at: list[float] = field(default_factory=list, repr=False)
@@ -66,19 +68,25 @@ class CallReport:
             f"  caller audio sent: {self.caller_audio_s:.1f} s, agent audio heard: "
             f"{self.agent_audio_s:.1f} s\n"
             f"  recording (left caller, right agent): {self.wav or 'not written'}"
+            + ("\n  the agent hung up" if self.hung_up_by_server else "")
+            + (f"\n  transferred to {self.transferred_to}" if self.transferred_to else "")
         )
 
 
-def scripted_caller(rate: int) -> tuple[np.ndarray, list[tuple[float, float]]]:
+# (silence before, speech length): the greeting plays first; the caller asks something,
+# hears the start of the answer, talks over it, then listens to the second answer.
+DEFAULT_PLAN = [(2.0, 1.2), (1.0, 0.8), (4.5, 0.0)]
+
+
+def scripted_caller(
+    rate: int, plan: list[tuple[float, float]] | None = None
+) -> tuple[np.ndarray, list[tuple[float, float]]]:
     """A caller who speaks, waits for the answer, talks over the next one, then listens.
 
     Returns int16 samples and the (start, end) seconds of each utterance.
     """
-    # (silence before, speech length): the greeting plays first; the caller asks something,
-    # hears the start of the answer, talks over it, then listens to the second answer.
-    plan = [(2.0, 1.2), (1.0, 0.8), (4.5, 0.0)]
     pieces, spans, t = [], [], 0.0
-    for gap, talk in plan:
+    for gap, talk in plan or DEFAULT_PLAN:
         pieces.append(np.zeros(int(gap * rate)))
         t += gap
         if talk:
@@ -192,6 +200,7 @@ async def simulate_call(
     tail_s: float = 3.0,
     secret: str = "",
     call_id: str | None = None,
+    plan: list[tuple[float, float]] | None = None,
 ) -> CallReport:
     base_url = base_url.rstrip("/")
     call_id = call_id or f"SIM_{uuid.uuid4().hex[:16]}"
@@ -217,7 +226,7 @@ async def simulate_call(
     if wav:
         caller_audio, spans = read_wav(wav, rate), []
     else:
-        caller_audio, spans = scripted_caller(rate)
+        caller_audio, spans = scripted_caller(rate, plan)
     report.caller_audio_s = len(caller_audio) / rate
     frame = rate // 50
 
@@ -230,11 +239,16 @@ async def simulate_call(
         bursts: list[float] = []  # when each answer started playing
 
         async def send_caller_audio() -> None:
-            for i, start in enumerate(range(0, len(caller_audio), frame)):
-                await _sleep_until(t0 + i * frame / rate)
-                report.sent_at.append(time.monotonic())
-                await ws.send(caller_audio[start : start + frame].tobytes())
-            await asyncio.sleep(tail_s)
+            try:
+                for i, start in enumerate(range(0, len(caller_audio), frame)):
+                    await _sleep_until(t0 + i * frame / rate)
+                    report.sent_at.append(time.monotonic())
+                    await ws.send(caller_audio[start : start + frame].tobytes())
+                await asyncio.wait_for(receiver, tail_s)
+            except (websockets.ConnectionClosed, TimeoutError):
+                pass
+            # Closed from the other end while the caller was still on: the agent hung up.
+            report.hung_up_by_server = receiver.done() and not receiver.cancelled()
 
         async def receive() -> None:
             last_frame_end = -1.0
@@ -274,10 +288,20 @@ async def simulate_call(
         await send_caller_audio()
         receiver.cancel()
         await announcing
+        stopped = {"callSessionState": "StreamStopped", "streamSid": stream_sid,
+                   "sessionId": call_id}  # fmt: skip
         if status_url:
-            await post(status_url, {"callSessionState": "StreamStopped", "streamSid": stream_sid,
-                                    "sessionId": call_id}, secret)  # fmt: skip
+            # The caller hanging up: Sautikit reports the stream stopped as it tears it down.
+            await post(status_url, stopped, secret)
     heard = report.heard = media.finish()
+    # Sautikit asks the voice URL what to do next when the stream ends with the caller still on.
+    if report.hung_up_by_server:
+        status, body = await post(
+            f"{base_url}/sautikit/voice/", {**fields, "callSessionState": "StreamStopped"}, secret
+        )
+        dial = ET.fromstring(body).find("Dial") if status == 200 else None  # noqa: S314
+        if dial is not None:
+            report.transferred_to = dial.get("phoneNumbers", "")
     duration = (datetime.now(UTC) - started).total_seconds()
     await post(f"{base_url}/sautikit/voice/", {**fields, "isActive": "0",
                "callSessionState": "Completed", "durationInSeconds": str(round(duration))},

@@ -15,9 +15,19 @@ TURN = "turn"
 
 
 class TurnTracker:
-    def __init__(self, report: Report, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        report: Report,
+        turn_detection: dict[str, Any] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._report = report
         self._clock = clock
+        # OpenAI's speech times include the padding it keeps before speech and the silence
+        # it waits for after; the transcript shows when the caller actually spoke.
+        td = turn_detection or {}
+        self._padding_ms = int(td.get("prefix_padding_ms") or 0)
+        self._silence_ms = int(td.get("silence_duration_ms") or 0)
         self.t0 = clock()
         # OpenAI's audio_start_ms/audio_end_ms count from the first caller sample it got.
         self._caller_offset_ms: int | None = None
@@ -38,19 +48,19 @@ class TurnTracker:
         if self._caller_offset_ms is None:
             self._caller_offset_ms = self.ms()
 
-    def _caller_ms(self, audio_ms: Any) -> int | None:
+    def _caller_ms(self, audio_ms: Any, adjust_ms: int) -> int | None:
         if not isinstance(audio_ms, int | float) or isinstance(audio_ms, bool):
             return None
-        return round(audio_ms) + (self._caller_offset_ms or 0)
+        return max(0, round(audio_ms) + adjust_ms + (self._caller_offset_ms or 0))
 
     def speech_started(self, event: dict[str, Any]) -> None:
-        started = self._caller_ms(event.get("audio_start_ms"))
+        started = self._caller_ms(event.get("audio_start_ms"), self._padding_ms)
         self._turn(event.get("item_id") or f"speech-{self.ms()}", "caller",
                    started_ms=started if started is not None else self.ms())  # fmt: skip
 
     def speech_stopped(self, event: dict[str, Any]) -> None:
         self._speech_stopped_at = self._clock()
-        ended = self._caller_ms(event.get("audio_end_ms"))
+        ended = self._caller_ms(event.get("audio_end_ms"), -self._silence_ms)
         if event.get("item_id"):
             self._turn(event["item_id"], "caller",
                        ended_ms=ended if ended is not None else self.ms())  # fmt: skip

@@ -72,9 +72,15 @@ def database_from_url(url: str, base_dir: os.PathLike[str] | str) -> dict[str, o
             name = ":memory:"
         elif not name.startswith("/"):
             name = os.path.join(base_dir, name)
+        # Tests get a file too (not Django's in-memory default), so that the servers a
+        # whole-call test starts as separate processes can share it.
+        test_name = (
+            ":memory:" if name == ":memory:" else os.path.splitext(name)[0] + "-test.sqlite3"
+        )
         return {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": name,
+            "TEST": {"NAME": test_name},
             # Webhooks and bridges write at once: wait for the lock instead of failing, and let
             # readers run beside the writer (WAL).
             "OPTIONS": {

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from streaming.fake_realtime import FakeRealtimeServer, Options, Voice, load_clip
 
@@ -21,7 +22,23 @@ class Command(BaseCommand):
         parser.add_argument("--clip", help="16-bit WAV to answer with instead of tones")
         parser.add_argument("--api-key", help="accept only this key (default: any)")
         parser.add_argument("--speedup", type=float, default=4.0, help="x real time for deltas")
+        parser.add_argument(
+            "--think-ms", type=int, default=0, help="wait before each answer's first audio"
+        )
         parser.add_argument("--stats", help="append per-session timings (JSON lines) here")
+        parser.add_argument(
+            "--answer",
+            action="append",
+            help="what an answer's transcript says (repeatable: used in turn)",
+        )
+        parser.add_argument(
+            "--tool-call",
+            action="append",
+            default=[],
+            metavar="TURN:NAME[:JSON]",
+            help="answer caller turn TURN with a call of tool NAME, e.g. 2:end_call or "
+            '1:look_up_booking:{"date":"2026-12-01"} (repeatable)',
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         tones = options["tone"] or [440.0]
@@ -34,7 +51,10 @@ class Command(BaseCommand):
             voice=voice,
             api_key=options["api_key"],
             speedup=options["speedup"],
+            first_delta_delay_ms=options["think_ms"],
             stats_path=options["stats"],
+            answers=options["answer"] or ["(a synthesised answer)"],
+            tool_calls=dict(parse_tool_call(spec) for spec in options["tool_call"]),
         )
         asyncio.run(self.serve(server_options, options["host"], options["port"]))
 
@@ -42,3 +62,15 @@ class Command(BaseCommand):
         server = await FakeRealtimeServer(options).start(host, port)
         self.stdout.write(f"Fake OpenAI Realtime on ws://{host}:{server.port}/v1/realtime")
         await asyncio.Event().wait()
+
+
+def parse_tool_call(spec: str) -> tuple[int, tuple[str, dict[str, Any]]]:
+    turn, _, rest = spec.partition(":")
+    name, _, arguments = rest.partition(":")
+    try:
+        args = json.loads(arguments) if arguments else {}
+        if not turn.isdigit() or not name or not isinstance(args, dict):
+            raise ValueError
+    except ValueError:
+        raise CommandError(f"--tool-call {spec!r}: expected TURN:NAME[:JSON object]") from None
+    return int(turn), (name, args)
