@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from agents.models import Agent, AgentRevision
+from agents.models import Agent, AgentRevision, Tool
 from agents.numbers import InvalidNumber, normalise
 
 
@@ -56,13 +56,47 @@ class RevisionInline(admin.TabularInline):
         return False
 
 
+class ToolInline(admin.StackedInline):
+    model = Tool
+    extra = 0
+    fields = (
+        "name",
+        "description",
+        "parameters",
+        "endpoint",
+        "timeout_seconds",
+        "secret_env",
+        "secret_status",
+        "is_enabled",
+    )
+    readonly_fields = ("secret_status",)
+    verbose_name = "custom tool"
+    verbose_name_plural = (
+        "Custom tools: actions the agent can take by asking another system (optional)"
+    )
+    formfield_overrides = {
+        models.TextField: {"widget": forms.Textarea(attrs={"rows": 3, "cols": 80})},
+        models.JSONField: {"widget": forms.Textarea(attrs={"rows": 6, "cols": 80})},
+        models.URLField: {"assume_scheme": "https"},
+    }
+
+    @admin.display(description="signing secret")
+    def secret_status(self, obj: Tool) -> str:
+        name = obj.secret_env or "TOOL_SIGNING_SECRET"
+        if obj.pk is None:
+            return f"Requests will be signed with {name}."
+        if obj.signing_secret():
+            return f"Set in the server's settings ({name})."
+        return f"Missing: ask your administrator to set {name}. Until then the tool fails."
+
+
 @admin.register(Agent)
 class AgentAdmin(admin.ModelAdmin):
     list_display = ("name", "phone_number", "voice", "is_active", "calls_today", "updated_at")
     list_filter = ("is_active", "voice")
     search_fields = ("name", "phone_number")
     readonly_fields = ("signing_secret_status", "created_at", "updated_at")
-    inlines = [RevisionInline]
+    inlines = [ToolInline, RevisionInline]
     formfield_overrides = {
         models.TextField: {"widget": forms.Textarea(attrs={"rows": 4, "cols": 100})},
     }
@@ -86,7 +120,12 @@ class AgentAdmin(admin.ModelAdmin):
                 ),
             },
         ),
+        (
+            "Ending and handing over",
+            {"fields": ("end_call_enabled", "transfer_number")},
+        ),
         ("Call limits", {"fields": ("max_call_minutes", "silence_timeout_seconds")}),
+        ("Recording", {"fields": ("record_calls",)}),
         (
             "Phone line (ask a developer before changing)",
             {

@@ -26,7 +26,9 @@ def start_call(call_id: str = "call-1", **agent_fields: Any) -> str:
     agent = Agent.objects.for_number(DEMO_NUMBER)
     if agent is None:
         agent = Agent(phone_number=DEMO_NUMBER, **fields)
-        agent.save()
+    for name, value in agent_fields.items():
+        setattr(agent, name, value)
+    agent.save()
     response = post_form(
         Client(), "/sautikit/voice/", {"sessionId": call_id, "destinationNumber": DEMO_NUMBER}
     )

@@ -1,0 +1,325 @@
+"""Tools: custom ones answered over HTTPS (signed, validated, failures as error results) and the
+built-in end_call and transfer_call, through the real consumer and the fake Realtime."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+import pytest_asyncio
+from channels.db import database_sync_to_async
+from django.core.exceptions import ValidationError
+from django.test import Client
+
+from agents.models import Agent, Tool
+from bench.signals import tone
+from calls import signatures
+from calls.models import EndedBy, Status
+from streaming.fake_realtime import FakeRealtimeServer, Options, Voice
+from streaming.tools import ToolBox, ToolSpec
+from tests.bridge_helpers import call_turns, collect, communicator, get_call, start_call, wait_for
+from tests.conftest import DEMO_NUMBER, post_form
+from tests.live_stack import ToolEndpoint, json_answer
+
+SECRET = "s3cret"
+LOOKUP = {"type": "object", "properties": {"day": {"type": "string"}}, "required": ["day"]}
+
+
+@pytest.fixture
+def endpoint():
+    served = []
+
+    def start(answer) -> ToolEndpoint:
+        served.append(ToolEndpoint(answer))
+        return served[-1]
+
+    yield start
+    for e in served:
+        e.close()
+
+
+def box(url: str, timeout_s: float = 2.0, secret: str = SECRET) -> ToolBox:
+    spec = ToolSpec("look_up", "Looks things up.", LOOKUP, url, secret, timeout_s)
+    return ToolBox(custom={"look_up": spec})
+
+
+# -- calling a custom tool ----------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_it_posts_signed_arguments_and_returns_the_json_answer(endpoint):
+    tool = endpoint(json_answer({"open": True}))
+    outcome = await box(tool.url).run("look_up", '{"day": "monday"}', "CALL_9")
+    assert outcome.ok and outcome.result == {"open": True}
+    [(body, headers)] = tool.requests
+    assert json.loads(body) == {"day": "monday"}
+    signatures.verify(body, headers["X-Tool-Signature"], [SECRET])  # raises if not valid
+    with pytest.raises(signatures.SignatureError):
+        signatures.verify(body, headers["X-Tool-Signature"], ["another secret"])
+    assert headers["X-Call-Id"] == "CALL_9"
+    assert headers["X-Tool-Name"] == "look_up"
+
+
+@pytest.mark.asyncio
+async def test_it_turns_a_timeout_into_an_error_result(endpoint):
+    tool = endpoint(json_answer({"open": True}, delay_s=3))
+    outcome = await box(tool.url, timeout_s=0.5).run("look_up", '{"day": "monday"}', "C")
+    assert not outcome.ok
+    assert outcome.result == "the tool did not answer within 0.5 s"
+    assert 500 <= outcome.duration_ms < 2500
+    assert json.loads(outcome.output()) == {"error": "the tool did not answer within 0.5 s"}
+
+
+@pytest.mark.asyncio
+async def test_it_turns_a_non_json_answer_into_an_error_result(endpoint):
+    tool = endpoint(lambda body, headers: (200, b"<html>oops</html>"))
+    outcome = await box(tool.url).run("look_up", '{"day": "monday"}', "C")
+    assert (outcome.ok, outcome.result) == (False, "the tool's answer was not JSON")
+
+
+@pytest.mark.asyncio
+async def test_it_turns_an_error_status_into_an_error_result(endpoint):
+    tool = endpoint(lambda body, headers: (503, b'{"down": true}'))
+    outcome = await box(tool.url).run("look_up", '{"day": "monday"}', "C")
+    assert (outcome.ok, outcome.result) == (False, "the tool answered with HTTP 503")
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("arguments", "why"),
+    [
+        ("{}", "invalid arguments: 'day' is a required property"),
+        ('{"day": 3}', "invalid arguments at day: 3 is not of type 'string'"),
+        ("not json", "the arguments were not valid JSON"),
+        ("[1]", "the arguments must be a JSON object"),
+    ],
+)
+async def test_it_refuses_arguments_that_break_the_schema_without_calling(endpoint, arguments, why):
+    tool = endpoint(json_answer({}))
+    outcome = await box(tool.url).run("look_up", arguments, "C")
+    assert (outcome.ok, outcome.result) == (False, why)
+    assert tool.requests == []
+
+
+@pytest.mark.asyncio
+async def test_it_answers_unknown_unreachable_and_unsigned_tools_with_errors(endpoint):
+    tool = endpoint(json_answer({}))
+    assert (await box(tool.url).run("nope", "{}", "C")).result == "there is no tool named 'nope'"
+    dead = box("http://127.0.0.1:9/tool")
+    assert "could not be reached" in (await dead.run("look_up", '{"day": "x"}', "C")).result
+    unsigned = box(tool.url, secret="")
+    assert "no signing secret" in (await unsigned.run("look_up", '{"day": "x"}', "C")).result
+    assert tool.requests == []
+
+
+# -- defining a tool in the admin ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("parameters", "message"),
+    [
+        ({"type": "object", "properties": {"day": {"type": "date"}}}, "Not a valid JSON Schema"),
+        ({"type": "string"}, 'The top level must say "type": "object".'),
+        ({"type": "object", "properties": {}, "required": ["day"]}, "Required but not described"),
+        ([1, 2], "must be a JSON object"),
+    ],
+)
+def test_it_refuses_a_schema_that_is_not_a_valid_object_schema(agent, parameters, message):
+    tool = Tool(agent=agent, name="look_up", description="d", endpoint="https://x.example/t",
+                parameters=parameters)  # fmt: skip
+    with pytest.raises(ValidationError) as e:
+        tool.full_clean()
+    assert message in str(e.value.message_dict["parameters"])
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("name", "end_call"),
+        ("name", "two words"),
+        ("endpoint", "http://tools.example.com/t"),
+        ("secret_env", "MY_SECRET"),
+    ],
+)
+def test_it_refuses_bad_names_endpoints_and_secret_names(agent, field, value):
+    values = {"name": "look_up", "endpoint": "https://x.example/t", field: value}
+    tool = Tool(agent=agent, description="d", parameters=LOOKUP, **values)
+    with pytest.raises(ValidationError) as e:
+        tool.full_clean()
+    assert field in e.value.message_dict
+
+
+def test_it_shows_schema_errors_in_the_admin_form(agent, admin_client):
+    url = f"/admin/agents/agent/{agent.pk}/change/"
+    form = admin_form(admin_client.get(url))
+    form.update(
+        {
+            "tools-TOTAL_FORMS": "1",
+            "tools-0-name": "look_up",
+            "tools-0-description": "Looks up a booking.",
+            "tools-0-parameters": '{"type": "object", "properties": {"day": {"type": 5}}}',
+            "tools-0-endpoint": "https://bookings.example.com/look-up",
+            "tools-0-timeout_seconds": "5",
+            "tools-0-is_enabled": "on",
+        }
+    )
+    response = admin_client.post(url, form)
+    assert response.status_code == 200  # the form again, with the error
+    assert "Not a valid JSON Schema at properties/day/type" in response.content.decode()
+    assert not Tool.objects.exists()
+
+    form["tools-0-parameters"] = json.dumps(LOOKUP)
+    response = admin_client.post(url, form)
+    assert response.status_code == 302
+    assert Tool.objects.get().parameters == LOOKUP
+
+
+def admin_form(response) -> dict[str, str]:
+    """The values an operator's browser would post back, unchanged, from the change form."""
+    form = response.context["adminform"].form
+    data = {}
+    for name, field in form.fields.items():
+        value = form.initial.get(name, field.initial)
+        if isinstance(value, bool):
+            if value:
+                data[name] = "on"
+        elif value is not None:
+            data[name] = str(value)
+    for formset in response.context["inline_admin_formsets"]:
+        management = formset.formset.management_form
+        for name in management.fields:
+            data[f"{formset.formset.prefix}-{name}"] = str(management.initial.get(name, 0))
+    return data
+
+
+# -- tools in a live call --------------------------------------------------------------------------
+
+
+@pytest_asyncio.fixture
+async def fake(settings):
+    server = await FakeRealtimeServer(Options(voice=Voice(duration_ms=600))).start()
+    settings.OPENAI_REALTIME_URL = server.url
+    settings.OPENAI_API_KEY = "sk-test"
+    settings.TOOL_SIGNING_SECRET = SECRET
+    yield server
+    await server.stop()
+
+
+async def speak(comm, ms: int = 400) -> None:
+    """The caller says something (a loud tone) and falls quiet long enough for the VAD."""
+    talk = tone(300, ms, 16000, amp=0.5) + bytes(2 * 16000 * 700 // 1000)
+    for i in range(0, len(talk), 640):
+        await comm.send_to(bytes_data=talk[i : i + 640])
+        await asyncio.sleep(0.02)
+
+
+def live(test):
+    return pytest.mark.asyncio(pytest.mark.django_db(transaction=True)(test))
+
+
+@live
+async def test_the_agent_says_goodbye_then_hangs_up(fake):
+    fake.options.tool_calls = {1: ("end_call", {"reason": "all done"})}
+    comm = communicator(await start_call())
+    await comm.connect()
+    await speak(comm)
+    audio, texts, _ = await collect(comm, seconds=5, stop_after_quiet=1.5)
+    # The whole goodbye (600 ms at 16 kHz) was written before the line closed.
+    assert len(audio) >= 2 * 16000 * 0.55
+    assert texts[-1] == {"type": "closed", "code": 1000}
+    session = fake.sessions[0]
+    assert [t["name"] for t in session.updates[0]["tools"]] == ["end_call"]
+    [output] = session.tool_outputs
+    assert json.loads(output["output"])["ok"] is True
+    assert await _wait_ended()
+    call = await get_call()
+    assert call.ended_by == EndedBy.AGENT
+    assert call.end_reason == "the agent ended the call"
+    assert call.status == Status.COMPLETED
+    [tool] = [t for t in await call_turns() if t.role == "tool"]
+    assert (tool.tool_name, tool.tool_arguments, tool.tool_ok) == (
+        "end_call",
+        {"reason": "all done"},
+        True,
+    )
+
+
+@live
+async def test_a_transfer_ends_the_stream_and_dials_the_number(fake):
+    fake.options.tool_calls = {1: ("transfer_call", {"reason": "wants a nurse"})}
+    comm = communicator(await start_call(transfer_number="0722 000 111"))
+    await comm.connect()
+    await speak(comm)
+    audio, texts, _ = await collect(comm, seconds=5, stop_after_quiet=1.5)
+    assert len(audio) >= 2 * 16000 * 0.55  # "putting you through", heard in full
+    assert texts[-1] == {"type": "closed", "code": 1000}
+    assert await _wait_ended()
+    call = await get_call()
+    assert call.transfer_to == "+254722000111"
+    assert call.ended_by == EndedBy.AGENT
+    # Not over: a person takes the call from here, and Sautikit's events will end it.
+    assert call.status in {Status.CONNECTING, Status.IN_PROGRESS}
+    # Sautikit asks the voice URL what next; it gets the <Dial>, once.
+    first, again = await _reinvoke(), await _reinvoke()
+    assert '<Dial phoneNumbers="+254722000111" />' in first
+    assert "<Dial" not in again
+
+
+@live
+async def test_a_failing_tool_becomes_an_error_result_and_the_call_goes_on(fake, endpoint):
+    slow = endpoint(json_answer({"late": True}, delay_s=3))
+    await _add_tool(slow.url, timeout_seconds=0.5)
+    fake.options.tool_calls = {1: ("look_up", {"day": "monday"})}
+    comm = communicator(await start_call())
+    await comm.connect()
+    await speak(comm)
+    audio, texts, _ = await collect(comm, seconds=5, stop_after_quiet=1.5)
+    assert len(audio) >= 2 * 16000 * 0.55  # the model spoke after the error
+    assert not any(t.get("type") == "closed" for t in texts)
+    [output] = fake.sessions[0].tool_outputs
+    assert json.loads(output["output"]) == {"error": "the tool did not answer within 0.5 s"}
+    await comm.disconnect()
+    assert await _wait_ended()
+    [tool] = [t for t in await call_turns() if t.role == "tool"]
+    assert tool.tool_ok is False
+    assert tool.tool_result == "the tool did not answer within 0.5 s"
+    assert (await get_call()).ended_by == EndedBy.CALLER
+
+
+@live
+async def test_switched_off_tools_are_not_offered(fake, endpoint):
+    tool = endpoint(json_answer({}))
+    await _add_tool(tool.url, is_enabled=False)
+    comm = communicator(await start_call(end_call_enabled=False))
+    await comm.connect()
+    assert await wait_for(lambda: fake.sessions and fake.sessions[0].updates)
+    assert "tools" not in fake.sessions[0].updates[0]
+    await comm.disconnect()
+
+
+async def _wait_ended() -> bool:
+    async def ended() -> bool:
+        return (await get_call()).bridge_ended_at is not None
+
+    return await wait_for(ended)
+
+
+@database_sync_to_async
+def _reinvoke() -> str:
+    response = post_form(
+        Client(),
+        "/sautikit/voice/",
+        {"sessionId": "call-1", "destinationNumber": DEMO_NUMBER, "isActive": "1",
+         "callSessionState": "StreamStopped"},
+    )  # fmt: skip
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+@database_sync_to_async
+def _add_tool(url: str, **fields) -> None:
+    agent = Agent(phone_number=DEMO_NUMBER, name="Clinic", instructions="Be brief.")
+    agent.save()
+    Tool.objects.create(agent=agent, name="look_up", description="Looks up.", parameters=LOOKUP,
+                        endpoint=url, **fields)  # fmt: skip
