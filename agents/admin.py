@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from agents import stats
 from agents.models import Agent, AgentRevision, Tool
 from agents.numbers import InvalidNumber, normalise
 
@@ -92,16 +93,34 @@ class ToolInline(admin.StackedInline):
 
 @admin.register(Agent)
 class AgentAdmin(admin.ModelAdmin):
-    list_display = ("name", "phone_number", "voice", "is_active", "calls_today", "updated_at")
-    list_filter = ("is_active", "voice")
+    list_display = (
+        "name",
+        "phone_number",
+        "is_active",
+        "calls_today",
+        "calls_week",
+        "median_duration",
+        "median_latency",
+        "endings",
+    )
     search_fields = ("name", "phone_number")
-    readonly_fields = ("signing_secret_status", "created_at", "updated_at")
+    readonly_fields = (
+        "signing_secret_status",
+        "created_at",
+        "updated_at",
+        "how_calls_went",
+        "cost_per_day",
+    )
     inlines = [ToolInline, RevisionInline]
     formfield_overrides = {
         models.TextField: {"widget": forms.Textarea(attrs={"rows": 4, "cols": 100})},
     }
     fieldsets = (
         (None, {"fields": ("name", "phone_number", "is_active")}),
+        (
+            "How its calls went",
+            {"fields": ("how_calls_went", "cost_per_day")},
+        ),
         (
             "What the agent says",
             {"fields": ("instructions", "greeting", "voice")},
@@ -159,6 +178,74 @@ class AgentAdmin(admin.ModelAdmin):
     @admin.display(description="calls today", ordering="calls_today_count")
     def calls_today(self, obj: Agent) -> int:
         return obj.calls_today_count
+
+    # -- last week, per agent, for the list: computed once for the page ----------------------
+
+    def get_changelist_instance(self, request: HttpRequest) -> Any:
+        changelist = super().get_changelist_instance(request)
+        weeks = stats.last_week([agent.pk for agent in changelist.result_list])
+        for agent in changelist.result_list:
+            agent.week = weeks.get(agent.pk) or stats.Week()
+        return changelist
+
+    @admin.display(description="calls (7 days)")
+    def calls_week(self, obj: Agent) -> str:
+        url = reverse("admin:calls_call_changelist") + f"?agent__id__exact={obj.pk}"
+        return format_html('<a href="{}">{}</a>', url, obj.week.calls)
+
+    @admin.display(description="median length")
+    def median_duration(self, obj: Agent) -> str:
+        seconds = obj.week.median_duration_s
+        return "—" if seconds is None else f"{seconds // 60}:{seconds % 60:02}"
+
+    @admin.display(description="median answer time")
+    def median_latency(self, obj: Agent) -> str:
+        ms = obj.week.latency_p50_ms
+        return "—" if ms is None else f"{ms} ms"
+
+    @admin.display(description="ended by (7 days)")
+    def endings(self, obj: Agent) -> str:
+        shares = obj.week.ending_shares()
+        return " · ".join(f"{who} {share}%" for who, share in shares) or "—"
+
+    # -- the agent's own page ------------------------------------------------------------
+
+    @admin.display(description="last 7 days")
+    def how_calls_went(self, obj: Agent) -> str:
+        if obj.pk is None:
+            return "No calls yet."
+        week = stats.last_week([obj.pk]).get(obj.pk) or stats.Week()
+        duration = week.median_duration_s
+        rows = [
+            ("calls", week.calls),
+            ("median length", "—" if duration is None else f"{duration // 60}:{duration % 60:02}"),
+            ("answer time, typical (p50)", _ms(week.latency_p50_ms)),
+            ("answer time, slowest 1 in 20 (p95)", _ms(week.latency_p95_ms)),
+            (
+                "ended by",
+                " · ".join(f"{who} {share}%" for who, share in week.ending_shares()) or "—",
+            ),
+        ]
+        return _table(("", ""), rows)
+
+    @admin.display(description="cost per day (last 14 days)")
+    def cost_per_day(self, obj: Agent) -> str:
+        days = stats.per_day(obj.pk) if obj.pk else []
+        if not days:
+            return "No calls in the last 14 days."
+        rows = [
+            (
+                d.day.strftime("%a %d %b"),
+                d.calls,
+                d.minutes,
+                f"{d.cost.openai_usd:.4f}",
+                f"{d.cost.sautikit_kes:.2f}",
+                f"{d.cost.total_kes:.2f}",
+            )
+            for d in days
+        ]
+        head = ("day", "calls", "minutes", "OpenAI (USD)", "Sautikit (KES)", "total (KES)")
+        return _table(head, rows)
 
     @admin.display(description="own signing secret")
     def signing_secret_status(self, obj: Agent) -> str:
@@ -224,6 +311,22 @@ class AgentRevisionAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+def _ms(value: int | None) -> str:
+    return "—" if value is None else f"{value} ms"
+
+
+def _table(head: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
+    header = format_html_join("", "<th>{}</th>", ((h,) for h in head)) if any(head) else ""
+    body = format_html_join(
+        "",
+        "<tr>{}</tr>",
+        ((format_html_join("", "<td>{}</td>", ((cell,) for cell in row)),) for row in rows),
+    )
+    return format_html(
+        "<table>{}{}</table>", format_html("<tr>{}</tr>", header) if header else "", body
+    )
 
 
 def _show(value: Any) -> str:

@@ -5,12 +5,26 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
-from django.utils.html import format_html
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 
 from agents.admin import number_search_terms
-from calls.models import Call, CallEvent
+from calls import timeline
+from calls.costs import TOKEN_KINDS
+from calls.models import Call
+
+TOKEN_LABELS = {
+    "input_text": "Text in (instructions, tools)",
+    "input_cached_text": "Text in, cached (cheaper)",
+    "input_audio": "Caller audio in",
+    "input_cached_audio": "Caller audio in, cached",
+    "output_text": "Text out",
+    "output_audio": "Agent audio out",
+}
 
 
 class ReadOnlyMixin:
@@ -26,22 +40,6 @@ class ReadOnlyMixin:
         return False
 
 
-class CallEventInline(ReadOnlyMixin, admin.TabularInline):
-    model = CallEvent
-    extra = 0
-    fields = ("occurred_at", "received_at", "source", "kind", "event_id", "body")
-    readonly_fields = fields
-    ordering = ("occurred_at", "id")
-    verbose_name_plural = "What Sautikit told us, in order"
-
-    @admin.display(description="payload")
-    def body(self, obj: CallEvent) -> str:
-        return format_html(
-            '<pre style="white-space: pre-wrap; overflow-wrap: anywhere; max-width: 40em">{}</pre>',
-            json.dumps(obj.payload, indent=2, ensure_ascii=False),
-        )
-
-
 @admin.register(Call)
 class CallAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = (
@@ -50,78 +48,122 @@ class CallAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "dialled_number",
         "agent",
         "status",
-        "direction",
         "duration_display",
+        "ended_by",
+        "cost_kes",
         "call_id",
     )
-    list_filter = ("status", "direction", "agent", "started_at")
+    list_filter = ("status", "ended_by", "direction", "agent", "started_at")
     list_select_related = ("agent",)
     search_fields = ("call_id", "caller_number", "dialled_number")
     date_hierarchy = "started_at"
-    inlines = [CallEventInline]
-    fieldsets = (
-        (
-            None,
-            {
-                "fields": (
-                    "call_id",
-                    "status",
-                    "agent",
-                    "agent_revision",
-                    "direction",
-                    "caller_number",
-                    "dialled_number",
-                )
-            },
-        ),
-        (
-            "Times",
-            {"fields": ("started_at", "answered_at", "ended_at", "duration_display")},
-        ),
-        (
-            "How it went",
-            {
-                "fields": (
-                    "session_state",
-                    "end_reason",
-                    "hangup_cause",
-                    "failure_reason",
-                    "stream_error",
-                    "recordings",
-                )
-            },
-        ),
-        (
-            "Technical details",
-            {
-                "classes": ("collapse",),
-                "fields": (
-                    "stream_sid",
-                    "stream_requested_at",
-                    "stream_started_at",
-                    "stream_stopped_at",
-                    "bridge_started_at",
-                    "bridge_ended_at",
-                    "client_request_id",
-                    "metadata",
-                    "created_at",
-                    "updated_at",
-                ),
-            },
-        ),
-    )
-    readonly_fields = ("duration_display", "recordings")
 
     @admin.display(description="duration", ordering="duration_seconds")
     def duration_display(self, obj: Call) -> str:
         return format_duration(obj.duration)
 
-    @admin.display(description="recordings")
-    def recordings(self, obj: Call) -> str:
-        items = obj.metadata.get("recordings") or []
-        if not items:
-            return "—"
-        return ", ".join(f"{r.get('recording_id')} ({r.get('duration_seconds')} s)" for r in items)
+    @admin.display(description="cost (KES)", ordering="openai_cost_usd")
+    def cost_kes(self, obj: Call) -> str:
+        return str(obj.cost.total_kes)
+
+    # -- the call's page: a timeline a non-developer reads at a glance -------------------------
+
+    def get_urls(self) -> list[Any]:
+        recording = path(
+            "<path:object_id>/recording.wav",
+            self.admin_site.admin_view(self.recording_view),
+            name="calls_call_recording",
+        )
+        return [recording, *super().get_urls()]
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        if request.method != "GET":
+            raise PermissionDenied  # call history is read-only
+        call = self._viewable_call(request, object_id)
+        turns = list(call.turns.all())
+        events = list(call.events.all())
+        for turn in turns:
+            turn.clock = timeline.clock(turn.started_ms)
+            turn.heard_clock = f"{(turn.heard_ms or 0) / 1000:.1f} s"
+            turn.arguments_text = json.dumps(turn.tool_arguments, ensure_ascii=False)
+            turn.result_text = json.dumps(turn.tool_result, ensure_ascii=False)
+        for event in events:
+            event.pretty = json.dumps(event.payload, indent=2, ensure_ascii=False)
+        latencies = [t.latency_ms for t in turns if t.latency_ms is not None]
+        median_ms, worst_ms = call.latency_summary() if latencies else (None, None)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Call from {call.caller_number or 'unknown'}",
+            "subtitle": call.call_id,
+            "call": call,
+            "turns": turns,
+            "events": events,
+            "timeline": timeline.build(call, turns, events),
+            "duration": format_duration(call.duration),
+            "ended_by": call.get_ended_by_display() if call.ended_by else "—",
+            "latency_median": median_ms,
+            "latency_worst": worst_ms,
+            "cost": call.cost,
+            "tokens": [(TOKEN_LABELS[k], call.tokens()[k]) for k in TOKEN_KINDS],
+            "revision_url": _admin_url("agents_agentrevision", call.agent_revision_id),
+            "instructions_url": (
+                _admin_url("agents_agent", call.agent_id) + "#id_instructions"
+                if call.agent_id
+                else ""
+            ),
+            "recording_url": reverse("admin:calls_call_recording", args=[call.pk]),
+            "recording_expires": call.recording_expires_at(),
+            "recording_seconds": call.recording_seconds(),
+            "details": self._details(call),
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, "admin/calls/call/timeline.html", context)
+
+    def recording_view(self, request: HttpRequest, object_id: str) -> FileResponse:
+        """Recordings are never public files: only people who may see the call hear it."""
+        call = self._viewable_call(request, object_id)
+        if not call.recording:
+            raise Http404("This call has no recording.")
+        try:
+            handle = call.recording.open("rb")
+        except FileNotFoundError:
+            raise Http404("The recording file is gone (expired or deleted).") from None
+        return FileResponse(handle, content_type="audio/wav", filename=f"{call.call_id}.wav")
+
+    def _viewable_call(self, request: HttpRequest, object_id: str) -> Call:
+        call = self.get_object(request, unquote(object_id))
+        if call is None:
+            raise Http404("No such call.")
+        if not self.has_view_permission(request, call):
+            raise PermissionDenied
+        return call
+
+    @staticmethod
+    def _details(call: Call) -> list[tuple[str, Any]]:
+        return [
+            ("call id", call.call_id),
+            ("direction", call.get_direction_display()),
+            ("number dialled", call.dialled_number),
+            ("answered", call.answered_at),
+            ("ended", call.ended_at),
+            ("hangup cause", call.hangup_cause),
+            ("failure", call.failure_reason),
+            ("stream error", call.stream_error),
+            ("transferred to", call.transfer_to),
+            ("stream id", call.stream_sid),
+            ("agent joined", call.bridge_started_at),
+            ("agent left", call.bridge_ended_at),
+            ("Sautikit recordings", ", ".join(
+                str(r.get("recording_id")) for r in call.metadata.get("recordings") or []
+            )),
+        ]  # fmt: skip
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Call], search_term: str
@@ -133,6 +175,10 @@ class CallAdmin(ReadOnlyMixin, admin.ModelAdmin):
                 dialled_number=number
             )
         return results, may_have_duplicates
+
+
+def _admin_url(name: str, pk: int | None) -> str:
+    return reverse(f"admin:{name}_change", args=[pk]) if pk else ""
 
 
 def format_duration(duration: timedelta | None) -> str:

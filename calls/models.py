@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import wave
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from statistics import median
 from typing import Any
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -218,6 +220,21 @@ class Call(models.Model):
         else:
             self.advance(Status.COMPLETED)
         self.mark_ended(now, reason)
+
+    def recording_seconds(self) -> float | None:
+        """The recording's length from its WAV header, or None if there is none (any more)."""
+        if not self.recording:
+            return None
+        try:
+            with self.recording.open("rb") as f, wave.open(f) as w:
+                return w.getnframes() / w.getframerate()
+        except (OSError, wave.Error, EOFError):
+            return None
+
+    def recording_expires_at(self) -> datetime | None:
+        if not self.recording:
+            return None
+        return self.started_at + timedelta(days=settings.RECORDING_RETENTION_DAYS)
 
     def take_transfer(self) -> str:
         """The number to <Dial> if the agent handed this call over and it is not dialled yet."""

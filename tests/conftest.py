@@ -9,6 +9,7 @@ import pytest
 from django.test import Client
 
 from agents.models import Agent
+from tests.live_stack import clinic, tool_endpoint  # noqa: F401 (fixtures for whole calls)
 
 DATA = Path(__file__).parent / "test_data"
 DEMO_NUMBER = "+254711000100"

@@ -3,16 +3,23 @@ database, and a custom tool's endpoint served from the test."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
+import pytest
 from django.db import connection
 
+from agents.models import Agent, Tool
 from bench.calls import Servers, start_servers
+from calls import signatures
+from calls.models import Call
+from streaming.simulator import CallReport, simulate_call
 
 
 def database_url() -> str:
@@ -79,3 +86,77 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+# -- one recorded call with a tool, as the call-record and browser tests play it -----------------
+
+NUMBER = "+254711000300"
+SECRET = "tool-secret-for-tests"
+ANSWER = "Your appointment is on Tuesday at ten in the morning, please arrive early."
+THINK_MS = 300  # the fake's "thinking" before each answer's first audio
+BOOKING = {"booking": "Tuesday 10:00", "doctor": "Dr Achieng"}
+
+
+@pytest.fixture
+def tool_endpoint():
+    def answer(body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        try:
+            signatures.verify(body, headers.get("X-Tool-Signature"), [SECRET])
+        except signatures.SignatureError:
+            return 403, b'{"error": "bad signature"}'
+        return 200, json.dumps(BOOKING).encode()
+
+    endpoint = ToolEndpoint(answer)
+    yield endpoint
+    endpoint.close()
+
+
+@pytest.fixture
+def clinic(tool_endpoint) -> Agent:
+    agent = Agent(
+        name="Clinic",
+        phone_number=NUMBER,
+        instructions="You book clinic appointments.",
+        greeting="Welcome to the clinic, how can I help?",
+        record_calls=True,
+    )
+    agent.save(author="tests")
+    Tool.objects.create(
+        agent=agent,
+        name="look_up_booking",
+        description="Finds the caller's booking.",
+        parameters={
+            "type": "object",
+            "properties": {"phone": {"type": "string"}},
+            "required": ["phone"],
+        },
+        endpoint=tool_endpoint.url,
+    )
+    return agent
+
+
+def recording_stack(tmp_path: Path, **env: str) -> Servers:
+    """Servers for a recorded call with the clinic's tool; `env` adds settings."""
+    return start_stack(
+        env={"TOOL_SIGNING_SECRET": SECRET, "MEDIA_ROOT": str(tmp_path / "media"), **env},
+        fake_args=["--answer", ANSWER, "--think-ms", str(THINK_MS),
+                   "--tool-call", '2:look_up_booking:{"phone": "+254700000001"}'],
+    )  # fmt: skip
+
+
+def play_call(stack: Servers, tmp_path: Path, call_id: str) -> CallReport:
+    """Greeting, a question, an answer the caller talks over, a tool call, the answer after it."""
+    report = asyncio.run(
+        simulate_call(stack.base_url, NUMBER, out=tmp_path / "sim.wav", call_id=call_id)
+    )
+    assert wait_until(lambda: bool(Call.objects.get(call_id=call_id).recording))
+    return report
+
+
+def record_a_call(tmp_path: Path, call_id: str) -> CallReport:
+    stack = recording_stack(tmp_path)
+    try:
+        return play_call(stack, tmp_path, call_id)
+    finally:
+        stack.stop()
+        stack.tmp.cleanup()

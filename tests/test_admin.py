@@ -92,6 +92,10 @@ def test_it_saves_an_agent_from_the_form_with_a_revision(staff):
         "signing_secret_env": "",
         "max_call_minutes": "15",
         "silence_timeout_seconds": "60",
+        "end_call_enabled": "on",
+        "transfer_number": "",
+        "tools-TOTAL_FORMS": "0",
+        "tools-INITIAL_FORMS": "0",
         "revisions-TOTAL_FORMS": "0",
         "revisions-INITIAL_FORMS": "0",
         "revisions-MIN_NUM_FORMS": "0",
@@ -126,9 +130,9 @@ def test_it_shows_a_call_with_its_events_in_order(client, staff, agent):
     post_json(client, "/sautikit/events/", {**load("event_call_completed"), "occurred_at": soon})
     call = Call.objects.get()
     page = staff.get(reverse("admin:calls_call_change", args=[call.pk])).content.decode()
-    events = page[page.index("What Sautikit told us") :]
-    positions = [events.index(f"<p>{kind}</p>") for kind in ("incoming", "StreamStarted")]
-    positions.append(events.index("<p>call.completed</p>"))
+    events = page[page.index("everything Sautikit told us") :]
+    positions = [events.index(f"<td>{kind}</td>") for kind in ("incoming", "StreamStarted")]
+    positions.append(events.index("<td>call.completed</td>"))
     assert positions == sorted(positions)
     assert "0:47" in page
     assert "+254700000001" in page

@@ -8,7 +8,6 @@ plays Sautikit over real sockets; a custom tool's endpoint is served from the te
 
 from __future__ import annotations
 
-import asyncio
 import json
 import wave
 from decimal import Decimal
@@ -17,74 +16,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agents.models import Agent, Tool
 from bench.signals import dominant_hz, snr_db
-from calls import signatures
 from calls.models import Call, EndedBy, Status
-from streaming.simulator import DEFAULT_PLAN, simulate_call
-from tests.live_stack import ToolEndpoint, start_stack, wait_until
+from streaming.simulator import DEFAULT_PLAN
+from tests.live_stack import ANSWER, BOOKING, THINK_MS, record_a_call
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-NUMBER = "+254711000300"
-SECRET = "tool-secret-for-tests"
-ANSWER = "Your appointment is on Tuesday at ten in the morning, please arrive early."
-THINK_MS = 300  # the fake's "thinking" before each answer's first audio
-BOOKING = {"booking": "Tuesday 10:00", "doctor": "Dr Achieng"}
-
-
-@pytest.fixture
-def tool_endpoint():
-    def answer(body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
-        try:
-            signatures.verify(body, headers.get("X-Tool-Signature"), [SECRET])
-        except signatures.SignatureError:
-            return 403, b'{"error": "bad signature"}'
-        return 200, json.dumps(BOOKING).encode()
-
-    endpoint = ToolEndpoint(answer)
-    yield endpoint
-    endpoint.close()
-
-
-@pytest.fixture
-def clinic(tool_endpoint) -> Agent:
-    agent = Agent(
-        name="Clinic",
-        phone_number=NUMBER,
-        instructions="You book clinic appointments.",
-        greeting="Welcome to the clinic, how can I help?",
-        record_calls=True,
-    )
-    agent.save(author="tests")
-    Tool.objects.create(
-        agent=agent,
-        name="look_up_booking",
-        description="Finds the caller's booking.",
-        parameters={
-            "type": "object",
-            "properties": {"phone": {"type": "string"}},
-            "required": ["phone"],
-        },
-        endpoint=tool_endpoint.url,
-    )
-    return agent
-
 
 def test_it_keeps_transcript_usage_latency_and_recording(clinic, tool_endpoint, tmp_path):
-    stack = start_stack(
-        env={"TOOL_SIGNING_SECRET": SECRET, "MEDIA_ROOT": str(tmp_path / "media")},
-        fake_args=["--answer", ANSWER, "--think-ms", str(THINK_MS),
-                   "--tool-call", '2:look_up_booking:{"phone": "+254700000001"}'],
-    )  # fmt: skip
-    try:
-        report = asyncio.run(
-            simulate_call(stack.base_url, NUMBER, out=tmp_path / "sim.wav", call_id="REC_1")
-        )
-        assert wait_until(lambda: bool(Call.objects.get(call_id="REC_1").recording))
-    finally:
-        stack.stop()
-        stack.tmp.cleanup()
+    report = record_a_call(tmp_path, "REC_1")
     call = Call.objects.get(call_id="REC_1")
     turns = list(call.turns.all())
     assert [t.role for t in turns] == ["agent", "caller", "agent", "caller", "tool", "agent"]

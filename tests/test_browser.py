@@ -1,0 +1,124 @@
+"""An operator (staff, not a superuser) in a real browser: logs in, edits an agent's
+instructions, and reads a recorded call's page. Headless Chromium from Debian (installed by
+`make test`) driven by Playwright; screenshots go to docs/screenshots/ for the README.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import Permission, User
+
+from calls.models import Call
+from tests.live_stack import play_call, recording_stack
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# No network here: keep Chromium from calling home (see the machine's notes).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+OPERATOR_PERMISSIONS = [
+    "view_agent",
+    "change_agent",
+    "view_agentrevision",
+    "view_tool",
+    "add_tool",
+    "change_tool",
+    "delete_tool",
+    "view_call",
+]
+
+
+@pytest.fixture
+def operator() -> User:
+    user = User.objects.create_user("amina", password="a long passphrase 42", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(codename__in=OPERATOR_PERMISSIONS))
+    return user
+
+
+def test_an_operator_edits_a_prompt_and_reads_a_call(clinic, operator, tmp_path, settings):
+    from playwright.sync_api import expect, sync_playwright
+
+    settings.MEDIA_ROOT = str(tmp_path / "media")  # where the servers keep the recording
+    stack = recording_stack(tmp_path, DJANGO_DEBUG="1")  # DEBUG: static files from the apps
+    try:
+        play_call(stack, tmp_path, "BROWSER_1")
+        call = Call.objects.get(call_id="BROWSER_1")
+        recording_seconds = call.recording_seconds()
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            base = stack.base_url
+
+            # Log in as the operator would.
+            page.goto(f"{base}/admin/")
+            page.fill("#id_username", "amina")
+            page.fill("#id_password", "a long passphrase 42")
+            page.click("input[type=submit]")
+            expect(page.locator("#site-name")).to_contain_text("Phone agents")
+
+            # The agents list: last week's figures at a glance.
+            page.goto(f"{base}/admin/agents/agent/")
+            row = page.locator("#result_list tbody tr").first
+            expect(row).to_contain_text("Clinic")
+            expect(row.locator("td.field-calls_week")).to_have_text("1")
+            expect(row.locator("td.field-endings")).to_have_text("caller 100%")
+            page.screenshot(path=str(SHOTS / "agents.png"))
+
+            # Edit the instructions and save.
+            row.locator("th a").click()
+            instructions = page.locator("#id_instructions")
+            expect(instructions).to_have_value("You book clinic appointments.")
+            instructions.fill("You book clinic appointments. Always confirm the date twice.")
+            page.screenshot(path=str(SHOTS / "agent.png"), full_page=True)
+            page.click("input[name=_save]")
+            expect(page.locator(".messagelist")).to_contain_text("was changed successfully")
+
+            # The call's page: transcript, the timeline picture, the player.
+            page.goto(f"{base}/admin/calls/call/")
+            page.locator("#result_list tbody tr th a").first.click()
+            expect(page.locator("h1")).to_contain_text("Call from +254700000001")
+            transcript = page.locator("#transcript")
+            expect(transcript).to_contain_text("Welcome to the clinic, how can I help?")
+            expect(transcript.locator(".turn.agent.interrupted")).to_have_count(1)
+            expect(transcript.locator(".turn.tool")).to_contain_text("look_up_booking")
+            expect(transcript.locator(".turn.caller")).to_have_count(2)
+            svg = page.locator("#timeline svg.timeline")
+            expect(svg).to_be_visible()
+            expect(svg.locator("rect.caller")).to_have_count(2)
+            expect(svg.locator("rect.agent")).to_have_count(3)
+            expect(svg.locator("rect.tool")).to_have_count(1)
+            audio = page.locator("#recording audio")
+            expect(audio).to_be_visible()
+            # The browser loads the recording and knows how long it is.
+            page.wait_for_function(
+                "document.querySelector('#recording audio').readyState >= 1", timeout=10000
+            )
+            seconds = audio.evaluate("a => a.duration")
+            assert abs(seconds - recording_seconds) < 0.1
+            page.screenshot(path=str(SHOTS / "call.png"), full_page=True)
+
+            # One click from the call back to the prompt.
+            page.click("#edit-instructions")
+            expect(page.locator("#id_instructions")).to_be_visible()
+            assert page.url.endswith(f"/admin/agents/agent/{clinic.pk}/change/#id_instructions")
+            browser.close()
+    finally:
+        stack.stop()
+        stack.tmp.cleanup()
+    # The ORM is checked out here: Playwright's sync API runs an event loop in this thread.
+    clinic.refresh_from_db()
+    assert clinic.instructions.endswith("Always confirm the date twice.")
+    assert clinic.current_revision.author == operator
