@@ -93,7 +93,9 @@ def test_a_call_sums_its_responses_usage(agent):
 @pytest.mark.django_db
 def test_a_call_without_a_reported_duration_is_billed_from_its_times(agent):
     answered = timezone.now()
-    call = Call.objects.create(call_id="C2", agent=agent, direction="outbound",
-                               answered_at=answered, ended_at=answered + timedelta(seconds=42))  # fmt: skip
+    ended = answered + timedelta(seconds=42)
+    call = Call.objects.create(
+        call_id="C2", agent=agent, direction="outbound", answered_at=answered, ended_at=ended
+    )
     assert call.billed_seconds == 42
     assert call.cost.sautikit_kes == Decimal("2.10")
