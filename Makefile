@@ -11,7 +11,7 @@ PORT ?= 8000
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test lint format install admin-password demo bench
+.PHONY: run test lint format install admin-password demo bench browser
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -39,9 +39,13 @@ demo: install
 bench: install
 	$(PY) -m bench
 
+# Debian's Chromium, which the browser test drives with Playwright.
+browser:
+	@scripts/install_chromium.sh
+
 # The whole suite on the embedded defaults (SQLite, in-memory channel layer), then
 # again on PostgreSQL and Redis when they answer (CI starts them).
-test: install
+test: install browser
 	@$(PY) scripts/pytest_strict.py
 	@if $(PY) scripts/services_up.py; then \
 		echo "== again on PostgreSQL and Redis =="; \

@@ -47,6 +47,7 @@ class Source(models.TextChoices):
     STREAM_STATUS = "stream_status", "Stream status"
     EVENTS = "events", "Call event"
     BRIDGE = "bridge", "Live bridge"
+    SYSTEM = "system", "This server"
 
 
 class EndedBy(models.TextChoices):

@@ -14,7 +14,10 @@ number=$($PY manage.py shell -v 0 -c "from agents.models import Agent; print(Age
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; }
 trap cleanup EXIT
-$PY manage.py fake_realtime --port "$FAKE_PORT" >/tmp/demo-fake.log 2>&1 &
+# The fake "thinks" 300 ms before answering and, on the caller's second turn, calls end_call:
+# the demo agent says goodbye and hangs up, as a real one would.
+$PY manage.py fake_realtime --port "$FAKE_PORT" --think-ms 300 --tool-call 2:end_call \
+  >/tmp/demo-fake.log 2>&1 &
 pids+=($!)
 OPENAI_API_KEY= OPENAI_REALTIME_URL="ws://127.0.0.1:$FAKE_PORT/v1/realtime" \
   .venv/bin/daphne -b 127.0.0.1 -p "$PORT" voiceproject.asgi:application >/tmp/demo-server.log 2>&1 &

@@ -9,7 +9,7 @@ PY=.venv/bin/python
 
 if [ -z "${OPENAI_API_KEY:-}" ]; then
   echo "OPENAI_API_KEY is unset: calls are answered by the local fake Realtime on port $FAKE_PORT"
-  $PY manage.py fake_realtime --host 127.0.0.1 --port "$FAKE_PORT" &
+  $PY manage.py fake_realtime --host 127.0.0.1 --port "$FAKE_PORT" --think-ms 300 &
   fake=$!
   trap 'kill $fake 2>/dev/null || true' EXIT
   export OPENAI_REALTIME_URL="ws://127.0.0.1:$FAKE_PORT/v1/realtime"

@@ -17,7 +17,7 @@ from tests.live_stack import play_call, recording_stack
 pytestmark = pytest.mark.django_db(transaction=True)
 
 SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"  # `make browser` installs it
 # No network here: keep Chromium from calling home (see the machine's notes).
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -51,6 +51,7 @@ def test_an_operator_edits_a_prompt_and_reads_a_call(clinic, operator, tmp_path,
     from playwright.sync_api import expect, sync_playwright
 
     settings.MEDIA_ROOT = str(tmp_path / "media")  # where the servers keep the recording
+    assert Path(CHROMIUM).exists(), "Chromium is missing: `make browser` installs Debian's"
     stack = recording_stack(tmp_path, DJANGO_DEBUG="1")  # DEBUG: static files from the apps
     try:
         play_call(stack, tmp_path, "BROWSER_1")

@@ -17,7 +17,8 @@ You are the friendly demo assistant of a small Nairobi clinic, speaking on the p
 Keep every answer short: one or two sentences, as people do on a call.
 You can tell callers the opening hours (Monday to Saturday, 8 am to 6 pm) and help them
 book an appointment by asking for their name and a preferred day.
-If you do not know something, say so and offer to have a person call back."""
+If you do not know something, say so and offer to have a person call back.
+When the caller has nothing more to ask, say goodbye and end the call."""
 
 
 class Command(BaseCommand):
@@ -41,7 +42,10 @@ class Command(BaseCommand):
                 name="Demo agent",
                 phone_number=options["number"],
                 instructions=DEMO_INSTRUCTIONS,
-                greeting="Greet the caller warmly and ask how you can help.",
+                greeting="Greet the caller warmly, say that demo calls are recorded, and ask "
+                "how you can help.",
+                # Off by default for real agents; the demo shows what a recorded call looks like.
+                record_calls=True,
             )
             agent.save(author="setup_demo")
             self.stdout.write(f"Created the demo agent on {agent.phone_number}.")

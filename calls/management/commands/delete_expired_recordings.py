@@ -31,7 +31,7 @@ class Command(BaseCommand):
             # A file already gone (deleted by hand) still clears the call's link to it.
             call.recording.delete(save=False)
             call.save(update_fields=["recording", "updated_at"])
-            call.record_event(Source.BRIDGE, "recording.deleted", {"name": name, "days": days})
+            call.record_event(Source.SYSTEM, "recording.deleted", {"name": name, "days": days})
             deleted += 1
         verb = "would delete" if options["dry_run"] else "deleted"
         count = expired.count() if options["dry_run"] else deleted
