@@ -22,7 +22,7 @@ from calls.signatures import sign
 SIGNATURE_HEADER = "X-Tool-Signature"
 END_CALL = "end_call"
 TRANSFER_CALL = "transfer_call"
-# Answers larger than this are cut before they reach the model (its context is small).
+# Larger answers are refused: the model's context is small, and a cut answer is not JSON.
 MAX_ANSWER_BYTES = 16 * 1024
 
 END_CALL_DEFINITION = {
@@ -133,9 +133,10 @@ class ToolBox:
             return ToolOutcome(False, f"the tool could not be reached ({type(e).__name__})")
         if response.status_code >= 300:
             return ToolOutcome(False, f"the tool answered with HTTP {response.status_code}")
-        content = response.content[:MAX_ANSWER_BYTES]
+        if len(response.content) > MAX_ANSWER_BYTES:
+            return ToolOutcome(False, f"the tool's answer was over {MAX_ANSWER_BYTES // 1024} KB")
         try:
-            return ToolOutcome(True, json.loads(content))
+            return ToolOutcome(True, json.loads(response.content))
         except ValueError:
             return ToolOutcome(False, "the tool's answer was not JSON")
 

@@ -79,6 +79,13 @@ async def test_it_turns_a_non_json_answer_into_an_error_result(endpoint):
 
 
 @pytest.mark.asyncio
+async def test_it_refuses_an_answer_too_large_for_the_model(endpoint):
+    tool = endpoint(json_answer({"text": "x" * 20_000}))
+    outcome = await box(tool.url).run("look_up", '{"day": "monday"}', "C")
+    assert (outcome.ok, outcome.result) == (False, "the tool's answer was over 16 KB")
+
+
+@pytest.mark.asyncio
 async def test_it_turns_an_error_status_into_an_error_result(endpoint):
     tool = endpoint(lambda body, headers: (503, b'{"down": true}'))
     outcome = await box(tool.url).run("look_up", '{"day": "monday"}', "C")
