@@ -299,6 +299,7 @@ class Bridge:
             return  # the answer was already heard in full
         self.stats.barge_ins += 1
         self._cancelled.add(answer.item_id)
+        answer.done = True  # nothing more of it will be played
         # What the media server still buffers is dropped by killAudio: the caller hears
         # everything written except that.
         unheard_s = self.playout.ahead_s()

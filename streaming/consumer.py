@@ -78,7 +78,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
             recorder=Recorder(setup.rate) if setup.record else None,
             call_id=call_id,
         )
-        self._spawn(self._store_reports())
+        self._writer = asyncio.create_task(self._store_reports(), name="report-writer")
         self._spawn(self._run())
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
@@ -144,6 +144,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
             await asyncio.wait_for(self._reports.join(), DRAIN_TIMEOUT_S)
         except TimeoutError:
             log.warning("call %s: transcript still being written at the end", self.call_id)
+        self._writer.cancel()
         try:
             await calls.record_end(self.call_id, bridge.end_reason, error, summary,
                                    bridge.ended_by, bridge.transfer_to)  # fmt: skip

@@ -253,6 +253,23 @@ async def test_the_agent_says_goodbye_then_hangs_up(fake):
 
 
 @live
+async def test_the_agent_hangs_up_after_an_interrupted_answer_too(fake):
+    fake.options.voice = Voice(duration_ms=1500)
+    fake.options.speedup = 1.5
+    fake.options.tool_calls = {2: ("end_call", {})}
+    comm = communicator(await start_call())
+    await comm.connect()
+    await speak(comm)  # the first answer starts as the caller falls quiet
+    await speak(comm)  # and the caller talks over it
+    audio, texts, _ = await collect(comm, seconds=6, stop_after_quiet=2.5)
+    assert {"type": "killAudio"} in texts
+    assert texts[-1] == {"type": "closed", "code": 1000}
+    assert await _wait_ended()
+    call = await get_call()
+    assert (call.ended_by, call.end_reason) == (EndedBy.AGENT, "the agent ended the call")
+
+
+@live
 async def test_a_transfer_ends_the_stream_and_dials_the_number(fake):
     fake.options.tool_calls = {1: ("transfer_call", {"reason": "wants a nurse"})}
     comm = communicator(await start_call(transfer_number="0722 000 111"))
