@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import os
-import re
 from typing import Any
 
 from django.conf import settings
@@ -9,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
 
+from agents.env_names import check_env_name, read_env
 from agents.numbers import InvalidNumber, normalise
 
 SIGNING_SECRET_ENV_PREFIX = "SAUTIKIT_SIGNING_SECRET_"  # noqa: S105 (a name, not a secret)
@@ -76,11 +75,7 @@ REVISED_FIELDS = (
 
 
 def validate_signing_secret_env(value: str) -> None:
-    if value and not re.fullmatch(re.escape(SIGNING_SECRET_ENV_PREFIX) + r"[A-Z0-9_]+", value):
-        raise ValidationError(
-            f"Use a name that starts with {SIGNING_SECRET_ENV_PREFIX}, in capitals, "
-            f"for example {SIGNING_SECRET_ENV_PREFIX}SALES."
-        )
+    check_env_name(value, SIGNING_SECRET_ENV_PREFIX, "SALES")
 
 
 class AgentQuerySet(models.QuerySet["Agent"]):
@@ -290,9 +285,7 @@ class Agent(models.Model):
 
     def signing_secret(self) -> str:
         """This number's own webhook secret, read from the environment (never stored here)."""
-        if not self.signing_secret_env:
-            return ""
-        return os.environ.get(self.signing_secret_env, "")
+        return read_env(self.signing_secret_env)
 
     def turn_detection_config(self) -> dict[str, Any]:
         """The `turn_detection` object of a Realtime session.update for this agent."""

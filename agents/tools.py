@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from typing import Any
 from urllib.parse import urlsplit
@@ -14,8 +13,9 @@ from django.db import models
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
-# Handled by the bridge itself; a custom tool may not take these names.
-BUILTIN_TOOL_NAMES = {"end_call", "transfer_call"}
+from agents.env_names import check_env_name, read_env
+from streaming.tools import BUILTIN_TOOL_NAMES, ToolSpec
+
 TOOL_SECRET_ENV_PREFIX = "TOOL_SECRET_"  # noqa: S105 (a name, not a secret)
 NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_-]{0,63}$")
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
@@ -64,11 +64,7 @@ def validate_endpoint(value: str) -> None:
 
 
 def validate_secret_env(value: str) -> None:
-    if value and not re.fullmatch(re.escape(TOOL_SECRET_ENV_PREFIX) + r"[A-Z0-9_]+", value):
-        raise ValidationError(
-            f"Use a name that starts with {TOOL_SECRET_ENV_PREFIX}, in capitals, for example "
-            f"{TOOL_SECRET_ENV_PREFIX}BOOKINGS."
-        )
+    check_env_name(value, TOOL_SECRET_ENV_PREFIX, "BOOKINGS")
 
 
 class Tool(models.Model):
@@ -125,15 +121,15 @@ class Tool(models.Model):
 
     def signing_secret(self) -> str:
         """Read from the environment at call time; never stored in the database."""
-        if self.secret_env:
-            return os.environ.get(self.secret_env, "")
-        return settings.TOOL_SIGNING_SECRET
+        return read_env(self.secret_env) if self.secret_env else settings.TOOL_SIGNING_SECRET
 
-    def definition(self) -> dict[str, Any]:
-        """The tool as a Realtime session.update lists it."""
-        return {
-            "type": "function",
-            "name": self.name,
-            "description": self.description,
-            "parameters": self.parameters,
-        }
+    def spec(self) -> ToolSpec:
+        """What a call needs of this tool; the secret is read now, from the environment."""
+        return ToolSpec(
+            name=self.name,
+            description=self.description,
+            parameters=self.parameters,
+            endpoint=self.endpoint,
+            secret=self.signing_secret(),
+            timeout_s=self.timeout_seconds,
+        )

@@ -163,6 +163,7 @@ class Bridge:
         self.failed = failed
         self.ended_by = EndedBy.ERROR if failed else ended_by
         self.ended.set()
+        self.turns.flush()
         current = asyncio.current_task()
         for task in self._tasks:
             if task is not current:

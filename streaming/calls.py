@@ -13,12 +13,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from agents.models import turn_detection_config
-from calls.costs import tokens_from_usage
+from calls.costs import TOKEN_KINDS, tokens_from_usage
 from calls.models import Call, Role, Source, Turn
 from streaming.bridge import Limits
 from streaming.realtime import SessionConfig
 from streaming.recording import Recorder
-from streaming.tools import ToolBox, ToolSpec
+from streaming.tools import ToolBox
 
 
 class CallSetup:
@@ -29,6 +29,7 @@ class CallSetup:
         if not values and call.agent:
             values = call.agent.snapshot()
         self.call_id = call.call_id
+        self.pk = call.pk
         self.rate = int(values.get("sample_rate") or 16000)
         self.session = SessionConfig(
             model=values.get("model") or "gpt-realtime",
@@ -46,14 +47,7 @@ class CallSetup:
             transfer_to=values.get("transfer_number") or "",
             # Custom tools are read live: an endpoint fixed in the admin helps the next call.
             custom={
-                tool.name: ToolSpec(
-                    name=tool.name,
-                    description=tool.description,
-                    parameters=tool.parameters,
-                    endpoint=tool.endpoint,
-                    secret=tool.signing_secret(),
-                    timeout_s=tool.timeout_seconds,
-                )
+                tool.name: tool.spec()
                 for tool in (call.agent.tools.filter(is_enabled=True) if call.agent else [])
             },
         )
@@ -81,30 +75,35 @@ def record(call_id: str, kind: str, payload: dict[str, Any]) -> None:
 
 
 @database_sync_to_async
-def apply_report(call_id: str, kind: str, payload: dict[str, Any]) -> None:
-    """Store one thing the bridge reported, as it happens (a crash keeps what came before)."""
-    with transaction.atomic():
-        if kind == "turn":
-            _update_turn(call_id, payload)
-            return
-        call = Call.objects.select_for_update().get(call_id=call_id)
-        if kind == "usage":
-            call.add_usage(tokens_from_usage(payload.get("usage")))
-            call.save()
-            if payload.get("status") == "completed":
-                return  # the tokens are on the call; only unusual endings are kept as events
-            kind = "response.done"
-        call.record_event(Source.BRIDGE, kind, payload)
+def apply_report(call_pk: int, kind: str, payload: dict[str, Any], turns: dict[str, Turn]) -> None:
+    """Store one thing the bridge reported, as it happens (a crash keeps what came before).
+
+    One writer per call, in order: nothing else writes these rows meanwhile, so no locks, and
+    `turns` (the writer's own) keeps the rows written so far: one query per report.
+    """
+    if kind == "turn":
+        _update_turn(call_pk, payload, turns)
+        return
+    call = Call.objects.get(pk=call_pk)
+    if kind == "usage":
+        call.add_usage(tokens_from_usage(payload.get("usage")))
+        call.save(update_fields=[*USAGE_FIELDS, "updated_at"])
+        if payload.get("status") == "completed":
+            return  # the tokens are on the call; only unusual endings are kept as events
+        kind = "response.done"
+    call.record_event(Source.BRIDGE, kind, payload)
 
 
-def _update_turn(call_id: str, payload: dict[str, Any]) -> None:
-    call = Call.objects.only("id").get(call_id=call_id)
+USAGE_FIELDS = [f"tokens_{kind}" for kind in TOKEN_KINDS] + ["responses", "openai_cost_usd"]
+
+
+def _update_turn(call_pk: int, payload: dict[str, Any], turns: dict[str, Turn]) -> None:
     values = dict(payload)
     item_id = str(values.pop("item_id"))[:128]
     role = values.pop("role")
-    turn, _ = Turn.objects.select_for_update().get_or_create(
-        call=call, item_id=item_id, defaults={"role": role}
-    )
+    turn = turns.get(item_id)
+    if turn is None:
+        turn = turns[item_id] = Turn(call_id=call_pk, item_id=item_id, role=role)
     if role == Role.TOOL and "tool_name" in values:
         values["text"] = values["tool_name"]
     turn.update(values)

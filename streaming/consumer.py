@@ -59,11 +59,13 @@ class StreamConsumer(AsyncWebsocketConsumer):
             await self.close()
             return
         self.call_id = call_id
+        self._call_pk = setup.pk
         self._finished = False
         self._have_metadata = False
         self._background: set[asyncio.Task[Any]] = set()
         # The bridge's reports are stored one at a time, in order, off the audio path.
         self._reports: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
+        self._turns: dict[str, Any] = {}  # the transcript rows written, by item id
         await self.accept(subprotocol=SUBPROTOCOL)
         await self.channel_layer.group_add(call_group(call_id), self.channel_name)
         self.bridge = Bridge(
@@ -140,7 +142,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
             "turns": bridge.stats.turns,
         }
         try:
-            # The transcript goes in before the end: a transfer's <Dial> must find it all.
+            # Everything reported is stored before the end is: a call marked over is complete.
             await asyncio.wait_for(self._reports.join(), DRAIN_TIMEOUT_S)
         except TimeoutError:
             log.warning("call %s: transcript still being written at the end", self.call_id)
@@ -195,7 +197,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         while True:
             kind, payload = await self._reports.get()
             try:
-                await calls.apply_report(self.call_id, kind, payload)
+                await calls.apply_report(self._call_pk, kind, payload, self._turns)
             except Exception:
                 log.exception("call %s: could not store %s", self.call_id, kind)
             finally:

@@ -22,6 +22,8 @@ from calls.signatures import sign
 SIGNATURE_HEADER = "X-Tool-Signature"
 END_CALL = "end_call"
 TRANSFER_CALL = "transfer_call"
+# Handled by the bridge itself; a custom tool may not take these names.
+BUILTIN_TOOL_NAMES = {END_CALL, TRANSFER_CALL}
 # Larger answers are refused: the model's context is small, and a cut answer is not JSON.
 MAX_ANSWER_BYTES = 16 * 1024
 

@@ -1,7 +1,10 @@
 """Turns of a live call, as the bridge sees them, turned into reports the consumer stores.
 
-Every report carries `item_id` and `role`; the store folds reports for one item into one turn,
-in whatever order they come. Times are milliseconds from when the stream socket opened.
+A turn is reported once it is over (the caller stopped, the answer was played or cut, the tool
+answered), with everything known of it, and again only if its words come later: one or two
+database writes a turn, so a crash loses at most the turn in progress. Every report carries
+`item_id` and `role`; the store folds reports for one item into one turn, in whatever order they
+come. Times are milliseconds from when the stream socket opened.
 """
 
 from __future__ import annotations
@@ -34,13 +37,28 @@ class TurnTracker:
         self._speech_stopped_at: float | None = None
         self._agent_started: set[str] = set()
         self._agent_text: dict[str, str] = {}
+        self._open: dict[str, dict[str, Any]] = {}  # what is known of turns not yet over
+        self._over: set[str] = set()
         self.latencies_ms: list[int] = []
 
     def ms(self, at: float | None = None) -> int:
         return max(0, round(((self._clock() if at is None else at) - self.t0) * 1000))
 
-    def _turn(self, item_id: str, role: str, **values: Any) -> None:
-        self._report(TURN, {"item_id": item_id, "role": role, **values})
+    def _turn(self, item_id: str, role: str, over: bool = False, **values: Any) -> None:
+        if item_id in self._over:
+            self._report(TURN, {"item_id": item_id, "role": role, **values})
+            return
+        known = self._open.setdefault(item_id, {"item_id": item_id, "role": role})
+        known.update(values)
+        if over:
+            self._over.add(item_id)
+            self._report(TURN, self._open.pop(item_id))
+
+    def flush(self) -> None:
+        """The call is ending: report the turns still open as they stand."""
+        for item_id in list(self._open):
+            self._over.add(item_id)
+            self._report(TURN, self._open.pop(item_id))
 
     # -- the caller ---------------------------------------------------------------------
 
@@ -62,7 +80,7 @@ class TurnTracker:
         self._speech_stopped_at = self._clock()
         ended = self._caller_ms(event.get("audio_end_ms"), -self._silence_ms)
         if event.get("item_id"):
-            self._turn(event["item_id"], "caller",
+            self._turn(event["item_id"], "caller", over=True,
                        ended_ms=ended if ended is not None else self.ms())  # fmt: skip
 
     def caller_said(self, event: dict[str, Any]) -> None:
@@ -93,7 +111,7 @@ class TurnTracker:
         self._turn(item_id, "agent", text=transcript)
 
     def agent_played(self, item_id: str, heard_until: float, heard_ms: int, audio_ms: int) -> None:
-        self._turn(item_id, "agent", ended_ms=self.ms(heard_until), heard_ms=heard_ms,
+        self._turn(item_id, "agent", over=True, ended_ms=self.ms(heard_until), heard_ms=heard_ms,
                    audio_ms=audio_ms)  # fmt: skip
 
     def agent_interrupted(self, item_id: str, heard_ms: int, audio_ms: int) -> None:
@@ -103,7 +121,7 @@ class TurnTracker:
             values["text"] = self._agent_text[item_id]  # so far; a later .done replaces it
         if item_id not in self._agent_started:
             values["started_ms"] = self.ms()
-        self._turn(item_id, "agent", **values)
+        self._turn(item_id, "agent", over=True, **values)
 
     # -- tools ---------------------------------------------------------------------------
 
@@ -112,4 +130,4 @@ class TurnTracker:
                    tool_arguments=arguments)  # fmt: skip
 
     def tool_answered(self, call_id: str, ok: bool, result: Any) -> None:
-        self._turn(call_id, "tool", ended_ms=self.ms(), tool_ok=ok, tool_result=result)
+        self._turn(call_id, "tool", over=True, ended_ms=self.ms(), tool_ok=ok, tool_result=result)

@@ -263,6 +263,7 @@ async def test_the_agent_hangs_up_after_an_interrupted_answer_too(fake):
     await speak(comm)  # and the caller talks over it
     audio, texts, _ = await collect(comm, seconds=6, stop_after_quiet=2.5)
     assert {"type": "killAudio"} in texts
+    assert len(audio) >= 2 * 16000 * 1.45  # the whole 1.5 s goodbye, before the line closed
     assert texts[-1] == {"type": "closed", "code": 1000}
     assert await _wait_ended()
     call = await get_call()

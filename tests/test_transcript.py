@@ -51,8 +51,13 @@ def test_the_tracker_reports_when_the_caller_really_spoke():
     tracker.agent_frame("a1", begins=103.0)
     tracker.agent_frame("a1", begins=103.02)  # only the first frame starts the turn
     assert [p for _, p in reports] == [
-        {"item_id": "i1", "role": "caller", "started_ms": 1200},
-        {"item_id": "i1", "role": "caller", "ended_ms": 2200},
-        # From the speech_stopped event (at 0.2 s) to the first frame written (at 3.0 s).
-        {"item_id": "a1", "role": "agent", "started_ms": 3000, "latency_ms": 2800},
+        # One report when the caller stopped: when they really spoke.
+        {"item_id": "i1", "role": "caller", "started_ms": 1200, "ended_ms": 2200},
     ]
+    tracker.caller_said({"item_id": "i1", "transcript": "hello"})  # words come after
+    assert reports[-1][1] == {"item_id": "i1", "role": "caller", "text": "hello"}
+    tracker.flush()  # the call ends while the agent is still speaking
+    # From the speech_stopped event (at 0.2 s) to the first frame written (at 3.0 s).
+    assert reports[-1][1] == {"item_id": "a1", "role": "agent", "started_ms": 3000,
+                              "latency_ms": 2800}  # fmt: skip
+    assert len(reports) == 3
