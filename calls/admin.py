@@ -8,12 +8,12 @@ from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from agents.admin import number_search_terms
-from calls import timeline
+from calls import ranges, timeline
 from calls.costs import TOKEN_KINDS
 from calls.models import Call
 
@@ -126,7 +126,7 @@ class CallAdmin(ReadOnlyMixin, admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/calls/call/timeline.html", context)
 
-    def recording_view(self, request: HttpRequest, object_id: str) -> FileResponse:
+    def recording_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Recordings are never public files: only people who may see the call hear it."""
         call = self._viewable_call(request, object_id)
         if not call.recording:
@@ -135,7 +135,8 @@ class CallAdmin(ReadOnlyMixin, admin.ModelAdmin):
             handle = call.recording.open("rb")
         except FileNotFoundError:
             raise Http404("The recording file is gone (expired or deleted).") from None
-        return FileResponse(handle, content_type="audio/wav", filename=f"{call.call_id}.wav")
+        return ranges.serve(request, handle, call.recording.size, "audio/wav",
+                            f"{call.call_id}.wav")  # fmt: skip
 
     def _viewable_call(self, request: HttpRequest, object_id: str) -> Call:
         call = self.get_object(request, unquote(object_id))

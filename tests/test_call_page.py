@@ -152,6 +152,17 @@ def test_only_people_who_may_see_the_call_hear_its_recording(client, operator, c
     assert response["Content-Type"] == "audio/wav"
     assert b"".join(response.streaming_content) == buffer.getvalue()
 
+    # Seeking: the player asks for byte ranges.
+    whole = buffer.getvalue()
+    part = operator.get(url, HTTP_RANGE="bytes=44-143")
+    assert part.status_code == 206
+    assert part["Content-Range"] == f"bytes 44-143/{len(whole)}"
+    assert b"".join(part.streaming_content) == whole[44:144]
+    tail = operator.get(url, HTTP_RANGE="bytes=-10")
+    assert b"".join(tail.streaming_content) == whole[-10:]
+    assert operator.get(url, HTTP_RANGE=f"bytes={len(whole)}-").status_code == 416
+    assert response["Accept-Ranges"] == "bytes"
+
     nobody = User.objects.create_user("guest", password="pw", is_staff=True)
     client.force_login(nobody)
     assert client.get(url).status_code == 403
