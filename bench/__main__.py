@@ -174,20 +174,20 @@ cores, so at high N they compete with the server they measure.
 
 ## Reading the figures
 
-- **Where one process stops.** {stops} frames queue inside the daphne
-  process, lag grows to hundreds of milliseconds and gaps appear. Per call, daphne spends CPU
-  on every 20 ms frame in both directions: the WebSocket frame (autobahn/Twisted), Channels' dispatch, the resampler,
+- **Where one process stops.** {stops} frames queue inside the daphne process, lag grows to
+  hundreds of milliseconds and gaps appear. Per call, daphne spends CPU on every 20 ms frame in
+  both directions: the WebSocket frame (autobahn/Twisted), Channels' dispatch, the resampler,
   base64/JSON and the masked WebSocket frame to OpenAI (profiled with py-spy: socket writes,
   soxr, Twisted and autobahn lead; no single hot spot is left). One Python process runs on one
   core (the GIL): it would carry about {capacity}. On this 2-core machine it shares the cores
   with the simulated callers and the fake Realtime, so it gets less (the "daphne CPU" column
   tops out near 1.0). The 100- and 200-call targets are therefore out of reach of one daphne
-  process here. The way past it is horizontal and already supported: one daphne process per
-  core behind the proxy, with `REDIS_URL` set so that stream status callbacks reach the
-  process holding the call (tested: `tests/test_cross_process.py`).
-- **Compare within one run.** These shared machines differ from day to day by up to a factor
-  of two for the same code (the resampler's CPU per audio second in table (a) is a rough gauge
-  of the day): compare figures of one run with each other, not with an earlier run's.
+  process here. The way past it is horizontal and already supported: one daphne process per core
+  behind the proxy, with `REDIS_URL` set so that stream status callbacks reach the process
+  holding the call (tested: `tests/test_cross_process.py`).
+- **Compare within one run.** These shared machines differ from day to day by up to a factor of
+  two for the same code (the resampler's CPU per audio second in table (a) is a rough gauge of
+  the day): compare figures of one run with each other, not with an earlier run's.
 - Channels' consumer, by default, hops to the database thread before every message to close
   stale connections. With 50 audio frames a second per call, every frame then queued behind
   webhooks' database work: when this was found (25 calls, SQLite) p99 lag was 112 ms. The
