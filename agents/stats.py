@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from statistics import median, quantiles
 
@@ -57,7 +57,7 @@ class Week:
         ]
 
 
-def since(days: int) -> timezone.datetime:
+def since(days: int) -> datetime:
     return timezone.now() - timedelta(days=days)
 
 

@@ -15,7 +15,7 @@ from django.urls import path, reverse
 from agents.admin import number_search_terms
 from calls import ranges, timeline
 from calls.costs import TOKEN_KINDS
-from calls.models import Call
+from calls.models import Call, latency_summary
 
 TOKEN_LABELS = {
     "input_text": "Text in (instructions, tools)",
@@ -95,8 +95,7 @@ class CallAdmin(ReadOnlyMixin, admin.ModelAdmin):
             turn.result_text = json.dumps(turn.tool_result, ensure_ascii=False)
         for event in events:
             event.pretty = json.dumps(event.payload, indent=2, ensure_ascii=False)
-        latencies = [t.latency_ms for t in turns if t.latency_ms is not None]
-        median_ms, worst_ms = call.latency_summary() if latencies else (None, None)
+        median_ms, worst_ms = latency_summary(turns)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,

@@ -267,19 +267,9 @@ class Call(models.Model):
     def cost(self) -> Cost:
         return Cost(self.openai_cost_usd, sautikit_kes(self.direction, self.billed_seconds))
 
-    def latencies_ms(self) -> list[int]:
-        return [
-            t.latency_ms
-            for t in self.turns.all()
-            if t.role == Role.AGENT and t.latency_ms is not None
-        ]
-
     def latency_summary(self) -> tuple[int | None, int | None]:
         """Median and worst answer latency in ms, or (None, None) if the agent never answered."""
-        values = self.latencies_ms()
-        if not values:
-            return None, None
-        return round(median(values)), max(values)
+        return latency_summary(list(self.turns.all()))
 
     # -- what Sautikit tells us -------------------------------------------------
 
@@ -347,6 +337,13 @@ class Call(models.Model):
                         )
                     }
                 )
+
+
+def latency_summary(turns: list[Turn]) -> tuple[int | None, int | None]:
+    values = [t.latency_ms for t in turns if t.role == Role.AGENT and t.latency_ms is not None]
+    if not values:
+        return None, None
+    return round(median(values)), max(values)
 
 
 ENDED_OK = {"completed", "hangup", "ended"}

@@ -64,8 +64,6 @@ class Turn(models.Model):
         for key, value in values.items():
             if key == "text" and self.role == Role.AGENT:
                 self.full_text = value
-            elif key == "append_text":
-                self.full_text = (self.full_text or "") + value
             elif hasattr(self, key) and value is not None:
                 setattr(self, key, value)
         if self.role == Role.AGENT:
@@ -75,12 +73,6 @@ class Turn(models.Model):
         if not self.interrupted or not self.audio_ms or self.heard_ms is None:
             return self.full_text
         return cut_words(self.full_text, self.heard_ms / self.audio_ms)
-
-    @property
-    def duration_ms(self) -> int | None:
-        if self.started_ms is None or self.ended_ms is None:
-            return None
-        return max(0, self.ended_ms - self.started_ms)
 
 
 def cut_words(text: str, fraction: float) -> str:

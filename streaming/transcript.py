@@ -39,7 +39,6 @@ class TurnTracker:
         self._agent_text: dict[str, str] = {}
         self._open: dict[str, dict[str, Any]] = {}  # what is known of turns not yet over
         self._over: set[str] = set()
-        self.latencies_ms: list[int] = []
 
     def ms(self, at: float | None = None) -> int:
         return max(0, round(((self._clock() if at is None else at) - self.t0) * 1000))
@@ -99,7 +98,6 @@ class TurnTracker:
             # The caller waited from the end of their speech to this first frame.
             latency = round((self._clock() - self._speech_stopped_at) * 1000)
             values["latency_ms"] = latency
-            self.latencies_ms.append(latency)
             self._speech_stopped_at = None
         self._turn(item_id, "agent", **values)
 
