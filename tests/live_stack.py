@@ -11,6 +11,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from django.db import connection
@@ -27,8 +28,10 @@ def database_url() -> str:
     s = connection.settings_dict
     if connection.vendor == "sqlite":
         return f"sqlite:///{s['NAME']}"
-    user = s["USER"] or "postgres"
-    return f"postgres://{user}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+    user = quote(s["USER"] or "postgres", safe="")
+    password = ":" + quote(s["PASSWORD"], safe="") if s.get("PASSWORD") else ""
+    host = f"{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}"
+    return f"postgres://{user}{password}@{host}/{quote(s['NAME'], safe='')}"
 
 
 def start_stack(env: dict[str, str], fake_args: list[str]) -> Servers:
