@@ -348,3 +348,18 @@ def _add_tool(url: str, **fields) -> None:
     agent.save()
     Tool.objects.create(agent=agent, name="look_up", description="Looks up.", parameters=LOOKUP,
                         endpoint=url, **fields)  # fmt: skip
+
+
+# -- the fake's scripted function calls, from its command line -------------------------------------
+
+
+def test_the_fake_takes_scripted_tool_calls_from_its_command_line():
+    from django.core.management import CommandError
+
+    from streaming.management.commands.fake_realtime import parse_tool_call
+
+    assert parse_tool_call("2:end_call") == (2, ("end_call", {}))
+    assert parse_tool_call('1:look_up:{"day": "monday"}') == (1, ("look_up", {"day": "monday"}))
+    for bad in ("end_call", "x:end_call", "1:", '1:look_up:["day"]', "1:look_up:{oops"):
+        with pytest.raises(CommandError):
+            parse_tool_call(bad)
