@@ -60,7 +60,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
             return
         self.call_id = call_id
         self._call_pk = setup.pk
-        self._finished = False
+        self._finishing: asyncio.Task[None] | None = None
         self._have_metadata = False
         self._background: set[asyncio.Task[Any]] = set()
         # The bridge's reports are stored one at a time, in order, off the audio path.
@@ -128,10 +128,16 @@ class StreamConsumer(AsyncWebsocketConsumer):
         await self._finish(close=True)
 
     async def _finish(self, close: bool = False, error: str = "") -> None:
-        """Record how the call ended (once) and close the caller's socket if asked."""
-        if self._finished:
-            return
-        self._finished = True
+        """Record how the call ended (once) and close the caller's socket if asked.
+
+        Whoever comes second (the hang-up racing the bridge's own end) waits for the first to
+        be done: the consumer must not exit while the end is still being written.
+        """
+        if self._finishing is None:
+            self._finishing = asyncio.create_task(self._write_end(close, error))
+        await asyncio.shield(self._finishing)
+
+    async def _write_end(self, close: bool, error: str) -> None:
         bridge = self.bridge
         if not error and bridge.failed:
             error = bridge.end_reason

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest_asyncio
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
@@ -53,10 +55,34 @@ def call_turns(call_id: str = "call-1") -> list[Turn]:
     return list(Turn.objects.filter(call__call_id=call_id))
 
 
-def communicator(path: str, subprotocols: list[str] | None = None) -> WebsocketCommunicator:
-    return WebsocketCommunicator(
+class Communicator(WebsocketCommunicator):
+    """Waits for the consumer to finish on disconnect: it stores the end of the call then, and
+    a test database torn down under those writes can deadlock (seen on PostgreSQL)."""
+
+    async def disconnect(self, code: int = 1000, timeout: float = 10) -> None:
+        await super().disconnect(code, timeout)
+
+
+_made: list[Communicator] = []
+
+
+def communicator(path: str, subprotocols: list[str] | None = None) -> Communicator:
+    comm = Communicator(
         application, path, subprotocols=[SUBPROTOCOL] if subprotocols is None else subprotocols
     )
+    _made.append(comm)
+    return comm
+
+
+@pytest_asyncio.fixture(autouse=True)
+async def hang_up_leftovers():
+    """After each test, hang up the calls it left open and let their consumers finish."""
+    yield
+    while _made:
+        comm = _made.pop()
+        if not comm.future.done():
+            with contextlib.suppress(Exception):
+                await comm.disconnect()
 
 
 async def collect(comm: WebsocketCommunicator, seconds: float, stop_after_quiet: float = 0.5):

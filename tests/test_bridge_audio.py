@@ -11,7 +11,14 @@ import pytest_asyncio
 
 from bench.signals import active_span, band_db, dominant_hz, samples, snr_db, tone
 from streaming.fake_realtime import FakeRealtimeServer, Options, Voice
-from tests.bridge_helpers import collect, communicator, get_call, start_call, wait_for
+from tests.bridge_helpers import (
+    collect,
+    communicator,
+    get_call,
+    hang_up_leftovers,  # noqa: F401 (autouse)
+    start_call,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 

@@ -20,6 +20,7 @@ from tests.bridge_helpers import (
     collect,
     communicator,
     get_call,
+    hang_up_leftovers,  # noqa: F401 (autouse)
     start_call,
     wait_for,
 )

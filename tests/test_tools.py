@@ -18,7 +18,15 @@ from calls import signatures
 from calls.models import EndedBy, Status
 from streaming.fake_realtime import FakeRealtimeServer, Options, Voice
 from streaming.tools import ToolBox, ToolSpec
-from tests.bridge_helpers import call_turns, collect, communicator, get_call, start_call, wait_for
+from tests.bridge_helpers import (
+    call_turns,
+    collect,
+    communicator,
+    get_call,
+    hang_up_leftovers,  # noqa: F401 (autouse)
+    start_call,
+    wait_for,
+)
 from tests.conftest import DEMO_NUMBER, post_form
 from tests.live_stack import ToolEndpoint, json_answer
 
