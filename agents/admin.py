@@ -16,6 +16,7 @@ from django.utils.html import format_html, format_html_join
 from agents import stats
 from agents.models import Agent, AgentRevision, Tool
 from agents.numbers import InvalidNumber, normalise
+from calls.timeline import clock
 
 
 def start_of_today() -> datetime:
@@ -195,18 +196,15 @@ class AgentAdmin(admin.ModelAdmin):
 
     @admin.display(description="median length")
     def median_duration(self, obj: Agent) -> str:
-        seconds = obj.week.median_duration_s
-        return "—" if seconds is None else f"{seconds // 60}:{seconds % 60:02}"
+        return _seconds(obj.week.median_duration_s)
 
     @admin.display(description="median answer time")
     def median_latency(self, obj: Agent) -> str:
-        ms = obj.week.latency_p50_ms
-        return "—" if ms is None else f"{ms} ms"
+        return _ms(obj.week.latency_p50_ms)
 
     @admin.display(description="ended by (7 days)")
     def endings(self, obj: Agent) -> str:
-        shares = obj.week.ending_shares()
-        return " · ".join(f"{who} {share}%" for who, share in shares) or "—"
+        return obj.week.endings_text()
 
     # -- the agent's own page ------------------------------------------------------------
 
@@ -215,16 +213,12 @@ class AgentAdmin(admin.ModelAdmin):
         if obj.pk is None:
             return "No calls yet."
         week = stats.last_week([obj.pk]).get(obj.pk) or stats.Week()
-        duration = week.median_duration_s
         rows = [
             ("calls", week.calls),
-            ("median length", "—" if duration is None else f"{duration // 60}:{duration % 60:02}"),
+            ("median length", _seconds(week.median_duration_s)),
             ("answer time, typical (p50)", _ms(week.latency_p50_ms)),
             ("answer time, slowest 1 in 20 (p95)", _ms(week.latency_p95_ms)),
-            (
-                "ended by",
-                " · ".join(f"{who} {share}%" for who, share in week.ending_shares()) or "—",
-            ),
+            ("ended by", week.endings_text()),
         ]
         return _table(("", ""), rows)
 
@@ -315,6 +309,10 @@ class AgentRevisionAdmin(admin.ModelAdmin):
 
 def _ms(value: int | None) -> str:
     return "—" if value is None else f"{value} ms"
+
+
+def _seconds(value: int | None) -> str:
+    return clock(value * 1000 if value is not None else None)
 
 
 def _table(head: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:

@@ -45,6 +45,10 @@ class Week:
     def latency_p95_ms(self) -> int | None:
         return percentile(self.latencies_ms, 95)
 
+    def endings_text(self) -> str:
+        """ "caller 60% · agent 30% · error 10%", or a dash with no known endings."""
+        return " · ".join(f"{who} {share}%" for who, share in self.ending_shares()) or "—"
+
     def ending_shares(self) -> list[tuple[str, int]]:
         """(who, percent) for each way calls ended, of the calls whose ending is known."""
         known = sum(self.endings[e] for e in ENDINGS)

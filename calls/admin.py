@@ -182,9 +182,4 @@ def _admin_url(name: str, pk: int | None) -> str:
 
 
 def format_duration(duration: timedelta | None) -> str:
-    if duration is None:
-        return "—"
-    seconds = max(0, int(duration.total_seconds()))
-    hours, rest = divmod(seconds, 3600)
-    minutes, seconds = divmod(rest, 60)
-    return f"{hours}:{minutes:02}:{seconds:02}" if hours else f"{minutes}:{seconds:02}"
+    return timeline.clock(duration.total_seconds() * 1000 if duration is not None else None)
