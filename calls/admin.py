@@ -96,6 +96,7 @@ class CallAdmin(ReadOnlyMixin, admin.ModelAdmin):
         for event in events:
             event.pretty = json.dumps(event.payload, indent=2, ensure_ascii=False)
         median_ms, worst_ms = latency_summary(turns)
+        tokens = call.tokens()
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -110,7 +111,7 @@ class CallAdmin(ReadOnlyMixin, admin.ModelAdmin):
             "latency_median": median_ms,
             "latency_worst": worst_ms,
             "cost": call.cost,
-            "tokens": [(TOKEN_LABELS[k], call.tokens()[k]) for k in TOKEN_KINDS],
+            "tokens": [(TOKEN_LABELS[k], tokens[k]) for k in TOKEN_KINDS],
             "revision_url": _admin_url("agents_agentrevision", call.agent_revision_id),
             "instructions_url": (
                 _admin_url("agents_agent", call.agent_id) + "#id_instructions"

@@ -58,9 +58,12 @@ class EndedBy(models.TextChoices):
     UNKNOWN = "", "Unknown"
 
 
+def recording_name(call_id: str, day: datetime) -> str:
+    return f"recordings/{day:%Y/%m/%d}/{call_id}.wav"
+
+
 def recording_path(call: Call, filename: str) -> str:
-    day = call.started_at or timezone.now()
-    return f"recordings/{day:%Y/%m/%d}/{call.call_id}.wav"
+    return recording_name(call.call_id, call.started_at or timezone.now())
 
 
 class Call(models.Model):

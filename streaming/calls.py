@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from agents.models import turn_detection_config
 from calls.costs import TOKEN_KINDS, tokens_from_usage
-from calls.models import Call, Role, Source, Turn
+from calls.models import Call, Role, Source, Turn, recording_name
 from streaming.bridge import Limits
 from streaming.realtime import SessionConfig
 from streaming.recording import Recorder
@@ -147,7 +147,7 @@ def keep_recording(call_id: str, name: str) -> None:
 
 def store_recording(call_id: str, recorder: Recorder) -> str:
     """Mix the call's two sides into a stereo WAV in storage; returns its storage name."""
-    name = f"recordings/{timezone.now():%Y/%m/%d}/{call_id}.wav"
+    name = recording_name(call_id, timezone.now())
     with tempfile.TemporaryFile() as wav:
         recorder.write_wav(wav)
         wav.seek(0)

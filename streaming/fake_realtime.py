@@ -135,6 +135,7 @@ class FakeSession:
         self.answers_given = 0
         self.function_calls: dict[str, dict[str, Any]] = {}  # call_id -> the call
         self.tool_outputs: list[dict[str, Any]] = []
+        self._outputs_spoken = 0  # tool outputs an answer has already read out
         self.first_delta_sent_at: float | None = None
         self._audio_ms = 0.0
         self._loud_ms = 0.0
@@ -395,8 +396,8 @@ class FakeSession:
     def _transcript(self, request: dict[str, Any]) -> str:
         if request.get("instructions"):
             return request["instructions"]
-        if self.tool_outputs and self.tool_outputs[-1].get("answered") is None:
-            self.tool_outputs[-1]["answered"] = True
+        if len(self.tool_outputs) > self._outputs_spoken:
+            self._outputs_spoken = len(self.tool_outputs)
             return f"(the tool said: {self.tool_outputs[-1]['output']})"
         answers = self.options.answers or ["(a synthesised answer)"]
         text = answers[self.answers_given % len(answers)]
