@@ -142,7 +142,7 @@ class AgentAdmin(admin.ModelAdmin):
         ),
         (
             "Ending and handing over",
-            {"fields": ("end_call_enabled", "transfer_number")},
+            {"fields": ("end_call_enabled", "transfer_number", "fallback_number")},
         ),
         ("Call limits", {"fields": ("max_call_minutes", "silence_timeout_seconds")}),
         ("Recording", {"fields": ("record_calls",)}),

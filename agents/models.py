@@ -69,9 +69,14 @@ REVISED_FIELDS = (
     "silence_timeout_seconds",
     "end_call_enabled",
     "transfer_number",
+    "fallback_number",
     "record_calls",
     "is_active",
 )
+
+
+# Numbers an agent may hand callers over to: stored normalised, like its own number.
+OTHER_NUMBERS = ("transfer_number", "fallback_number")
 
 
 def validate_signing_secret_env(value: str) -> None:
@@ -205,6 +210,14 @@ class Agent(models.Model):
         "example a receptionist. Leave empty and the agent cannot transfer calls. Say in the "
         "instructions when it should (for example “if the caller asks for a person”).",
     )
+    fallback_number = models.CharField(
+        max_length=16,
+        blank=True,
+        verbose_name="if the agent is unavailable, put callers through to",
+        help_text="Optional but recommended. If OpenAI cannot be reached when a call comes in, "
+        "or fails during a call, the caller is put through to this number instead of being cut "
+        "off. Leave empty and such calls end; they are listed as failed either way.",
+    )
     record_calls = models.BooleanField(
         default=False,
         verbose_name="record calls",
@@ -235,8 +248,9 @@ class Agent(models.Model):
     def save(self, *args: Any, author: Any = None, **kwargs: Any) -> None:
         """Save and keep a revision of what changed; `author` is the user who made the change."""
         self.phone_number = normalise(self.phone_number)
-        if self.transfer_number:
-            self.transfer_number = normalise(self.transfer_number)
+        for name in OTHER_NUMBERS:
+            if getattr(self, name):
+                setattr(self, name, normalise(getattr(self, name)))
         with transaction.atomic():
             super().save(*args, **kwargs)
             self.record_revision(author)
@@ -247,11 +261,12 @@ class Agent(models.Model):
             self.phone_number = normalise(self.phone_number)
         except InvalidNumber as e:
             errors["phone_number"] = str(e)
-        if self.transfer_number:
-            try:
-                self.transfer_number = normalise(self.transfer_number)
-            except InvalidNumber as e:
-                errors["transfer_number"] = str(e)
+        for name in OTHER_NUMBERS:
+            if getattr(self, name):
+                try:
+                    setattr(self, name, normalise(getattr(self, name)))
+                except InvalidNumber as e:
+                    errors[name] = str(e)
         if errors:
             raise ValidationError(errors)
 

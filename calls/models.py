@@ -216,11 +216,13 @@ class Call(models.Model):
         self.bridge_ended_at = self.bridge_ended_at or now
         if error:
             self.failure_reason = self.failure_reason or error
-            self.advance(Status.FAILED)
-        elif self.transfer_to:
-            # The call goes on with a person: Sautikit's own events will end it.
+        if self.transfer_to:
+            # The call goes on with a person (the agent's hand-over, or its fallback number when
+            # OpenAI failed): Sautikit's own events will end it.
             self.end_reason = self.end_reason or reason[:200]
             return
+        if error:
+            self.advance(Status.FAILED)
         else:
             self.advance(Status.COMPLETED)
         self.mark_ended(now, reason)

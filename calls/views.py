@@ -60,6 +60,21 @@ def _secrets(agent: Agent | None) -> list[str]:
     return [settings.SAUTIKIT_SIGNING_SECRET, agent.signing_secret() if agent else ""]
 
 
+def _known_call(call_id: str) -> Call | None:
+    return Call.objects.filter(call_id=call_id).select_related("agent").first()
+
+
+def _signer(known: Call | None, named: Agent | None) -> Agent | None:
+    """Whose secret signs a webhook: a known call's own agent, whatever the body names.
+
+    Only a call not yet tied to an agent goes by the number in the body; otherwise leaving the
+    number out (or naming another agent's) would side-step the agent's own secret.
+    """
+    if known is not None and known.agent_id:
+        return known.agent
+    return named
+
+
 def _base_url(request: HttpRequest) -> str:
     return settings.PUBLIC_BASE_URL or request.build_absolute_uri("/").rstrip("/")
 
@@ -100,7 +115,7 @@ def voice(request: HttpRequest) -> HttpResponse:
     agent, swapped = _find_agent(dialled, caller)
     if swapped:
         caller, dialled = dialled, caller
-    check_signature(request, _secrets(agent))
+    check_signature(request, _secrets(_signer(_known_call(call_id), agent)))
     event_id = delivery_id(request, payload)
     if _is_repeat(event_id):
         return responses.empty()
@@ -159,6 +174,9 @@ def voice(request: HttpRequest) -> HttpResponse:
         call.save()
     if stream_state:
         _publish(call_id, _stream_message(call, stream_state, payload))
+    elif call.is_over and call.bridge_started_at and not call.bridge_ended_at:
+        # Sautikit says the call is over while its bridge (and OpenAI session) still runs.
+        _publish(call_id, {"type": "call.ended", "call_id": call_id, "kind": state or "Completed"})
     return response
 
 
@@ -171,8 +189,7 @@ def stream_status(request: HttpRequest) -> HttpResponse:
     )
     if not state:
         raise WebhookError(400, "callSessionState missing (StreamStarted, StreamStopped, …)")
-    known = Call.objects.filter(call_id=call_id).select_related("agent").first()
-    check_signature(request, _secrets(known.agent if known else None))
+    check_signature(request, _secrets(_signer(_known_call(call_id), None)))
     event_id = delivery_id(request, payload)
     if _is_repeat(event_id):
         return text("duplicate: already recorded")
@@ -207,8 +224,9 @@ def events(request: HttpRequest) -> HttpResponse:
     if not isinstance(data, dict):
         raise WebhookError(400, "data missing or not an object")
     call_id = _call_id(data, "call_id", "session_id", "sessionId")
-    known = Call.objects.filter(call_id=call_id).select_related("agent").first()
-    agent = known.agent if known else Agent.objects.for_number(field(data, "to", limit=64))
+    agent = _signer(_known_call(call_id), None) or Agent.objects.for_number(
+        field(data, "to", limit=64)
+    )
     check_signature(request, _secrets(agent))
     if _is_repeat(event_id):
         return text("duplicate: already recorded")

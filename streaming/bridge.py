@@ -20,7 +20,12 @@ from typing import Any
 
 from streaming.audio import REALTIME_RATE, OddByteCarry, Resampler, bytes_to_ms
 from streaming.playout import Playout
-from streaming.realtime import RealtimeClient, SessionConfig, UpstreamError
+from streaming.realtime import (
+    SESSION_UPDATE_EVENT_ID,
+    RealtimeClient,
+    SessionConfig,
+    UpstreamError,
+)
 from streaming.recording import Recorder
 from streaming.tools import END_CALL, TRANSFER_CALL, ToolBox, ToolOutcome
 from streaming.transcript import TurnTracker
@@ -34,8 +39,10 @@ Report = Callable[[str, dict[str, Any]], None]
 KILL_AUDIO = '{"type":"killAudio"}'
 AUDIO_DELTAS = {"response.output_audio.delta", "response.audio.delta"}
 AUDIO_DONE = {"response.output_audio.done", "response.audio.done"}
-# OpenAI closes every Realtime session after 60 minutes with code 1001.
+# OpenAI closes every Realtime session after 60 minutes with code 1001. Its clock starts a
+# moment before ours, so a 1001 this close to the hour is that limit; earlier, OpenAI went away.
 OPENAI_SESSION_LIMIT_S = 60 * 60
+OPENAI_LIMIT_SLACK_S = 60
 # After end_call/transfer_call the line closes once the goodbye is heard, or after this anyway.
 HANG_UP_WITHIN_S = 15.0
 
@@ -92,6 +99,7 @@ class Bridge:
         tools: ToolBox | None = None,
         recorder: Recorder | None = None,
         call_id: str = "",
+        fallback_to: str = "",
     ) -> None:
         self.config = config
         self.client = client
@@ -99,6 +107,8 @@ class Bridge:
         self.tools = tools or ToolBox(end_call=False)
         self.recorder = recorder
         self.call_id = call_id
+        # Where the caller goes when OpenAI fails them (at connect or mid-call), if anywhere.
+        self.fallback_to = fallback_to
         self._send_text = send_text
         self._report = report
         self.turns = TurnTracker(report, config.turn_detection)
@@ -116,6 +126,7 @@ class Bridge:
         self._cancelled: set[str] = set()
         self._tasks: list[asyncio.Task[Any]] = []
         self._last_activity = time.monotonic()
+        self._session_opened = 0.0
         self.stats = BridgeStats()
         self.ended = asyncio.Event()
         self.end_reason = ""
@@ -132,6 +143,7 @@ class Bridge:
     async def start(self) -> None:
         """Connect upstream and configure the session; raises UpstreamError on failure."""
         await self.client.connect()
+        self._session_opened = time.monotonic()
         if self.ended.is_set():  # the caller hung up while we connected
             await self.client.close()
             return
@@ -162,6 +174,9 @@ class Bridge:
         self.end_reason = reason
         self.failed = failed
         self.ended_by = EndedBy.ERROR if failed else ended_by
+        if failed and self.fallback_to and not self.transfer_to:
+            self.transfer_to = self.fallback_to
+            self.end_reason = f"{reason}; handed over to {self.fallback_to}"
         self.ended.set()
         self.turns.flush()
         current = asyncio.current_task()
@@ -215,12 +230,16 @@ class Bridge:
                 log.exception("bad Realtime event %s", event.get("type"))
         if not self.ended.is_set():
             code, reason = self.client.close_code, self.client.close_reason
-            if code == 1001:
-                why = "OpenAI ended the session (60-minute limit)"
-            else:
-                why = f"OpenAI closed the session (code {code} {reason})".strip()
-            ended_by = EndedBy.LIMIT if code == 1001 else EndedBy.ERROR
-            await self.stop(why, failed=code not in (1000, 1001), ended_by=ended_by)
+            lasted = time.monotonic() - self._session_opened
+            if code == 1001 and lasted >= OPENAI_SESSION_LIMIT_S - OPENAI_LIMIT_SLACK_S:
+                await self.stop(
+                    "OpenAI ended the session (60-minute limit)", ended_by=EndedBy.LIMIT
+                )
+                return
+            # Any other close mid-call (a drop, a restart's 1001, even a clean 1000 that we did
+            # not ask for) leaves the caller without an agent: a failure.
+            why = f"OpenAI closed the session (code {code} {reason})".replace(" )", ")")
+            await self.stop(why, failed=True)
 
     async def _handle(self, event: dict[str, Any]) -> None:
         kind = event.get("type", "")
@@ -245,7 +264,13 @@ class Bridge:
         elif kind == "response.done":
             await self._on_response_done(event.get("response") or {})
         elif kind == "error":
-            self._report("error", {"error": event.get("error")})
+            error = event.get("error") or {}
+            self._report("error", {"error": error})
+            if isinstance(error, dict) and error.get("event_id") == SESSION_UPDATE_EVENT_ID:
+                # The session would run on OpenAI's defaults, not the agent's instructions.
+                detail = f"{error.get('code') or error.get('type')}: {error.get('message', '')}"
+                await self.stop(f"OpenAI refused the agent's settings ({detail.strip()})",
+                                failed=True)  # fmt: skip
 
     async def _on_response_done(self, response: dict[str, Any]) -> None:
         for answer in list(self._answers.values()):

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from agents.models import turn_detection_config
 from calls.costs import TOKEN_KINDS, tokens_from_usage
-from calls.models import Call, Role, Source, Turn, recording_name
+from calls.models import TERMINAL, Call, Role, Source, Turn, recording_name
 from streaming.bridge import Limits
 from streaming.realtime import SessionConfig
 from streaming.recording import Recorder
@@ -52,17 +52,27 @@ class CallSetup:
             },
         )
         self.record = bool(values.get("record_calls", False))
+        self.fallback_to = values.get("fallback_number") or ""
+        self.connect_timeout_s = settings.OPENAI_CONNECT_TIMEOUT
         self.realtime_url = settings.OPENAI_REALTIME_URL
         self.api_key = settings.OPENAI_API_KEY
 
 
 @database_sync_to_async
 def claim_call(call_id: str) -> CallSetup | None:
-    """The call's setup if it exists, has an agent and no bridge yet; the claim is atomic."""
+    """The call's setup if it exists, has an agent, is not over and has no bridge yet.
+
+    The claim is atomic, so a stream token opens one bridge at most, and none once Sautikit
+    has said the call is over (a token is still within its lifetime then).
+    """
     with transaction.atomic():
-        claimed = Call.objects.filter(
-            call_id=call_id, agent__isnull=False, bridge_started_at__isnull=True
-        ).update(bridge_started_at=timezone.now())
+        claimed = (
+            Call.objects.filter(
+                call_id=call_id, agent__isnull=False, bridge_started_at__isnull=True
+            )
+            .exclude(status__in=TERMINAL)
+            .update(bridge_started_at=timezone.now())
+        )
         if not claimed:
             return None
         call = Call.objects.select_related("agent", "agent_revision").get(call_id=call_id)
@@ -108,6 +118,14 @@ def _update_turn(call_pk: int, payload: dict[str, Any], turns: dict[str, Turn]) 
         values["text"] = values["tool_name"]
     turn.update(values)
     turn.save()
+
+
+@database_sync_to_async
+def keep_transfer(call_id: str, number: str) -> None:
+    """The number Sautikit is to <Dial> once the stream closes (see calls.views.voice)."""
+    Call.objects.filter(call_id=call_id, transfer_to="").update(
+        transfer_to=number, updated_at=timezone.now()
+    )
 
 
 @database_sync_to_async

@@ -27,6 +27,13 @@ SUBPROTOCOL = "audio.drachtio.org"
 ENDING_STATES = {"streamstopped", "streamerror"}
 # How long the end of a call waits for the transcript still being written.
 DRAIN_TIMEOUT_S = 10
+# Close codes for the caller's socket. Daphne's WebSocket layer (autobahn) refuses to send any
+# code but 1000 and 3000-4999: a 1011 raises there and the socket is never closed (dead air).
+CLOSE_NORMAL = 1000
+CLOSE_UPSTREAM_FAILED = 4011  # 1011 ("internal error") moved into the application range
+# The hand-over number must be stored before the socket closes, but not at any cost: past this
+# the caller is let go rather than kept in silence.
+TRANSFER_WRITE_S = 0.8
 
 
 class StreamConsumer(AsyncWebsocketConsumer):
@@ -70,7 +77,12 @@ class StreamConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_add(call_group(call_id), self.channel_name)
         self.bridge = Bridge(
             setup.session,
-            RealtimeClient(setup.realtime_url, setup.api_key, setup.session.model),
+            RealtimeClient(
+                setup.realtime_url,
+                setup.api_key,
+                setup.session.model,
+                open_timeout=setup.connect_timeout_s,
+            ),
             setup.rate,
             send_audio=self._send_audio,
             send_text=self._send_text,
@@ -79,6 +91,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
             tools=setup.tools,
             recorder=Recorder(setup.rate) if setup.record else None,
             call_id=call_id,
+            fallback_to=setup.fallback_to,
         )
         self._writer = asyncio.create_task(self._store_reports(), name="report-writer")
         self._spawn(self._run())
@@ -141,6 +154,14 @@ class StreamConsumer(AsyncWebsocketConsumer):
         bridge = self.bridge
         if not error and bridge.failed:
             error = bridge.end_reason
+        if close:
+            # The caller first: nothing below (a slow database included) may keep them on a
+            # line with no agent. A handed-over call's number is stored before the socket
+            # closes, since closing it makes Sautikit ask the voice URL what to do next.
+            if bridge.transfer_to:
+                await self._keep_transfer(bridge.transfer_to)
+            failed = bool(error) and not bridge.transfer_to
+            await self.close(code=CLOSE_UPSTREAM_FAILED if failed else CLOSE_NORMAL)
         summary = {
             "frames_written": bridge.playout.stats.frames,
             "playout_underruns": bridge.playout.stats.underruns,
@@ -158,10 +179,14 @@ class StreamConsumer(AsyncWebsocketConsumer):
                                    bridge.ended_by, bridge.transfer_to)  # fmt: skip
         except Exception:
             log.exception("call %s: could not record its end (%s)", self.call_id, bridge.end_reason)
-        if close:
-            await self.close(code=1011 if error else 1000)
         if bridge.recorder is not None:
             await self._keep_recording(bridge.recorder)
+
+    async def _keep_transfer(self, number: str) -> None:
+        try:
+            await asyncio.wait_for(calls.keep_transfer(self.call_id, number), TRANSFER_WRITE_S)
+        except Exception:
+            log.exception("call %s: could not store the hand-over to %s", self.call_id, number)
 
     async def _keep_recording(self, recorder: Recorder) -> None:
         try:

@@ -87,6 +87,9 @@ class Options:
     vad_start_ms: int = 60  # loud this long before speech counts as started
     stats_path: str | None = None  # append one JSON line of timings per finished session
     open_delay_ms: int = 0  # wait this long before session.created (a slow connection)
+    # Fault injection, to hear what callers hear when OpenAI fails:
+    drop_after_s: float | None = None  # a server error and close 1011 this long into a session
+    refuse_settings: str | None = None  # refuse every session.update with this error code
     # What the answers "say" (their transcripts), in turn; the greeting says its instructions.
     answers: list[str] = field(default_factory=lambda: ["(a synthesised answer)"])
     # Caller turn number (1 = the first time the caller spoke) -> (tool name, arguments): that
@@ -143,6 +146,8 @@ class FakeSession:
         self._speaking = False
         self._speech_item = ""
         self._window = bytearray()
+        self._client_event_id: str | None = None
+        self._timers: list[asyncio.TimerHandle] = []
 
     # -- sending --------------------------------------------------------------------
 
@@ -151,8 +156,12 @@ class FakeSession:
         self.sent.append(event["type"])
         await self.ws.send(json.dumps(event))
 
-    async def error(self, code: str, message: str, kind: str = "invalid_request_error") -> None:
-        body = {"type": kind, "code": code, "message": message, "param": None, "event_id": None}
+    async def error(
+        self, code: str | None, message: str, kind: str = "invalid_request_error"
+    ) -> None:
+        # Like OpenAI, an error names the client event that caused it (when that had an id).
+        body = {"type": kind, "code": code, "message": message, "param": None,
+                "event_id": self._client_event_id}  # fmt: skip
         self.errors.append(body)
         await self.emit({"type": "error", "error": body})
 
@@ -166,9 +175,15 @@ class FakeSession:
         if self.options.open_delay_ms:
             await asyncio.sleep(self.options.open_delay_ms / 1000)
         await self.emit({"type": "session.created", "session": self.session})
-        limit = asyncio.get_running_loop().call_later(
+        loop = asyncio.get_running_loop()
+        limit = loop.call_later(
             self.options.max_session_s, lambda: asyncio.ensure_future(self._expire())
         )
+        if self.options.drop_after_s is not None:
+            drop = loop.call_later(
+                self.options.drop_after_s, lambda: asyncio.ensure_future(self._drop())
+            )
+            self._timers.append(drop)
         try:
             async for raw in self.ws:
                 try:
@@ -179,6 +194,8 @@ class FakeSession:
                 await self.handle(event)
         finally:
             limit.cancel()
+            for timer in self._timers:
+                timer.cancel()
             if self.response_task:
                 self.response_task.cancel()
             if self.options.stats_path:
@@ -205,7 +222,21 @@ class FakeSession:
     async def _expire(self) -> None:
         await self.ws.close(1001, "session expired: maximum duration reached")
 
+    async def _drop(self) -> None:
+        """What an outage looks like from the client: a server error, then close 1011."""
+        with contextlib.suppress(Exception):
+            await self.error(None, "The server had an error while processing your request.",
+                             kind="server_error")  # fmt: skip
+        await self.ws.close(1011, "internal server error")
+
     async def handle(self, event: dict[str, Any]) -> None:
+        self._client_event_id = event.get("event_id")
+        try:
+            await self._dispatch(event)
+        finally:
+            self._client_event_id = None
+
+    async def _dispatch(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
         if kind == "session.update":
             await self.session_update(event.get("session") or {})
@@ -225,6 +256,9 @@ class FakeSession:
             await self.error("invalid_value", f"Unknown event type {kind!r}.")
 
     async def session_update(self, session: dict[str, Any]) -> None:
+        if self.options.refuse_settings:
+            await self.error(self.options.refuse_settings, "The session settings were refused.")
+            return
         if session.get("type") != "realtime":
             await self.error(
                 "beta_api_shape_disabled", "The beta Realtime API shape is no longer supported."

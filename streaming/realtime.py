@@ -16,6 +16,9 @@ from websockets.asyncio.client import ClientConnection
 from streaming.audio import REALTIME_RATE
 
 TRANSCRIPTION_MODEL = "gpt-4o-mini-transcribe"
+# Our session.update carries this event_id, so an `error` naming it is known to refuse the
+# agent's settings: the call would go on with OpenAI's defaults (no instructions) otherwise.
+SESSION_UPDATE_EVENT_ID = "session-settings"
 
 
 class UpstreamError(Exception):
@@ -57,7 +60,7 @@ class SessionConfig:
         if tools:
             session["tools"] = tools
             session["tool_choice"] = "auto"
-        return {"type": "session.update", "session": session}
+        return {"type": "session.update", "event_id": SESSION_UPDATE_EVENT_ID, "session": session}
 
     def greeting_request(self) -> dict[str, Any] | None:
         if not self.greeting:

@@ -9,6 +9,7 @@ stereo WAV, POSTs the stream status and call events, and reports what it measure
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import urllib.error
@@ -45,6 +46,9 @@ class CallReport:
     refused: str = ""
     hung_up_by_server: bool = False  # the agent ended the stream (end_call / transfer_call)
     transferred_to: str = ""  # the number a <Dial> answered the re-invocation with
+    # When (seconds after the stream opened) and how the server closed the stream, if it did.
+    server_closed_s: float | None = None
+    close_code: int | None = None
     # Raw timings (time.monotonic) for benchmarks.
     t0: float = 0.0
     sent_at: list[float] = field(default_factory=list, repr=False)
@@ -70,6 +74,12 @@ class CallReport:
             f"  recording (left caller, right agent): {self.wav or 'not written'}"
             + ("\n  the agent hung up" if self.hung_up_by_server else "")
             + (f"\n  transferred to {self.transferred_to}" if self.transferred_to else "")
+            + (
+                f"\n  the server closed the stream at {self.server_closed_s:.1f} s "
+                f"(code {self.close_code})"
+                if self.server_closed_s is not None
+                else ""
+            )
         )
 
 
@@ -251,7 +261,12 @@ async def simulate_call(
             report.hung_up_by_server = receiver.done() and not receiver.cancelled()
 
         async def receive() -> None:
-            last_frame_end = -1.0
+            with contextlib.suppress(websockets.ConnectionClosed):
+                await play(-1.0)
+            report.server_closed_s = time.monotonic() - t0
+            report.close_code = ws.close_code
+
+        async def play(last_frame_end: float) -> None:
             async for message in ws:
                 now = time.monotonic()
                 if isinstance(message, bytes):

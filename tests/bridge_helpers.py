@@ -40,6 +40,12 @@ def start_call(call_id: str = "call-1", **agent_fields: Any) -> str:
 
 
 @database_sync_to_async
+def post_voice(fields: dict[str, Any]) -> int:
+    """Sautikit calling the voice URL again (a lifecycle edge) for a call under way."""
+    return post_form(Client(), "/sautikit/voice/", fields).status_code
+
+
+@database_sync_to_async
 def get_call(call_id: str = "call-1") -> Call:
     return Call.objects.get(call_id=call_id)
 

@@ -170,3 +170,10 @@ def test_it_shows_times_in_the_operator_time_zone(staff, call, settings):
     page = staff.get(reverse("admin:calls_call_change", args=[call.pk])).content.decode()
     # 09:15:51 UTC is 12:15 in Nairobi.
     assert "12:15" in page
+
+
+@pytest.mark.parametrize("page", ["admin:index", "admin:calls_call_changelist"])
+def test_it_warns_operators_while_webhooks_are_unsigned(staff, settings, page):
+    assert b'id="unsigned-webhooks"' in staff.get(reverse(page)).content
+    settings.SAUTIKIT_SIGNING_SECRET = "whsec_live"
+    assert b'id="unsigned-webhooks"' not in staff.get(reverse(page)).content

@@ -11,8 +11,10 @@ from channels.layers import get_channel_layer
 from bench.signals import samples, tone
 from calls.groups import call_group
 from calls.models import Status
+from streaming import bridge as bridge_module
 from streaming import calls as bridge_db
 from streaming.bridge import Limits
+from streaming.consumer import CLOSE_UPSTREAM_FAILED
 from streaming.fake_realtime import FakeRealtimeServer, Options, Voice
 from tests.bridge_helpers import (
     bridge_events,
@@ -21,6 +23,7 @@ from tests.bridge_helpers import (
     communicator,
     get_call,
     hang_up_leftovers,  # noqa: F401 (autouse)
+    post_voice,
     start_call,
     wait_for,
 )
@@ -94,6 +97,29 @@ async def test_it_refuses_a_second_bridge_for_one_call(fake):
     await asyncio.sleep(0.1)
     assert len(fake.sessions) == 1
     await first.disconnect()
+
+
+async def test_it_refuses_a_call_that_is_already_over(fake):
+    path = await start_call()
+    await post_voice({"sessionId": "call-1", "isActive": "0", "callSessionState": "Completed"})
+    # The token is still within its lifetime, but the call is over: no bridge, no OpenAI session.
+    assert not (await communicator(path).connect())[0]
+    await asyncio.sleep(0.1)
+    assert fake.sessions == []
+    assert (await get_call()).bridge_started_at is None
+
+
+async def test_it_ends_the_bridge_when_sautikit_says_the_call_is_over(fake):
+    comm = communicator(await start_call())
+    await comm.connect()
+    assert await wait_for(lambda: fake.sessions and fake.sessions[0].updates)
+    await post_voice({"sessionId": "call-1", "isActive": "0", "callSessionState": "Completed"})
+    _, texts, _ = await collect(comm, seconds=3, stop_after_quiet=2)
+    assert texts[-1] == {"type": "closed", "code": 1000}
+    assert await wait_for(ended)
+    assert (await get_call()).end_reason == "Sautikit: Completed"
+    # OpenAI's session is not left running (and billed) for a call that is over.
+    assert await wait_for(lambda: fake.sessions[0].ws.close_code is not None)
 
 
 # -- barge-in ----------------------------------------------------------------------------
@@ -191,16 +217,32 @@ async def test_it_ends_on_stream_status_from_the_channel_layer(fake, state):
     assert await wait_for(lambda: fake.sessions[0].ws.close_code is not None)
 
 
-async def test_it_ends_when_openai_closes_the_session(fake):
-    fake.options.max_session_s = 0.5
+async def test_it_ends_at_openais_60_minute_close(fake, monkeypatch):
+    # OpenAI's clock runs a little ahead of ours: its close comes just before our own limit.
+    monkeypatch.setattr(bridge_module, "OPENAI_SESSION_LIMIT_S", 1.2)
+    monkeypatch.setattr(bridge_module, "OPENAI_LIMIT_SLACK_S", 0.5)
+    fake.options.max_session_s = 0.9
     comm = communicator(await start_call())
     await comm.connect()
     _, texts, _ = await collect(comm, seconds=3, stop_after_quiet=2)
-    assert texts[-1]["type"] == "closed"
+    assert texts[-1] == {"type": "closed", "code": 1000}
     assert await wait_for(ended)
     call = await get_call()
     assert call.end_reason == "OpenAI ended the session (60-minute limit)"
     assert call.status == Status.COMPLETED
+    assert call.ended_by == "limit"
+
+
+async def test_it_fails_the_call_when_openai_goes_away_early(fake):
+    fake.options.max_session_s = 0.5  # a 1001 long before the hour: OpenAI went away
+    comm = communicator(await start_call())
+    await comm.connect()
+    _, texts, _ = await collect(comm, seconds=3, stop_after_quiet=2)
+    assert texts[-1] == {"type": "closed", "code": CLOSE_UPSTREAM_FAILED}
+    assert await wait_for(ended)
+    call = await get_call()
+    assert call.status == Status.FAILED
+    assert "code 1001" in call.failure_reason
 
 
 @pytest.mark.parametrize(
@@ -240,7 +282,7 @@ async def test_it_fails_the_call_when_openai_refuses(fake, options, error):
     connected, _ = await comm.connect()
     assert connected
     _, texts, _ = await collect(comm, seconds=3, stop_after_quiet=2)
-    assert texts[-1] == {"type": "closed", "code": 1011}
+    assert texts[-1] == {"type": "closed", "code": CLOSE_UPSTREAM_FAILED}
     call = await get_call()
     assert call.status == Status.FAILED
     assert error in call.failure_reason

@@ -24,7 +24,18 @@ PROJECT_VARS = (
     "OPENAI_REALTIME_URL",
     "SAUTIKIT_SIGNING_SECRET",
     "TIME_ZONE",
+    "DJANGO_TRUST_PROXY_HEADERS",
+    "DJANGO_SECURE_SSL_REDIRECT",
+    "DJANGO_SECURE_HSTS_SECONDS",
+    "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS",
+    "DJANGO_SECURE_HSTS_PRELOAD",
 )
+# What production needs to start at all.
+PRODUCTION = {
+    "DJANGO_SECRET_KEY": "tq8Vw2-production-test-key-9dLk3mZp0sXa7RbN4cYe6HuJ1fGi5",
+    "SAUTIKIT_SIGNING_SECRET": "whsec_production",
+    "DJANGO_ALLOWED_HOSTS": "voice.example.com",
+}
 
 
 def settings_in_subprocess(module: str = "voiceproject.settings", **env: str):
@@ -79,7 +90,7 @@ def test_it_reads_services_from_the_environment():
 
 def test_production_refuses_debug():
     result = settings_in_subprocess(
-        "voiceproject.settings_production", DJANGO_DEBUG="1", DJANGO_SECRET_KEY="x" * 50
+        "voiceproject.settings_production", **PRODUCTION, DJANGO_DEBUG="1"
     )
     assert result.returncode != 0
     assert "DJANGO_DEBUG is on" in result.stderr
@@ -92,8 +103,69 @@ def test_production_refuses_the_default_secret_key():
 
 
 def test_production_starts_when_configured():
-    result = settings_in_subprocess("voiceproject.settings_production", DJANGO_SECRET_KEY="k" * 50)
+    result = settings_in_subprocess("voiceproject.settings_production", **PRODUCTION)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("missing", "message"),
+    [
+        ("SAUTIKIT_SIGNING_SECRET", "SAUTIKIT_SIGNING_SECRET is unset: anyone could start calls"),
+        ("DJANGO_ALLOWED_HOSTS", "DJANGO_ALLOWED_HOSTS is unset"),
+    ],
+)
+def test_production_refuses_to_start_without(missing, message):
+    env = {k: v for k, v in PRODUCTION.items() if k != missing}
+    result = settings_in_subprocess("voiceproject.settings_production", **env)
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if k not in PROJECT_VARS}
+    clean.update(env)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=clean, capture_output=True, text=True
+    )
+
+
+def test_production_passes_check_deploy():
+    result = manage(
+        "check", "--deploy", "--fail-level", "WARNING",
+        DJANGO_SETTINGS_MODULE="voiceproject.settings_production", **PRODUCTION,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_development_warns_that_webhooks_are_unsigned():
+    result = manage("check", DJANGO_SETTINGS_MODULE="voiceproject.settings")
+    assert "calls.W001" in result.stderr
+    assert "SAUTIKIT_SIGNING_SECRET is unset" in result.stderr
+    signed = manage("check", DJANGO_SETTINGS_MODULE="voiceproject.settings",
+                    SAUTIKIT_SIGNING_SECRET="whsec_dev")  # fmt: skip
+    assert "calls.W001" not in signed.stderr
+
+
+def test_it_trusts_proxy_headers_only_when_asked(settings):
+    direct = settings_in_subprocess_value("SECURE_PROXY_SSL_HEADER")
+    assert direct.returncode == 0 and direct.stdout.strip() == "None"
+    proxied = settings_in_subprocess_value(
+        "SECURE_PROXY_SSL_HEADER", DJANGO_TRUST_PROXY_HEADERS="1"
+    )
+    assert "HTTP_X_FORWARDED_PROTO" in proxied.stdout
+
+
+def settings_in_subprocess_value(name: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if k not in PROJECT_VARS}
+    clean.update(env, DJANGO_SETTINGS_MODULE="voiceproject.settings")
+    code = (
+        "import django\nfrom django.conf import settings\ndjango.setup()\n"
+        f"print(getattr(settings, {name!r}, None))\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=clean, capture_output=True, text=True
+    )
 
 
 def test_it_parses_database_urls(tmp_path):

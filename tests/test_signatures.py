@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from agents.models import Agent
 from calls import signatures
 from calls.models import Call, CallEvent
 from tests.conftest import load
@@ -100,6 +101,50 @@ def test_it_uses_the_agent_own_secret(client, agent, monkeypatch):
     assert post(client, "/sautikit/stream-status/", status, None).status_code == 403
     signed = signatures.sign("per-number-secret", status)
     assert post(client, "/sautikit/stream-status/", status, signed).status_code == 200
+
+
+@pytest.fixture
+def own_secret(client, agent, monkeypatch):
+    """The clinic's number has its own secret; the workspace has none."""
+    monkeypatch.setenv("SAUTIKIT_SIGNING_SECRET_CLINIC", "per-number-secret")
+    agent.signing_secret_env = "SAUTIKIT_SIGNING_SECRET_CLINIC"
+    agent.save()
+    body = json.dumps(load("voice_incoming")).encode()
+    signed = signatures.sign("per-number-secret", body)
+    assert post(client, "/sautikit/voice/", body, signed).status_code == 200
+    Agent(name="Open", phone_number="+254711000999", instructions="x").save()
+    return "per-number-secret"
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        # No number at all: nothing in the body names an agent.
+        {"sessionId": "ATVId_5f0c2b1e9a7d4c3b8e21", "callSessionState": "StreamStopped"},
+        # Another agent's number (one without a secret of its own).
+        {"sessionId": "ATVId_5f0c2b1e9a7d4c3b8e21", "callSessionState": "Completed",
+         "isActive": "0", "destinationNumber": "+254711000999"},
+    ],
+)  # fmt: skip
+def test_it_checks_a_known_calls_webhooks_with_its_own_agents_secret(
+    client, agent, own_secret, fields
+):
+    body = json.dumps(fields).encode()
+    refused = post(client, "/sautikit/voice/", body, None)
+    assert refused.status_code == 403
+    call = Call.objects.get()
+    assert not call.is_over and call.events.count() == 1
+    assert (
+        post(client, "/sautikit/voice/", body, signatures.sign(own_secret, body)).status_code == 200
+    )
+
+
+def test_it_checks_a_known_calls_events_with_its_own_agents_secret(client, agent, own_secret):
+    event = load("event_call_completed")
+    event["data"]["to"] = "+254711000999"
+    body = json.dumps(event).encode()
+    assert post(client, "/sautikit/events/", body, None).status_code == 403
+    assert not Call.objects.get().is_over
 
 
 class TestVerify:

@@ -106,7 +106,10 @@ def test_it_builds_wss_urls_from_public_base_url(client, agent, settings):
     assert stream.attrib["statusCallback"] == "https://voice.example.com/sautikit/stream-status/"
 
 
-def test_it_honours_forwarded_proto_and_host(client, agent, settings):
+def test_it_honours_forwarded_proto_and_host_behind_a_trusted_proxy(client, agent, settings):
+    # What DJANGO_TRUST_PROXY_HEADERS=1 sets.
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.USE_X_FORWARDED_HOST = True
     settings.ALLOWED_HOSTS = ["voice.example.org"]
     response = post_form(
         client,
@@ -118,6 +121,18 @@ def test_it_honours_forwarded_proto_and_host(client, agent, settings):
     stream = parse(response)[0]
     assert stream.attrib["url"].startswith("wss://voice.example.org/sautikit/stream/")
     assert stream.attrib["statusCallback"].startswith("https://voice.example.org/")
+
+
+def test_it_ignores_forwarded_headers_when_exposed_directly(client, agent):
+    response = post_form(
+        client,
+        URL,
+        load("voice_incoming"),
+        HTTP_X_FORWARDED_PROTO="https",
+        HTTP_X_FORWARDED_HOST="evil.example.org",
+    )
+    stream = parse(response)[0]
+    assert stream.attrib["url"].startswith("ws://testserver/sautikit/stream/")
 
 
 def test_it_never_forks_a_second_stream(client, agent):

@@ -27,15 +27,20 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
 # The https origin Sautikit reaches us on, e.g. https://voice.example.com. When
-# empty, stream and callback URLs are built from each request, which is right
-# behind a proxy that sets X-Forwarded-Proto and X-Forwarded-Host.
+# empty, stream and callback URLs are built from each request.
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL").rstrip("/")
-if env_bool("DJANGO_TRUST_PROXY_HEADERS", True):
+# Only behind a proxy that sets X-Forwarded-Proto and X-Forwarded-Host itself (and strips what
+# clients send): exposed directly, anyone could claim https or another host with them.
+TRUST_PROXY_HEADERS = env_bool("DJANGO_TRUST_PROXY_HEADERS", False)
+if TRUST_PROXY_HEADERS:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     USE_X_FORWARDED_HOST = True
 
 OPENAI_API_KEY = env_str("OPENAI_API_KEY")
 OPENAI_REALTIME_URL = env_str("OPENAI_REALTIME_URL", "wss://api.openai.com/v1/realtime")
+# Seconds the caller may wait in silence for OpenAI's session to open before the call is handed
+# to the agent's fallback number or ended.
+OPENAI_CONNECT_TIMEOUT = env_int("OPENAI_CONNECT_TIMEOUT", 8)
 SAUTIKIT_SIGNING_SECRET = env_str("SAUTIKIT_SIGNING_SECRET")
 # Signed webhooks older (or further in the future) than this are refused as replays.
 SAUTIKIT_SIGNATURE_TOLERANCE = env_int("SAUTIKIT_SIGNATURE_TOLERANCE", 300)
@@ -108,6 +113,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "calls.security.admin_banner",
             ],
         },
     },

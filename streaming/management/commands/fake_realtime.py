@@ -40,6 +40,26 @@ class Command(BaseCommand):
             '1:look_up_booking:{"date":"2026-12-01"} (repeatable)',
         )
 
+        faults = parser.add_argument_group("faults", "what callers hear when OpenAI fails")
+        faults.add_argument(
+            "--refuse-status", type=int, help="answer every upgrade with this HTTP status"
+        )
+        faults.add_argument(
+            "--drop-after-s", type=float, help="fail each session this long in (error, close 1011)"
+        )
+        faults.add_argument(
+            "--max-session-s",
+            type=float,
+            default=3600.0,
+            help="close 1001 after this (OpenAI: 60 min)",
+        )
+        faults.add_argument(
+            "--open-delay-ms", type=int, default=0, help="wait this long before session.created"
+        )
+        faults.add_argument(
+            "--refuse-settings", metavar="CODE", help="refuse every session.update with this code"
+        )
+
     def handle(self, *args: Any, **options: Any) -> None:
         tones = options["tone"] or [440.0]
         voice = Voice(
@@ -55,6 +75,11 @@ class Command(BaseCommand):
             stats_path=options["stats"],
             answers=options["answer"] or ["(a synthesised answer)"],
             tool_calls=dict(parse_tool_call(spec) for spec in options["tool_call"]),
+            refuse_status=options["refuse_status"],
+            drop_after_s=options["drop_after_s"],
+            max_session_s=options["max_session_s"],
+            open_delay_ms=options["open_delay_ms"],
+            refuse_settings=options["refuse_settings"],
         )
         asyncio.run(self.serve(server_options, options["host"], options["port"]))
 
