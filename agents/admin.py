@@ -84,11 +84,17 @@ class ToolInline(admin.StackedInline):
 
     @admin.display(description="signing secret")
     def secret_status(self, obj: Tool) -> str:
-        name = obj.secret_env or "TOOL_SIGNING_SECRET"
+        if obj.secret_env:
+            how, name = f"with {obj.secret_env}", obj.secret_env
+        else:
+            how, name = (
+                "with this tool's own key, derived from TOOL_SIGNING_SECRET",
+                ("TOOL_SIGNING_SECRET"),
+            )
         if obj.pk is None:
-            return f"Requests will be signed with {name}."
+            return f"Requests will be signed {how}."
         if obj.signing_secret():
-            return f"Set in the server's settings ({name})."
+            return f"Requests are signed {how}."
         return f"Missing: ask your administrator to set {name}. Until then the tool fails."
 
 

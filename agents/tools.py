@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import hashlib
+import hmac
 import re
+import socket
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -14,11 +18,13 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from agents.env_names import check_env_name, read_env
-from streaming.tools import BUILTIN_TOOL_NAMES, ToolSpec
+from streaming.tools import BUILTIN_TOOL_NAMES, ToolSpec, address_problem, endpoint_problem
 
 TOOL_SECRET_ENV_PREFIX = "TOOL_SECRET_"  # noqa: S105 (a name, not a secret)
 NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_-]{0,63}$")
-LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
+# An admin save waits this long for DNS at most; a name not resolved by then is checked again,
+# as every endpoint is, when a call uses it.
+SAVE_DNS_TIMEOUT_S = 2.0
 
 
 def default_parameters() -> dict[str, Any]:
@@ -55,12 +61,38 @@ def validate_parameters(value: Any) -> None:
 
 
 def validate_endpoint(value: str) -> None:
-    parts = urlsplit(value)
-    if parts.scheme == "https" and parts.hostname:
-        return
-    if parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS:
-        return  # a service on this machine (development, tests)
-    raise ValidationError("Use an https:// address (plain http only for this machine itself).")
+    """https only, and never an address inside our own network, by name or once resolved."""
+    allow_loopback = settings.TOOL_ALLOW_LOOPBACK
+    problem = endpoint_problem(value, allow_loopback) or _resolved_problem(value, allow_loopback)
+    if problem:
+        raise ValidationError(f"This address cannot be used: {problem}.")
+
+
+def _resolved_problem(url: str, allow_loopback: bool) -> str:
+    host = urlsplit(url).hostname or ""
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    try:
+        infos = pool.submit(socket.getaddrinfo, host, 443, type=socket.SOCK_STREAM).result(
+            timeout=SAVE_DNS_TIMEOUT_S
+        )
+    except (OSError, concurrent.futures.TimeoutError):
+        return ""  # not resolvable now: refused at call time if it resolves inside later
+    finally:
+        pool.shutdown(wait=False)
+    for info in infos:
+        problem = address_problem(str(info[4][0]), allow_loopback)
+        if problem:
+            return f"{host} resolves to {problem}"
+    return ""
+
+
+def derived_key(master: str, agent_number: str, tool_name: str) -> str:
+    """A tool's own signing key, derived from TOOL_SIGNING_SECRET: one leaked key signs for one
+    tool only. `manage.py tool_signing_key` prints it for whoever builds the endpoint."""
+    if not master:
+        return ""
+    message = f"sautivoice tool key\n{agent_number}\n{tool_name}".encode()
+    return hmac.new(master.encode(), message, hashlib.sha256).hexdigest()
 
 
 def validate_secret_env(value: str) -> None:
@@ -97,9 +129,10 @@ class Tool(models.Model):
         blank=True,
         validators=[validate_secret_env],
         verbose_name="signing secret (setting name)",
-        help_text="Usually empty: requests are signed with the server's TOOL_SIGNING_SECRET. "
-        f"For a secret of its own, your administrator sets one named like "
-        f"{TOOL_SECRET_ENV_PREFIX}BOOKINGS and you type that name here.",
+        help_text="Usually empty: requests are signed with a key of this tool's own, derived "
+        "from the server's TOOL_SIGNING_SECRET (a developer gets it with manage.py "
+        "tool_signing_key). To choose the secret instead, your administrator sets one named "
+        f"like {TOOL_SECRET_ENV_PREFIX}BOOKINGS and you type that name here.",
     )
     timeout_seconds = models.FloatField(
         default=5.0,
@@ -121,7 +154,9 @@ class Tool(models.Model):
 
     def signing_secret(self) -> str:
         """Read from the environment at call time; never stored in the database."""
-        return read_env(self.secret_env) if self.secret_env else settings.TOOL_SIGNING_SECRET
+        if self.secret_env:
+            return read_env(self.secret_env)
+        return derived_key(settings.TOOL_SIGNING_SECRET, self.agent.phone_number, self.name)
 
     def spec(self) -> ToolSpec:
         """What a call needs of this tool; the secret is read now, from the environment."""
@@ -132,4 +167,5 @@ class Tool(models.Model):
             endpoint=self.endpoint,
             secret=self.signing_secret(),
             timeout_s=self.timeout_seconds,
+            allow_loopback=settings.TOOL_ALLOW_LOOPBACK,
         )

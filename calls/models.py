@@ -306,8 +306,8 @@ class Call(models.Model):
         self.direction = self.direction or parse_direction(data.get("direction"))
         self.caller_number = self.caller_number or str(data.get("from") or "")[:64]
         self.dialled_number = self.dialled_number or str(data.get("to") or "")[:64]
-        answered_at = parse_time(data.get("answered_at"))
-        ended_at = parse_time(data.get("ended_at"))
+        answered_at = plausible_time(data.get("answered_at"), occurred_at)
+        ended_at = plausible_time(data.get("ended_at"), occurred_at)
         if kind == "call.started":
             self.started_at = min(self.started_at, occurred_at)
         elif kind == "call.answered":
@@ -392,7 +392,10 @@ def whole_seconds(value: Any) -> int | None:
 
 
 def parse_time(value: Any) -> datetime | None:
-    """An ISO 8601 time or unix seconds from a webhook, or None if it is neither."""
+    """An ISO 8601 time or unix seconds from a webhook, or None if it is neither.
+
+    Times that exist on paper but not in UTC (0001-01-01T00:00+05:00) are None too.
+    """
     if value in (None, ""):
         return None
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -401,12 +404,29 @@ def parse_time(value: Any) -> datetime | None:
         except (OverflowError, OSError, ValueError):
             return None
     try:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
+        parsed = datetime.fromisoformat(str(value)[:64].replace("Z", "+00:00"))
+        if timezone.is_naive(parsed):
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
-    if timezone.is_naive(parsed):
-        parsed = timezone.make_aware(parsed, UTC)
-    return parsed
+
+
+# A webhook's own times outside this window around its arrival are kept as sent (in its payload)
+# but drive nothing: not durations, not the call's page. A day ahead at most; two days back,
+# since Sautikit retries a delivery for about 33 hours and a late retry is still true.
+PLAUSIBLE_AHEAD = timedelta(days=1)
+PLAUSIBLE_BEHIND = timedelta(days=2)
+
+
+def is_plausible(at: datetime, around: datetime) -> bool:
+    return around - PLAUSIBLE_BEHIND <= at <= around + PLAUSIBLE_AHEAD
+
+
+def plausible_time(value: Any, around: datetime) -> datetime | None:
+    """parse_time(value) if it lies in the plausible window around `around`, else None."""
+    parsed = parse_time(value)
+    return parsed if parsed is not None and is_plausible(parsed, around) else None
 
 
 class CallEvent(models.Model):

@@ -157,7 +157,17 @@ def build(call: Call, turns: list[Turn], events: list[CallEvent]) -> Timeline:
 
 
 def _tick_step(span_ms: int) -> int:
-    for step in (1000, 2000, 5000, 10000, 15000, 30000, 60000, 120000, 300000, 600000):
-        if span_ms / step <= 12:
+    """A round step giving at most MAX_TICKS ticks, however long the span (events posted with
+    odd times included): the page is drawn in the process that carries live calls."""
+    for step in TICK_STEPS:
+        if span_ms / step <= MAX_TICKS:
             return step
-    return 900000
+    day = TICK_STEPS[-1]
+    return day * -(-span_ms // (day * MAX_TICKS))
+
+
+MAX_TICKS = 12
+SECOND, MINUTE, HOUR = 1000, 60_000, 3_600_000
+TICK_STEPS = (SECOND, 2 * SECOND, 5 * SECOND, 10 * SECOND, 15 * SECOND, 30 * SECOND, MINUTE,
+              2 * MINUTE, 5 * MINUTE, 10 * MINUTE, 15 * MINUTE, 30 * MINUTE, HOUR, 2 * HOUR,
+              6 * HOUR, 12 * HOUR, 24 * HOUR)  # fmt: skip

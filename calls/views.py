@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import datetime
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -24,6 +25,7 @@ from calls.models import (
     CallEvent,
     Source,
     is_lifecycle_state,
+    is_plausible,
     parse_direction,
     parse_time,
     state_key,
@@ -231,7 +233,7 @@ def events(request: HttpRequest) -> HttpResponse:
     if _is_repeat(event_id):
         return text("duplicate: already recorded")
 
-    occurred_at = parse_time(payload.get("occurred_at")) or timezone.now()
+    occurred_at = _occurred_at(payload.get("occurred_at"), timezone.now())
     try:
         with transaction.atomic():
             call, _ = _locked_call(call_id)
@@ -241,13 +243,25 @@ def events(request: HttpRequest) -> HttpResponse:
             call.apply_event(kind, data, occurred_at)
             call.save()
     except IntegrityError:
-        # The same delivery raced us in another request and won.
-        return text("duplicate: already recorded")
+        if _is_repeat(event_id):
+            # The same delivery raced us in another request and won.
+            return text("duplicate: already recorded")
+        raise  # anything else is not a duplicate: the webhook decorator answers 422
     if kind in {"call.completed", "call.failed"}:
         _publish(call_id, {"type": "call.ended", "call_id": call_id, "kind": kind})
     if kind not in KNOWN_EVENTS:
         return text(f"stored: kind {kind} is not one we act on", 202)
     return text("ok")
+
+
+def _occurred_at(value: Any, now: datetime) -> datetime:
+    """When an event happened: as sent if that is plausible, else when it arrived."""
+    if value in (None, ""):
+        return now
+    parsed = parse_time(value)
+    if parsed is None:
+        raise WebhookError(400, "occurred_at is not a time: send ISO 8601 or unix seconds")
+    return parsed if is_plausible(parsed, now) else now
 
 
 KNOWN_EVENTS = {

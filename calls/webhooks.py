@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import functools
 import io
-import json
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import TooManyFieldsSent
+from django.db import DataError, IntegrityError, OperationalError
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.http.multipartparser import MultiPartParser, MultiPartParserError
 from django.views.decorators.csrf import csrf_exempt
 
-from calls import signatures
+from calls import signatures, strict_json
 
 log = logging.getLogger(__name__)
 
 View = Callable[..., HttpResponse]
+# Seconds Sautikit is asked to wait before retrying when the database is busy.
+RETRY_AFTER_S = 30
 
 
 class WebhookError(Exception):
@@ -51,6 +53,17 @@ def webhook(view: View) -> View:
         except WebhookError as e:
             log.warning("webhook %s refused (%s): %s", request.path, e.status, e.reason)
             return text(e.reason, e.status)
+        except (IntegrityError, DataError) as e:
+            # Values the database will not hold (after every check we make): nothing was
+            # stored, and sending the same body again would not help.
+            log.warning("webhook %s could not be stored: %s", request.path, e)
+            return text(f"could not be stored: {str(e).splitlines()[0][:200]}", 422)
+        except OperationalError as e:
+            # Locked, timed out or gone: nothing was stored. A non-2xx makes Sautikit retry.
+            log.error("webhook %s: database unavailable: %s", request.path, e)
+            response = text("database busy: nothing was stored, please retry", 503)
+            response["Retry-After"] = str(RETRY_AFTER_S)
+            return response
 
     return wrapper
 
@@ -92,9 +105,9 @@ def parse_payload(request: HttpRequest) -> dict[str, Any]:
 
 def _parse_json(body: bytes) -> dict[str, Any]:
     try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, ValueError):
-        raise WebhookError(400, "malformed JSON body") from None
+        payload = strict_json.loads(body)
+    except ValueError as e:
+        raise WebhookError(400, str(e)) from None
     if not isinstance(payload, dict):
         raise WebhookError(400, "JSON body must be an object")
     return payload

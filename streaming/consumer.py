@@ -12,6 +12,7 @@ from urllib.parse import parse_qs
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from calls import strict_json
 from calls.groups import call_group
 from calls.models import state_key
 from streaming import calls
@@ -34,6 +35,10 @@ CLOSE_UPSTREAM_FAILED = 4011  # 1011 ("internal error") moved into the applicati
 # The hand-over number must be stored before the socket closes, but not at any cost: past this
 # the caller is let go rather than kept in silence.
 TRANSFER_WRITE_S = 0.8
+# Text frames after the first (metadata) are not part of the stream protocol we use: the first
+# few are kept as events for whoever debugs a call, the rest only counted.
+STORED_TEXT_FRAMES = 5
+MAX_TEXT_FRAME = 16 * 1024
 
 
 class StreamConsumer(AsyncWebsocketConsumer):
@@ -69,6 +74,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self._call_pk = setup.pk
         self._finishing: asyncio.Task[None] | None = None
         self._have_metadata = False
+        self._text_frames = 0
         self._background: set[asyncio.Task[Any]] = set()
         # The bridge's reports are stored one at a time, in order, off the audio path.
         self._reports: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
@@ -167,6 +173,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
             "playout_underruns": bridge.playout.stats.underruns,
             "barge_ins": bridge.stats.barge_ins,
             "turns": bridge.stats.turns,
+            "text_frames": self._text_frames,
         }
         try:
             # Everything reported is stored before the end is: a call marked over is complete.
@@ -198,10 +205,13 @@ class StreamConsumer(AsyncWebsocketConsumer):
             recorder.close()
 
     async def _metadata(self, text: str) -> None:
+        self._text_frames += 1
+        if self._text_frames > 1 + STORED_TEXT_FRAMES or len(text) > MAX_TEXT_FRAME:
+            return  # counted (metadata.bridge.text_frames), not stored: anyone can send these
         try:
-            data = json.loads(text)
+            data = strict_json.loads(text)
         except ValueError:
-            return  # not JSON: nothing we understand
+            return  # not JSON we can store: nothing we understand
         if not isinstance(data, dict) or data.get("type") == "mark":
             return
         # Database writes never hold up the audio: the consumer handles one message at a time.

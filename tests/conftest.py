@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import json
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from agents.models import Agent
 from tests.live_stack import clinic, tool_endpoint  # noqa: F401 (fixtures for whole calls)
@@ -40,6 +43,20 @@ def agent(db) -> Agent:
     )
     agent.save(author="tests")
     return agent
+
+
+# The day the payloads in test_data/ were recorded: their times are plausible then, as a live
+# delivery's are when it arrives (times far from arrival drive nothing; see calls.models).
+RECORDED_AT = datetime(2026, 11, 24, 9, 16, tzinfo=UTC)
+
+
+@pytest.fixture
+def on_recording_day(monkeypatch):
+    """Run the test as if on the day the recorded payloads were sent; time still passes."""
+    started = time.monotonic()
+    monkeypatch.setattr(
+        timezone, "now", lambda: RECORDED_AT + timedelta(seconds=time.monotonic() - started)
+    )
 
 
 @pytest.fixture(autouse=True)

@@ -17,10 +17,12 @@ import pytest
 from django.db import connection
 
 from agents.models import Agent, Tool
+from agents.tools import derived_key
 from bench.calls import Servers, start_servers
 from calls import signatures
 from calls.models import Call
 from streaming.simulator import CallReport, simulate_call
+from streaming.tools import signed_message
 
 
 def database_url() -> str:
@@ -35,7 +37,9 @@ def database_url() -> str:
 
 
 def start_stack(env: dict[str, str], fake_args: list[str]) -> Servers:
-    return start_servers(0, env={"DATABASE_URL": database_url(), **env}, fake_args=fake_args)
+    # The tools these tests serve are on loopback, as in development.
+    env = {"DATABASE_URL": database_url(), "TOOL_ALLOW_LOOPBACK": "1", **env}
+    return start_servers(0, env=env, fake_args=fake_args)
 
 
 class ToolEndpoint:
@@ -103,8 +107,12 @@ BOOKING = {"booking": "Tuesday 10:00", "doctor": "Dr Achieng"}
 @pytest.fixture
 def tool_endpoint():
     def answer(body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        # What the endpoint's developer does: this tool's own key, over the whole request.
+        key = derived_key(SECRET, NUMBER, "look_up_booking")
+        signed = signed_message("POST", endpoint.url, headers.get("X-Call-Id", ""),
+                                headers.get("X-Tool-Name", ""), body)  # fmt: skip
         try:
-            signatures.verify(body, headers.get("X-Tool-Signature"), [SECRET])
+            signatures.verify(signed, headers.get("X-Tool-Signature"), [key])
         except signatures.SignatureError:
             return 403, b'{"error": "bad signature"}'
         return 200, json.dumps(BOOKING).encode()

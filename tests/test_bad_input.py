@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
+from django.db import IntegrityError, OperationalError
 
 from calls.models import Call, CallEvent
 from tests.conftest import load, post_form, post_json
@@ -137,12 +139,85 @@ def test_it_survives_nul_characters_and_odd_types(client, agent):
 def test_it_survives_odd_event_values(client, agent):
     body = load("event_call_completed")
     body["data"] = {**body["data"], "duration_seconds": "forever", "hangup_cause": None}
-    body["occurred_at"] = 1e300
+    del body["occurred_at"]
     response = post_json(client, "/sautikit/events/", body)
     assert response.status_code == 200
     call = Call.objects.get()
     assert call.duration_seconds is None
     assert call.ended_at is not None
+
+
+@pytest.mark.parametrize("url", URLS)
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_it_refuses_nan_and_infinity(client, url, constant):
+    body = json.dumps(load("event_call_completed"))
+    body = body.replace('"duration_seconds": 47', f'"duration_seconds": {constant}')
+    assert constant in body
+    response = post_json(client, url, body)
+    assert response.status_code == 400
+    assert f"{constant.lstrip('-')} is not a JSON number".encode() in response.content
+    assert CallEvent.objects.count() == 0
+
+
+@pytest.mark.parametrize("url", URLS)
+@pytest.mark.parametrize("depth", [40, 20_000])
+def test_it_refuses_deep_nesting(client, url, depth):
+    body = '{"sessionId": "x", "a": ' + "[" * depth + "]" * depth + "}"
+    response = post_json(client, url, body)
+    assert response.status_code == 400
+    assert b"nested deeper than" in response.content
+    assert CallEvent.objects.count() == 0
+
+
+@pytest.mark.parametrize("when", ["0001-01-01T00:00+05:00", "9999-12-31T23:59-05:00", 1e300,
+                                  "yesterday", "2026-13-45T00:00Z"])  # fmt: skip
+def test_it_refuses_impossible_event_times(client, agent, when):
+    body = {**load("event_call_completed"), "occurred_at": when}
+    response = post_json(client, "/sautikit/events/", body)
+    assert response.status_code == 400
+    assert b"occurred_at is not a time" in response.content
+    assert CallEvent.objects.count() == 0
+
+
+def test_it_keeps_far_away_times_as_sent_without_letting_them_drive_the_call(client, agent):
+    post_form(client, "/sautikit/voice/", load("voice_incoming"))
+    body = load("event_call_completed")
+    body["occurred_at"] = "5138-01-01T00:00:00Z"
+    body["data"] = {**body["data"], "ended_at": "1970-01-01T00:00:00Z",
+                    "answered_at": "5138-01-01T00:00:00Z"}  # fmt: skip
+    response = post_json(client, "/sautikit/events/", body)
+    assert response.status_code == 200
+    event = CallEvent.objects.get(kind="call.completed")
+    assert event.payload["occurred_at"] == "5138-01-01T00:00:00Z"  # kept as sent
+    assert abs(event.occurred_at - event.received_at) < timedelta(seconds=5)
+    call = Call.objects.get()
+    assert abs(call.ended_at - event.received_at) < timedelta(seconds=5)
+    assert call.answered_at is None
+
+
+def test_only_a_repeated_event_id_is_a_duplicate(client, agent, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise IntegrityError("CHECK constraint failed: duration_seconds")
+
+    monkeypatch.setattr(Call, "apply_event", refuse)
+    response = post_json(client, "/sautikit/events/", load("event_call_completed"))
+    assert response.status_code == 422
+    assert b"could not be stored" in response.content
+    assert CallEvent.objects.count() == 0
+
+
+@pytest.mark.parametrize("url", URLS)
+def test_it_asks_for_a_retry_when_the_database_is_busy(client, agent, monkeypatch, url):
+    def locked(*args, **kwargs):
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(Call, "record_event", locked)
+    name = {"/sautikit/voice/": "voice_incoming", "/sautikit/stream-status/": "stream_started",
+            "/sautikit/events/": "event_call_completed"}[url]  # fmt: skip
+    response = post_json(client, url, load(name))
+    assert response.status_code == 503
+    assert response["Retry-After"]
+    assert b"please retry" in response.content
 
 
 def test_it_answers_an_empty_body(client):

@@ -10,8 +10,10 @@ import pytest
 import pytest_asyncio
 
 from bench.signals import active_span, band_db, dominant_hz, samples, snr_db, tone
+from streaming.consumer import STORED_TEXT_FRAMES
 from streaming.fake_realtime import FakeRealtimeServer, Options, Voice
 from tests.bridge_helpers import (
+    bridge_events,
     collect,
     communicator,
     get_call,
@@ -171,6 +173,26 @@ async def test_it_keeps_the_metadata_frame_and_ignores_text_that_is_not_json(fak
     assert stream["headers"] == {"X-Customer": "42"}
     assert stream["open"] == "abc"
     await comm.disconnect()
+
+
+async def test_it_counts_text_frames_past_the_first_few_instead_of_storing_each(fake):
+    comm = communicator(await start_call())
+    await comm.connect()
+    await comm.send_to(text_data=json.dumps({"callSid": "call-1"}))
+    # Nothing Python's parser chokes on may end the call: deep nesting, NaN, a huge frame.
+    await comm.send_to(text_data="[" * 50_000 + "]" * 50_000)
+    await comm.send_to(text_data='{"level": NaN}')
+    await comm.send_to(text_data=json.dumps({"pad": "x" * 100_000}))
+    for i in range(200):
+        await comm.send_to(text_data=json.dumps({"event": "dtmf", "dtmf": str(i % 10)}))
+    await comm.send_to(bytes_data=tone(440, 200, 16000))
+    assert await wait_for(lambda: fake.sessions and len(fake.sessions[0].received) > 0)
+    await comm.disconnect()
+    call = await get_call()
+    assert call.end_reason == "caller hung up"
+    assert call.metadata["bridge"]["text_frames"] == 1 + 3 + 200
+    stored = [kind for kind, _ in await bridge_events() if kind == "stream text"]
+    assert 0 < len(stored) <= STORED_TEXT_FRAMES
 
 
 async def test_it_keeps_caller_audio_in_order_while_openai_connects(fake):

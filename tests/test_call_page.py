@@ -161,6 +161,9 @@ def test_only_people_who_may_see_the_call_hear_its_recording(client, operator, c
     tail = operator.get(url, HTTP_RANGE="bytes=-10")
     assert b"".join(tail.streaming_content) == whole[-10:]
     assert operator.get(url, HTTP_RANGE=f"bytes={len(whole)}-").status_code == 416
+    # Numbers no file reaches (and too long for int() to read) are unsatisfiable, not a 500.
+    for huge in (f"bytes={'9' * 5000}-", f"bytes=0-{'9' * 5000}", f"bytes=-{'9' * 19}"):
+        assert operator.get(url, HTTP_RANGE=huge).status_code == 416
     assert response["Accept-Ranges"] == "bytes"
 
     nobody = User.objects.create_user("guest", password="pw", is_staff=True)
@@ -174,3 +177,21 @@ def test_a_call_without_recording_has_no_player(operator, call):
     assert "<audio" not in page(operator, call)
     url = reverse("admin:calls_call_recording", args=[call.pk])
     assert operator.get(url).status_code == 404
+
+
+def test_the_timeline_stays_small_whatever_the_times(call):
+    # An event stored with a time 30 years away (as webhooks could before they were checked).
+    far = call.record_event("events", "call.answered", {}, occurred_at=call.started_at)
+    CallEvent.objects.filter(pk=far.pk).update(
+        occurred_at=call.started_at + timedelta(days=30 * 365)
+    )
+    drawn = timeline.build(call, list(call.turns.all()), list(call.events.all()))
+    assert 2 <= len(drawn.ticks) <= timeline.MAX_TICKS
+
+
+@pytest.mark.parametrize("days", [0.001, 0.3, 3, 400, 20000])
+def test_tick_steps_are_round_and_few(days):
+    span = round(days * 24 * 3600 * 1000)
+    step = timeline._tick_step(span)
+    assert span / step <= timeline.MAX_TICKS
+    assert step in timeline.TICK_STEPS or step % timeline.TICK_STEPS[-1] == 0

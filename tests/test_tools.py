@@ -4,12 +4,20 @@ built-in end_call and transfer_call, through the real consumer and the fake Real
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gzip
+import io
 import json
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import pytest_asyncio
 from channels.db import database_sync_to_async
 from django.core.exceptions import ValidationError
+from django.core.management import CommandError, call_command
 from django.test import Client
 
 from agents.models import Agent, Tool
@@ -17,7 +25,7 @@ from bench.signals import tone
 from calls import signatures
 from calls.models import EndedBy, Status
 from streaming.fake_realtime import FakeRealtimeServer, Options, Voice
-from streaming.tools import ToolBox, ToolSpec
+from streaming.tools import ToolBox, ToolSpec, signed_message
 from tests.bridge_helpers import (
     call_turns,
     collect,
@@ -47,9 +55,56 @@ def endpoint():
         e.close()
 
 
-def box(url: str, timeout_s: float = 2.0, secret: str = SECRET) -> ToolBox:
-    spec = ToolSpec("look_up", "Looks things up.", LOOKUP, url, secret, timeout_s)
+def box(
+    url: str, timeout_s: float = 2.0, secret: str = SECRET, allow_loopback: bool = True
+) -> ToolBox:
+    spec = ToolSpec("look_up", "Looks things up.", LOOKUP, url, secret, timeout_s, allow_loopback)
     return ToolBox(custom={"look_up": spec})
+
+
+@pytest.fixture(autouse=True)
+def _tools_on_this_machine(settings):
+    # The endpoints these tests serve are on loopback, as in development.
+    settings.TOOL_ALLOW_LOOPBACK = True
+
+
+class RawEndpoint:
+    """An endpoint whose `handle(request_handler)` writes the reply byte by byte as it likes."""
+
+    def __init__(self, handle) -> None:
+        self.bytes_written = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with contextlib.suppress(OSError):
+                    handle(self, outer)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/tool"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def raw_endpoint():
+    served = []
+
+    def start(handle) -> RawEndpoint:
+        served.append(RawEndpoint(handle))
+        return served[-1]
+
+    yield start
+    for e in served:
+        e.close()
 
 
 # -- calling a custom tool ----------------------------------------------------------------------
@@ -62,11 +117,140 @@ async def test_it_posts_signed_arguments_and_returns_the_json_answer(endpoint):
     assert outcome.ok and outcome.result == {"open": True}
     [(body, headers)] = tool.requests
     assert json.loads(body) == {"day": "monday"}
-    signatures.verify(body, headers["X-Tool-Signature"], [SECRET])  # raises if not valid
+    signed = signed_message("POST", tool.url, "CALL_9", "look_up", body)
+    signatures.verify(signed, headers["X-Tool-Signature"], [SECRET])  # raises if not valid
     with pytest.raises(signatures.SignatureError):
-        signatures.verify(body, headers["X-Tool-Signature"], ["another secret"])
+        signatures.verify(signed, headers["X-Tool-Signature"], ["another secret"])
     assert headers["X-Call-Id"] == "CALL_9"
     assert headers["X-Tool-Name"] == "look_up"
+    # The signature covers more than the body: not valid for another call, tool or URL.
+    for other in (
+        signed_message("POST", tool.url, "CALL_8", "look_up", body),
+        signed_message("POST", tool.url, "CALL_9", "cancel_booking", body),
+        signed_message("POST", tool.url + "/other", "CALL_9", "look_up", body),
+        signed_message("PUT", tool.url, "CALL_9", "look_up", body),
+        body,
+    ):
+        with pytest.raises(signatures.SignatureError):
+            signatures.verify(other, headers["X-Tool-Signature"], [SECRET])
+
+
+@pytest.mark.asyncio
+async def test_one_deadline_covers_an_endpoint_that_trickles_its_answer(raw_endpoint):
+    def trickle(handler, endpoint) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.end_headers()
+        for byte in b'{"open": true, "padding": "' + b"x" * 50:
+            handler.wfile.write(bytes([byte]))
+            handler.wfile.flush()
+            time.sleep(0.2)  # each read is quick; the whole answer is not
+
+    tool = raw_endpoint(trickle)
+    outcome = await box(tool.url, timeout_s=1.0).run("look_up", '{"day": "monday"}', "C")
+    assert (outcome.ok, outcome.result) == (False, "the tool did not answer within 1 s")
+    assert outcome.duration_ms < 3000
+
+
+@pytest.mark.asyncio
+async def test_it_stops_reading_an_answer_past_16_kb(raw_endpoint):
+    def endless(handler, endpoint) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.end_headers()
+        chunk = b"x" * 4096
+        while endpoint.bytes_written < 200 * 1024 * 1024:  # far more than anyone should read
+            handler.wfile.write(chunk)
+            endpoint.bytes_written += len(chunk)
+
+    tool = raw_endpoint(endless)
+    outcome = await box(tool.url, timeout_s=5.0).run("look_up", '{"day": "monday"}', "C")
+    assert (outcome.ok, outcome.result) == (False, "the tool's answer was over 16 KB")
+    await asyncio.sleep(0.2)
+    # Cut off early: what was written is what fits in socket buffers, not 200 MB.
+    assert tool.bytes_written < 16 * 1024 * 1024
+
+
+@pytest.mark.asyncio
+async def test_it_refuses_compressed_answers_without_inflating_them(raw_endpoint):
+    bomb = gzip.compress(b'{"a": "' + b"0" * 10_000_000 + b'"}')
+
+    def compressed(handler, endpoint) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Encoding", "gzip")
+        handler.send_header("Content-Length", str(len(bomb)))
+        handler.end_headers()
+        handler.wfile.write(bomb)
+
+    tool = raw_endpoint(compressed)
+    outcome = await box(tool.url).run("look_up", '{"day": "monday"}', "C")
+    assert (outcome.ok, outcome.result) == (
+        False,
+        "the tool's answer was compressed: answer plain JSON",
+    )
+
+
+@pytest.mark.asyncio
+async def test_it_does_not_follow_redirects(raw_endpoint, endpoint):
+    inside = endpoint(json_answer({"secret": "metadata"}))
+
+    def redirect(handler, _endpoint) -> None:
+        handler.send_response(302)
+        handler.send_header("Location", inside.url)
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    tool = raw_endpoint(redirect)
+    outcome = await box(tool.url).run("look_up", '{"day": "monday"}', "C")
+    assert (outcome.ok, outcome.result) == (False, "the tool answered with HTTP 302")
+    assert inside.requests == []
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("https://169.254.169.254/latest/meta-data/", "169.254.169.254 is link-local"),
+        ("https://10.1.2.3/t", "10.1.2.3 is a private address"),
+        ("https://192.168.0.1/t", "192.168.0.1 is a private address"),
+        ("https://[fd00:ec2::254]/t", "fd00:ec2::254 is a private address"),
+        ("https://[::ffff:127.0.0.1]/t", "127.0.0.1 is this machine"),
+        ("https://127.0.0.1/t", "127.0.0.1 is this machine"),
+        ("https://localhost/t", "localhost is this machine"),
+        ("https://0.0.0.0/t", "0.0.0.0 is a private address"),
+        ("https://[ff02::1]/t", "ff02::1 is not a public address"),
+        ("https://100.64.0.1/t", "100.64.0.1 is not a public address"),
+        ("http://tools.example.com/t", "only https:// addresses"),
+    ],
+)
+async def test_it_refuses_addresses_inside_our_network_without_connecting(url, why, monkeypatch):
+    connected = []
+    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: connected.append(a))
+    outcome = await box(url, allow_loopback=False).run("look_up", '{"day": "x"}', "C")
+    assert not outcome.ok
+    assert why in outcome.result
+    assert connected == []
+
+
+@pytest.mark.asyncio
+async def test_it_checks_the_address_a_name_resolves_to_and_connects_to_that_one(monkeypatch):
+    """A public-looking name that resolves inside (or rebinds there) is refused before any
+    connection; the check runs on every address DNS gives."""
+    seen = []
+
+    def resolve(host, port, *args, **kwargs):
+        seen.append(host)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", port)),
+                (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.7", port))]  # fmt: skip
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    outcome = await box("https://tools.example.com/t", allow_loopback=False).run(
+        "look_up", '{"day": "x"}', "C"
+    )
+    assert not outcome.ok
+    assert "tools.example.com resolves to 10.0.0.7 is a private address" in outcome.result
+    assert seen == ["tools.example.com"]
 
 
 @pytest.mark.asyncio
@@ -163,6 +347,58 @@ def test_it_refuses_bad_names_endpoints_and_secret_names(agent, field, value):
     with pytest.raises(ValidationError) as e:
         tool.full_clean()
     assert field in e.value.message_dict
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "loopback", "why"),
+    [
+        ("https://10.0.0.1/t", False, "10.0.0.1 is a private address"),
+        ("https://169.254.169.254/latest", False, "169.254.169.254 is link-local"),
+        ("http://127.0.0.1:8000/t", False, "only https:// addresses"),
+        ("https://localhost/t", False, "localhost is this machine"),
+        ("https://inside.example.com/t", False, "inside.example.com resolves to 10.9.8.7"),
+        ("http://127.0.0.1:8000/t", True, None),
+        ("https://bookings.example.com/t", False, None),  # not resolvable here: checked later
+    ],
+)
+def test_it_refuses_endpoints_inside_our_network_when_saved(
+    agent, settings, monkeypatch, endpoint, loopback, why
+):
+    settings.TOOL_ALLOW_LOOPBACK = loopback
+    real = socket.getaddrinfo
+
+    def resolve(host, port, *args, **kwargs):
+        if host == "inside.example.com":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.9.8.7", port))]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    tool = Tool(agent=agent, name="look_up", description="d", parameters=LOOKUP, endpoint=endpoint)
+    if why is None:
+        tool.full_clean()
+        return
+    with pytest.raises(ValidationError) as e:
+        tool.full_clean()
+    assert why in str(e.value.message_dict["endpoint"])
+
+
+def test_each_tool_signs_with_a_key_of_its_own(agent, settings, monkeypatch):
+    settings.TOOL_SIGNING_SECRET = "master-secret"
+    look_up = Tool.objects.create(agent=agent, name="look_up", description="d",
+                                  endpoint="https://a.example/t")  # fmt: skip
+    cancel = Tool.objects.create(agent=agent, name="cancel", description="d",
+                                 endpoint="https://a.example/t")  # fmt: skip
+    keys = {look_up.signing_secret(), cancel.signing_secret(), settings.TOOL_SIGNING_SECRET}
+    assert len(keys) == 3 and "" not in keys
+    assert look_up.spec().secret == look_up.signing_secret()
+    printed = io.StringIO()
+    call_command("tool_signing_key", "0711 000 100", "look_up", stdout=printed)
+    assert printed.getvalue().strip() == look_up.signing_secret()
+    monkeypatch.setenv("TOOL_SECRET_CANCEL", "chosen-secret")
+    cancel.secret_env = "TOOL_SECRET_CANCEL"
+    assert cancel.signing_secret() == "chosen-secret"
+    with pytest.raises(CommandError, match="has no tool 'nope'"):
+        call_command("tool_signing_key", DEMO_NUMBER, "nope")
 
 
 def test_it_shows_schema_errors_in_the_admin_form(agent, admin_client):

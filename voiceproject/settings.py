@@ -51,8 +51,12 @@ DEFAULT_COUNTRY_CODE = env_str("DEFAULT_COUNTRY_CODE", "254").lstrip("+")
 # Webhook bodies are a few hundred bytes; anything far larger is refused.
 WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 64 * 1024)
 
-# Custom tools' requests are signed with this (or a per-tool TOOL_SECRET_* named in the admin).
+# Each custom tool's requests are signed with a key derived from this for that tool alone (or a
+# per-tool TOOL_SECRET_* named in the admin).
 TOOL_SIGNING_SECRET = env_str("TOOL_SIGNING_SECRET")
+# Development and tests only: tool endpoints on this machine (http://localhost, 127.0.0.1).
+# Production refuses it: loopback, private and link-local addresses are never tool endpoints.
+TOOL_ALLOW_LOOPBACK = env_bool("TOOL_ALLOW_LOOPBACK", DEBUG)
 
 # What calls cost. OpenAI prices are USD per million tokens (gpt-realtime's published prices);
 # Sautikit's are KES per minute by direction, billed per second.

@@ -30,6 +30,12 @@ if not SAUTIKIT_SIGNING_SECRET:  # noqa: F405
         " workspace."
     )
 
+if TOOL_ALLOW_LOOPBACK:  # noqa: F405
+    raise ImproperlyConfigured(
+        "TOOL_ALLOW_LOOPBACK is on: custom tools could reach services on this machine. It is for"
+        " development only; unset it in production."
+    )
+
 if not os.environ.get("DJANGO_ALLOWED_HOSTS", "").strip():
     raise ImproperlyConfigured(
         "DJANGO_ALLOWED_HOSTS is unset: name the host names this server answers to, e.g."
