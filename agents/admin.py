@@ -150,7 +150,10 @@ class AgentAdmin(admin.ModelAdmin):
             "Ending and handing over",
             {"fields": ("end_call_enabled", "transfer_number", "fallback_number")},
         ),
-        ("Call limits", {"fields": ("max_call_minutes", "silence_timeout_seconds")}),
+        (
+            "Call limits",
+            {"fields": ("max_call_minutes", "silence_timeout_seconds", "max_live_calls")},
+        ),
         ("Recording", {"fields": ("record_calls",)}),
         (
             "Phone line (ask a developer before changing)",

@@ -67,6 +67,7 @@ REVISED_FIELDS = (
     "signing_secret_env",
     "max_call_minutes",
     "silence_timeout_seconds",
+    "max_live_calls",
     "end_call_enabled",
     "transfer_number",
     "fallback_number",
@@ -193,6 +194,13 @@ class Agent(models.Model):
         verbose_name="hang up after silence (seconds)",
         help_text="If neither the caller nor the agent says anything for this long, the call "
         "ends, so a forgotten phone does not stay connected.",
+    )
+    max_live_calls = models.PositiveIntegerField(
+        default=0,
+        verbose_name="most calls at once",
+        help_text="0 for no limit of its own. Callers beyond it hear that the lines are busy and "
+        "the call ends; such calls are listed as not answered, with the reason. The server's "
+        "own limits (per caller, per hour, in all) apply as well.",
     )
     end_call_enabled = models.BooleanField(
         default=True,

@@ -13,9 +13,9 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from agents.admin import number_search_terms
-from calls import ranges, timeline
+from calls import limits, ranges, timeline
 from calls.costs import TOKEN_KINDS
-from calls.models import Call, latency_summary
+from calls.models import BlockedNumber, Call, latency_summary
 
 TOKEN_LABELS = {
     "input_text": "Text in (instructions, tools)",
@@ -50,13 +50,37 @@ class CallAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "status",
         "duration_display",
         "ended_by",
+        "end_reason",
         "cost_kes",
         "call_id",
     )
+    actions = ["block_callers"]
     list_filter = ("status", "ended_by", "direction", "agent", "started_at")
     list_select_related = ("agent",)
     search_fields = ("call_id", "caller_number", "dialled_number")
     date_hierarchy = "started_at"
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        context = {"call_limits": limits.describe(), **(extra_context or {})}
+        return super().changelist_view(request, extra_context=context)
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        # Blocking is for those who may add blocked numbers; call history stays read-only.
+        actions = super().get_actions(request)
+        if not request.user.has_perm("calls.add_blockednumber"):
+            actions.pop("block_callers", None)
+        return actions
+
+    @admin.action(description="Block the callers of the selected calls")
+    def block_callers(self, request: HttpRequest, queryset: QuerySet[Call]) -> None:
+        numbers = {n for n in queryset.values_list("caller_number", flat=True) if n}
+        for number in numbers:
+            BlockedNumber.objects.get_or_create(
+                number=number, defaults={"note": f"blocked from the call list by {request.user}"}
+            )
+        self.message_user(request, f"Blocked {len(numbers)} number(s): their calls are refused.")
 
     @admin.display(description="duration", ordering="duration_seconds")
     def duration_display(self, obj: Call) -> str:
@@ -176,6 +200,12 @@ class CallAdmin(ReadOnlyMixin, admin.ModelAdmin):
                 dialled_number=number
             )
         return results, may_have_duplicates
+
+
+@admin.register(BlockedNumber)
+class BlockedNumberAdmin(admin.ModelAdmin):
+    list_display = ("number", "note", "created_at")
+    search_fields = ("number", "note")
 
 
 def _admin_url(name: str, pk: int | None) -> str:

@@ -11,6 +11,7 @@ from django.db import models
 from django.utils import timezone
 
 from agents.models import Agent, AgentRevision
+from agents.numbers import normalise_or_keep
 from calls.costs import TOKEN_KINDS, Cost, openai_usd, sautikit_kes
 from calls.turns import Role, Turn
 
@@ -186,7 +187,9 @@ class Call(models.Model):
         self.advance(Status.CONNECTING)
 
     def reject(self, reason: str) -> None:
-        self.advance(Status.REJECTED)
+        """Not answered by an agent: unknown number, inactive agent, over a limit, blocked."""
+        if self.status in (Status.PENDING, Status.CONNECTING):
+            self.status = Status.REJECTED
         self.mark_ended(timezone.now(), reason)
 
     def record_event(
@@ -457,4 +460,29 @@ class CallEvent(models.Model):
         return f"{self.kind} ({self.get_source_display()})"
 
 
-__all__ = ["Call", "CallEvent", "EndedBy", "Role", "Turn"]
+class BlockedNumber(models.Model):
+    """A caller no agent answers: their calls are rejected before any OpenAI session."""
+
+    number = models.CharField(
+        max_length=64,
+        unique=True,
+        help_text="The caller's number, any usual way (0712 345 678 or +254712345678).",
+    )
+    note = models.CharField(
+        max_length=200, blank=True, help_text="Why, for the next person who reads this."
+    )
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name="blocked at")
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "blocked number"
+
+    def __str__(self) -> str:
+        return self.number
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.number = normalise_or_keep(self.number)[:64]
+        super().save(*args, **kwargs)
+
+
+__all__ = ["BlockedNumber", "Call", "CallEvent", "EndedBy", "Role", "Turn"]

@@ -11,6 +11,7 @@ STATUS_EVENTS = "stream-started stream-stopped stream-error"
 
 UNKNOWN_NUMBER = "Sorry, this number is not in service. Goodbye."
 INACTIVE_AGENT = "Sorry, this line is not taking calls right now. Please try again later. Goodbye."
+LINES_BUSY = "Sorry, all our lines are busy right now. Please call again in a few minutes. Goodbye."
 
 
 def _xml(root: ET.Element) -> HttpResponse:
@@ -27,6 +28,13 @@ def say_and_hangup(sentence: str) -> HttpResponse:
     root = ET.Element("Response")
     ET.SubElement(root, "Say").text = sentence
     ET.SubElement(root, "Hangup")
+    return _xml(root)
+
+
+def reject() -> HttpResponse:
+    """Refuse the call before it is answered: the caller hears the network's rejection."""
+    root = ET.Element("Response")
+    ET.SubElement(root, "Reject", {"reason": "rejected"})
     return _xml(root)
 
 

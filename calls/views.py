@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from agents.models import Agent
 from agents.numbers import normalise_or_keep
-from calls import responses
+from calls import limits, responses
 from calls.groups import call_group
 from calls.models import (
     STREAM_STATES,
@@ -98,6 +98,11 @@ def _locked_call(call_id: str) -> tuple[Call, bool]:
     return Call.objects.select_for_update().get_or_create(call_id=call_id)
 
 
+def _over_a_limit(call: Call, agent: Agent, now: datetime) -> limits.Refusal | None:
+    limits.serialise()  # held until the transaction ends, with this call's stream on record
+    return limits.refusal(call, agent, now)
+
+
 def _find_agent(dialled: str, caller: str) -> tuple[Agent | None, bool]:
     """The agent for the dialled number; WebRTC calls may arrive with the two numbers swapped."""
     agent = Agent.objects.for_number(dialled) if dialled else None
@@ -162,6 +167,13 @@ def voice(request: HttpRequest) -> HttpResponse:
         elif not agent.is_active:
             call.reject(f"agent {agent.name} is inactive")
             response = responses.say_and_hangup(responses.INACTIVE_AGENT)
+        elif refused := _over_a_limit(call, agent, now):
+            call.reject(refused.reason)
+            call.metadata["refused"] = "blocked" if refused.blocked else "limit"
+            if refused.blocked:
+                response = responses.reject()
+            else:
+                response = responses.say_and_hangup(responses.LINES_BUSY)
         else:
             call.session_state = state[:40] or call.session_state
             call.request_stream()

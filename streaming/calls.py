@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from agents.models import turn_detection_config
+from calls import limits
 from calls.costs import TOKEN_KINDS, tokens_from_usage
 from calls.models import TERMINAL, Call, Role, Source, Turn, recording_name
 from streaming.bridge import Limits
@@ -65,17 +66,25 @@ def claim_call(call_id: str) -> CallSetup | None:
     The claim is atomic, so a stream token opens one bridge at most, and none once Sautikit
     has said the call is over (a token is still within its lifetime then).
     """
+    claimable = Call.objects.filter(
+        call_id=call_id, agent__isnull=False, bridge_started_at__isnull=True
+    ).exclude(status__in=TERMINAL)
     with transaction.atomic():
-        claimed = (
-            Call.objects.filter(
-                call_id=call_id, agent__isnull=False, bridge_started_at__isnull=True
-            )
-            .exclude(status__in=TERMINAL)
-            .update(bridge_started_at=timezone.now())
-        )
-        if not claimed:
+        limits.serialise()
+        call = claimable.select_related("agent", "agent_revision").first()
+        if call is None:
             return None
-        call = Call.objects.select_related("agent", "agent_revision").get(call_id=call_id)
+        now = timezone.now()
+        refused = limits.refusal(call, call.agent, now)
+        if refused is not None:
+            # Limits may have changed, or a number been blocked, since the stream URL was given.
+            call.reject(refused.reason)
+            call.save()
+            call.record_event(Source.BRIDGE, "stream.refused", {"reason": refused.reason})
+            return None
+        if not claimable.filter(pk=call.pk).update(bridge_started_at=now):
+            return None
+        call.bridge_started_at = now
         return CallSetup(call)
 
 

@@ -92,6 +92,7 @@ def test_it_saves_an_agent_from_the_form_with_a_revision(staff):
         "signing_secret_env": "",
         "max_call_minutes": "15",
         "silence_timeout_seconds": "60",
+        "max_live_calls": "0",
         "end_call_enabled": "on",
         "transfer_number": "",
         "tools-TOTAL_FORMS": "0",

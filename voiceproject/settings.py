@@ -48,6 +48,11 @@ SAUTIKIT_SIGNATURE_TOLERANCE = env_int("SAUTIKIT_SIGNATURE_TOLERANCE", 300)
 STREAM_TOKEN_MAX_AGE = env_int("STREAM_TOKEN_MAX_AGE", 120)
 # "0712 345 678" means +254 712 345 678 unless this says otherwise.
 DEFAULT_COUNTRY_CODE = env_str("DEFAULT_COUNTRY_CODE", "254").lstrip("+")
+# Limits against burning credits (0 = none), counted in the database across processes. A
+# deployment sets the total from its measured capacity (docs/benchmarks.md).
+LIMIT_LIVE_CALLS_PER_CALLER = env_int("LIMIT_LIVE_CALLS_PER_CALLER", 2)
+LIMIT_CALLS_PER_CALLER_PER_HOUR = env_int("LIMIT_CALLS_PER_CALLER_PER_HOUR", 20)
+LIMIT_LIVE_CALLS_TOTAL = env_int("LIMIT_LIVE_CALLS_TOTAL", 0)
 # Webhook bodies are a few hundred bytes; anything far larger is refused.
 WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 64 * 1024)
 

@@ -1,0 +1,176 @@
+"""Limits against burning credits: live calls per caller, calls per caller per hour, live calls
+in all, an agent's own cap, and blocked numbers; at the voice webhook and at the stream socket."""
+
+from __future__ import annotations
+
+import asyncio
+import xml.etree.ElementTree as ET
+from datetime import timedelta
+
+import pytest
+import websockets
+from django.contrib.auth.models import User
+from django.urls import reverse
+from django.utils import timezone
+
+from agents.models import Agent
+from calls import responses
+from calls.models import BlockedNumber, Call, Status
+from streaming.simulator import SUBPROTOCOL, post
+from tests.conftest import DEMO_NUMBER, post_form
+from tests.live_stack import start_stack
+
+pytestmark = pytest.mark.django_db
+URL = "/sautikit/voice/"
+CALLER = "+254700000001"
+
+
+def ring(client, call_id: str, caller: str = CALLER, number: str = DEMO_NUMBER) -> ET.Element:
+    fields = {"sessionId": call_id, "callerNumber": caller, "destinationNumber": number}
+    response = post_form(client, URL, fields)
+    assert response.status_code == 200
+    return ET.fromstring(response.content)
+
+
+def streamed(root: ET.Element) -> bool:
+    return root.find("Stream") is not None
+
+
+def busy(root: ET.Element) -> bool:
+    return root.findtext("Say") == responses.LINES_BUSY and root.find("Hangup") is not None
+
+
+@pytest.fixture
+def limits(settings):
+    settings.LIMIT_LIVE_CALLS_PER_CALLER = 2
+    settings.LIMIT_CALLS_PER_CALLER_PER_HOUR = 20
+    settings.LIMIT_LIVE_CALLS_TOTAL = 0
+    return settings
+
+
+def test_it_refuses_a_third_live_call_from_one_caller(client, agent, limits):
+    assert streamed(ring(client, "A1")) and streamed(ring(client, "A2"))
+    third = ring(client, "A3")
+    assert busy(third)
+    call = Call.objects.get(call_id="A3")
+    assert call.status == Status.REJECTED
+    assert "already has 2 live call(s) (LIMIT_LIVE_CALLS_PER_CALLER)" in call.end_reason
+    assert call.metadata["refused"] == "limit"
+    # Another caller is not affected.
+    assert streamed(ring(client, "B1", caller="+254700000002"))
+
+
+def test_calls_that_ended_or_never_connected_stop_counting(client, agent, limits, settings):
+    ring(client, "A1")
+    ring(client, "A2")
+    # A1's bridge ended; A2 got a stream URL but its socket never came, long ago.
+    Call.objects.filter(call_id="A1").update(bridge_started_at=timezone.now(),
+                                             bridge_ended_at=timezone.now())  # fmt: skip
+    stale = timezone.now() - timedelta(seconds=settings.STREAM_TOKEN_MAX_AGE + 1)
+    Call.objects.filter(call_id="A2").update(stream_requested_at=stale)
+    assert streamed(ring(client, "A3"))
+    # A bridge whose end was never recorded (a crashed process) stops counting after an hour.
+    ring(client, "A4")
+    long_ago = timezone.now() - timedelta(minutes=62)
+    Call.objects.filter(call_id__in=["A3", "A4"]).update(
+        bridge_started_at=long_ago, stream_requested_at=long_ago
+    )
+    assert streamed(ring(client, "A5"))
+
+
+def test_it_limits_calls_per_caller_per_hour(client, agent, limits):
+    limits.LIMIT_CALLS_PER_CALLER_PER_HOUR = 3
+    limits.LIMIT_LIVE_CALLS_PER_CALLER = 0
+    for i in range(3):
+        assert streamed(ring(client, f"H{i}"))
+    assert busy(ring(client, "H3"))
+    assert "had 3 calls in the last hour" in Call.objects.get(call_id="H3").end_reason
+    # An hour later the caller may call again.
+    earlier = timezone.now() - timedelta(minutes=61)
+    Call.objects.filter(call_id__startswith="H").update(stream_requested_at=earlier)
+    assert streamed(ring(client, "H4"))
+
+
+def test_it_caps_live_calls_in_all_and_per_agent(client, agent, limits):
+    limits.LIMIT_LIVE_CALLS_TOTAL = 2
+    other = Agent(name="Sales", phone_number="+254711000200", instructions="Sell.")
+    other.save()
+    assert streamed(ring(client, "T1", caller="+254700000011"))
+    assert streamed(ring(client, "T2", caller="+254700000012", number=other.phone_number))
+    assert busy(ring(client, "T3", caller="+254700000013", number=other.phone_number))
+    assert "(LIMIT_LIVE_CALLS_TOTAL)" in Call.objects.get(call_id="T3").end_reason
+
+    limits.LIMIT_LIVE_CALLS_TOTAL = 0
+    agent.max_live_calls = 1
+    agent.save()
+    assert busy(ring(client, "T4", caller="+254700000014"))
+    assert "Clinic already has 1 live call(s) (its own limit)" in (
+        Call.objects.get(call_id="T4").end_reason
+    )
+    assert streamed(ring(client, "T5", caller="+254700000015", number=other.phone_number))
+
+
+def test_withheld_numbers_count_as_one_caller(client, agent, limits):
+    assert streamed(ring(client, "W1", caller=""))
+    assert streamed(ring(client, "W2", caller=""))
+    assert busy(ring(client, "W3", caller=""))
+    assert "a withheld number already has 2" in Call.objects.get(call_id="W3").end_reason
+
+
+def test_it_rejects_a_blocked_number_without_a_word(client, agent, limits):
+    BlockedNumber.objects.create(number="0700 000 001", note="abuse")
+    root = ring(client, "X1")
+    assert root.find("Reject") is not None and root.find("Say") is None
+    call = Call.objects.get(call_id="X1")
+    assert call.status == Status.REJECTED
+    assert call.end_reason == f"refused: {CALLER} is blocked"
+    assert streamed(ring(client, "X2", caller="+254700000002"))
+
+
+def test_an_operator_blocks_callers_from_the_call_list(client, agent, limits):
+    ring(client, "C1")
+    operator = User.objects.create_superuser("amina", password="pw-amina-1")
+    client.force_login(operator)
+    page = client.get(reverse("admin:calls_call_changelist")).content.decode()
+    assert "Limits in force: 2 live calls per caller; 20 calls per caller per hour" in page
+    assert "no limit on live calls in all" in page
+    response = client.post(
+        reverse("admin:calls_call_changelist"),
+        {"action": "block_callers", "_selected_action": [Call.objects.get().pk]},
+    )
+    assert response.status_code == 302
+    assert BlockedNumber.objects.get().number == CALLER
+    assert ring(client, "C2").find("Reject") is not None
+
+
+# -- at the stream socket, through the real server --------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_stream_socket_refuses_a_call_over_its_limit(transactional_db):
+    """A stream URL handed out before the number was blocked opens nothing once it is."""
+    Agent(name="Desk", phone_number="+254711000500", instructions="Help.").save()
+    stack = start_stack(env={}, fake_args=[])
+    try:
+        fields = {"sessionId": "S1", "callerNumber": CALLER, "destinationNumber": "+254711000500",
+                  "isActive": "1"}  # fmt: skip
+        status, body = asyncio.run(post(f"{stack.base_url}/sautikit/voice/", fields, ""))
+        assert status == 200
+        url = ET.fromstring(body).find("Stream").get("url")
+        BlockedNumber.objects.create(number=CALLER)
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            asyncio.run(open_stream(url))
+    finally:
+        stack.stop()
+        stack.tmp.cleanup()
+    assert refused.value.response.status_code == 403
+    call = Call.objects.get(call_id="S1")
+    assert call.status == Status.REJECTED
+    assert call.bridge_started_at is None
+    assert call.end_reason == f"refused: {CALLER} is blocked"
+    assert call.events.filter(kind="stream.refused").exists()
+
+
+async def open_stream(url: str) -> None:
+    async with websockets.connect(url, subprotocols=[SUBPROTOCOL]):
+        pass
