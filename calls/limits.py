@@ -78,6 +78,7 @@ def refusal(call: Call, agent: Agent, now: datetime) -> Refusal | None:
 
 def describe() -> list[str]:
     """The limits in force, in words for operators."""
+
     def cap(value: int, words: str) -> str:
         return f"{value} {words}" if value else f"no limit on {words}"
 

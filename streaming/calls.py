@@ -89,28 +89,36 @@ def claim_call(call_id: str) -> CallSetup | None:
 
 
 @database_sync_to_async
-def record(call_id: str, kind: str, payload: dict[str, Any]) -> None:
-    Call.objects.get(call_id=call_id).record_event(Source.BRIDGE, kind, payload)
-
-
-@database_sync_to_async
 def apply_report(call_pk: int, kind: str, payload: dict[str, Any], turns: dict[str, Turn]) -> None:
-    """Store one thing the bridge reported, as it happens (a crash keeps what came before).
+    """Store one thing the call reported, as it happens (a crash keeps what came before).
 
     One writer per call, in order: nothing else writes these rows meanwhile, so no locks, and
-    `turns` (the writer's own) keeps the rows written so far: one query per report.
+    `turns` (the writer's own) keeps the rows written so far: one query per report. Each report
+    is stored whole or not at all, so the writer can try it again when the database stutters.
     """
-    if kind == "turn":
-        _update_turn(call_pk, payload, turns)
-        return
-    call = Call.objects.get(pk=call_pk)
-    if kind == "usage":
-        call.add_usage(tokens_from_usage(payload.get("usage")))
-        call.save(update_fields=[*USAGE_FIELDS, "updated_at"])
-        if payload.get("status") == "completed":
-            return  # the tokens are on the call; only unusual endings are kept as events
-        kind = "response.done"
-    call.record_event(Source.BRIDGE, kind, payload)
+    with transaction.atomic():
+        if kind == "turn":
+            _update_turn(call_pk, payload, turns)
+            return
+        call = Call.objects.select_for_update().get(pk=call_pk)
+        if kind == "usage":
+            call.add_usage(tokens_from_usage(payload.get("usage")))
+            call.save(update_fields=[*USAGE_FIELDS, "updated_at"])
+            if payload.get("status") == "completed":
+                return  # the tokens are on the call; only unusual endings are kept as events
+            kind = "response.done"
+        elif kind == "end":
+            _record_end(call, **payload)
+            return
+        elif kind == "metadata":
+            call.metadata["stream"] = payload
+            call.save(update_fields=["metadata", "updated_at"])
+            return
+        elif kind == "recording":
+            call.recording = payload["name"]
+            call.save(update_fields=["recording", "updated_at"])
+            return
+        call.record_event(Source.BRIDGE, kind, payload)
 
 
 USAGE_FIELDS = [f"tokens_{kind}" for kind in TOKEN_KINDS] + ["responses", "openai_cost_usd"]
@@ -137,39 +145,22 @@ def keep_transfer(call_id: str, number: str) -> None:
     )
 
 
-@database_sync_to_async
-def keep_stream_metadata(call_id: str, metadata: dict[str, Any]) -> None:
-    with transaction.atomic():
-        call = Call.objects.select_for_update().get(call_id=call_id)
-        call.metadata["stream"] = metadata
-        call.save(update_fields=["metadata", "updated_at"])
-
-
-@database_sync_to_async
-def record_end(
-    call_id: str,
+def _record_end(
+    call: Call,
     reason: str,
     error: str,
     summary: dict[str, Any],
     ended_by: str = "",
     transfer_to: str = "",
 ) -> None:
-    with transaction.atomic():
-        call = Call.objects.select_for_update().get(call_id=call_id)
-        call.bridge_ended(reason, error, ended_by, transfer_to)
-        call.metadata["bridge"] = summary
-        call.save()
-        call.record_event(
-            Source.BRIDGE,
-            "bridge.failed" if error else "bridge.ended",
-            {"reason": reason, "error": error, **summary},
-        )
-
-
-@database_sync_to_async
-def keep_recording(call_id: str, name: str) -> None:
-    """Point the call at its recording, already written to storage under `name`."""
-    Call.objects.filter(call_id=call_id).update(recording=name, updated_at=timezone.now())
+    call.bridge_ended(reason, error, ended_by, transfer_to)
+    call.metadata["bridge"] = summary
+    call.save()
+    call.record_event(
+        Source.BRIDGE,
+        "bridge.failed" if error else "bridge.ended",
+        {"reason": reason, "error": error, **summary},
+    )
 
 
 def store_recording(call_id: str, recorder: Recorder) -> str:

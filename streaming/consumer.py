@@ -11,6 +11,7 @@ from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.db import InterfaceError, OperationalError
 
 from calls import strict_json
 from calls.groups import call_group
@@ -19,6 +20,7 @@ from streaming import calls
 from streaming.bridge import Bridge, EndedBy
 from streaming.realtime import RealtimeClient, UpstreamError
 from streaming.recording import Recorder
+from streaming.reports import ReportWriter
 from streaming.tokens import check_token
 
 log = logging.getLogger(__name__)
@@ -26,8 +28,12 @@ log = logging.getLogger(__name__)
 SUBPROTOCOL = "audio.drachtio.org"
 # Normalised with calls.models.state_key, as the webhooks that publish them do.
 ENDING_STATES = {"streamstopped", "streamerror"}
-# How long the end of a call waits for the transcript still being written.
+# How long the end of a call waits for its record to be stored before leaving that to the
+# report writer in the background (the caller's socket is closed before either).
 DRAIN_TIMEOUT_S = 10
+GROUP_JOIN_TIMEOUT_S = 2
+# The database is locked, timed out or its connection dropped: storing again may work.
+RETRYABLE = (OperationalError, InterfaceError)
 # Close codes for the caller's socket. Daphne's WebSocket layer (autobahn) refuses to send any
 # code but 1000 and 3000-4999: a 1011 raises there and the socket is never closed (dead air).
 CLOSE_NORMAL = 1000
@@ -76,11 +82,10 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self._have_metadata = False
         self._text_frames = 0
         self._background: set[asyncio.Task[Any]] = set()
-        # The bridge's reports are stored one at a time, in order, off the audio path.
-        self._reports: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
         self._turns: dict[str, Any] = {}  # the transcript rows written, by item id
+        self._reports = ReportWriter(self._store, RETRYABLE, name=f"call {call_id}")
         await self.accept(subprotocol=SUBPROTOCOL)
-        await self.channel_layer.group_add(call_group(call_id), self.channel_name)
+        await self._join_group()
         self.bridge = Bridge(
             setup.session,
             RealtimeClient(
@@ -99,7 +104,6 @@ class StreamConsumer(AsyncWebsocketConsumer):
             call_id=call_id,
             fallback_to=setup.fallback_to,
         )
-        self._writer = asyncio.create_task(self._store_reports(), name="report-writer")
         self._spawn(self._run())
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
@@ -114,7 +118,23 @@ class StreamConsumer(AsyncWebsocketConsumer):
             await self.bridge.stop("caller hung up", ended_by=EndedBy.CALLER)
             await self._finish()
         if self.call_id:
-            await self.channel_layer.group_discard(call_group(self.call_id), self.channel_name)
+            with contextlib.suppress(Exception):  # Redis down: the group entry expires by itself
+                await self.channel_layer.group_discard(call_group(self.call_id), self.channel_name)
+
+    async def _join_group(self) -> None:
+        """Hear Sautikit's status callbacks for this call, from whichever process takes them.
+
+        With Redis down the call goes on without them: it still ends when Sautikit closes the
+        socket, or at its limits.
+        """
+        try:
+            await asyncio.wait_for(
+                self.channel_layer.group_add(call_group(self.call_id), self.channel_name),
+                GROUP_JOIN_TIMEOUT_S,
+            )
+        except Exception as e:
+            log.error("call %s: channel layer unavailable, status callbacks will not reach "
+                      "it: %r", self.call_id, e)  # fmt: skip
 
     # -- messages from other processes (the status callback's channel-layer group) -----------
 
@@ -175,19 +195,15 @@ class StreamConsumer(AsyncWebsocketConsumer):
             "turns": bridge.stats.turns,
             "text_frames": self._text_frames,
         }
-        try:
-            # Everything reported is stored before the end is: a call marked over is complete.
-            await asyncio.wait_for(self._reports.join(), DRAIN_TIMEOUT_S)
-        except TimeoutError:
-            log.warning("call %s: transcript still being written at the end", self.call_id)
-        self._writer.cancel()
-        try:
-            await calls.record_end(self.call_id, bridge.end_reason, error, summary,
-                                   bridge.ended_by, bridge.transfer_to)  # fmt: skip
-        except Exception:
-            log.exception("call %s: could not record its end (%s)", self.call_id, bridge.end_reason)
+        # After everything reported so far, in order: a call marked over is complete.
+        end = {"reason": bridge.end_reason, "error": error, "summary": summary,
+               "ended_by": bridge.ended_by, "transfer_to": bridge.transfer_to}  # fmt: skip
+        self._report("end", end)
         if bridge.recorder is not None:
             await self._keep_recording(bridge.recorder)
+        if not await self._reports.close(DRAIN_TIMEOUT_S):
+            log.warning("call %s: the database is slow; its record is completed in the "
+                        "background", self.call_id)  # fmt: skip
 
     async def _keep_transfer(self, number: str) -> None:
         try:
@@ -198,7 +214,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
     async def _keep_recording(self, recorder: Recorder) -> None:
         try:
             name = await asyncio.to_thread(calls.store_recording, self.call_id, recorder)
-            await calls.keep_recording(self.call_id, name)
+            self._report("recording", {"name": name})
         except Exception:
             log.exception("call %s: could not keep its recording", self.call_id)
         finally:
@@ -216,14 +232,14 @@ class StreamConsumer(AsyncWebsocketConsumer):
             return
         # Database writes never hold up the audio: the consumer handles one message at a time.
         if self._have_metadata:
-            self._spawn(calls.record(self.call_id, "stream text", data))
+            self._report("stream text", data)
             return
         self._have_metadata = True
         headers = data.get("headers")
         if isinstance(headers, str):
             with contextlib.suppress(ValueError):
                 data["headers"] = json.loads(headers)
-        self._spawn(calls.keep_stream_metadata(self.call_id, data))
+        self._report("metadata", data)
 
     async def _send_audio(self, pcm: bytes) -> None:
         await self.send(bytes_data=pcm)
@@ -232,17 +248,10 @@ class StreamConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=text)
 
     def _report(self, kind: str, payload: dict[str, Any]) -> None:
-        self._reports.put_nowait((kind, payload))
+        self._reports.put(kind, payload)
 
-    async def _store_reports(self) -> None:
-        while True:
-            kind, payload = await self._reports.get()
-            try:
-                await calls.apply_report(self._call_pk, kind, payload, self._turns)
-            except Exception:
-                log.exception("call %s: could not store %s", self.call_id, kind)
-            finally:
-                self._reports.task_done()
+    async def _store(self, kind: str, payload: dict[str, Any]) -> None:
+        await calls.apply_report(self._call_pk, kind, payload, self._turns)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)

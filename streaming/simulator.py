@@ -179,7 +179,26 @@ class _MediaBuffer:
         return heard
 
 
+# Sautikit retries a webhook that did not answer 2xx within 10 s (after 30 s, 2 min, 10 min, …);
+# the simulator does the same on a faster clock, so that a call plays out in seconds.
+RETRY_AFTER_S = (0.5, 1.0, 2.0, 4.0, 8.0)
+
+
 def _post(
+    url: str, fields: dict[str, Any], secret: str, as_json: bool = False
+) -> tuple[int, bytes]:
+    for delay in (*RETRY_AFTER_S, None):
+        try:
+            status, body = _post_once(url, fields, secret, as_json)
+        except OSError as e:  # refused, reset or timed out (urllib's URLError is an OSError)
+            status, body = 0, str(e).encode()
+        if 200 <= status < 300 or delay is None:
+            return status, body
+        time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def _post_once(
     url: str, fields: dict[str, Any], secret: str, as_json: bool = False
 ) -> tuple[int, bytes]:
     if as_json:
@@ -187,7 +206,7 @@ def _post(
     else:
         body, ctype = urlencode(fields).encode(), "application/x-www-form-urlencoded"
     headers = {"Content-Type": ctype}
-    if secret:
+    if secret:  # signed anew for each attempt, as Sautikit does
         headers[signatures.HEADER] = signatures.sign(secret, body)
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
     try:

@@ -374,3 +374,20 @@ async def test_the_fake_checks_truncates_like_openai(fake):
                                  "audio_end_ms": 100}  # fmt: skip
             break
     await client.close()
+
+
+async def test_a_call_goes_on_when_the_channel_layer_is_down(fake, monkeypatch):
+    layer = get_channel_layer()
+
+    async def down(*args, **kwargs):
+        raise ConnectionError("Redis is down")
+
+    monkeypatch.setattr(layer, "group_add", down)
+    monkeypatch.setattr(layer, "group_discard", down)
+    fake.options.voice = Voice(duration_ms=300)
+    comm = communicator(await start_call(greeting="Hi."))
+    assert (await comm.connect())[0]
+    audio, _, _ = await collect(comm, seconds=3)
+    assert len(audio) > 0  # the greeting plays: the caller is not left in silence
+    await comm.disconnect()
+    assert (await get_call()).end_reason == "caller hung up"

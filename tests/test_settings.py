@@ -178,7 +178,10 @@ def test_it_parses_database_urls(tmp_path):
     assert (pg["USER"], pg["PASSWORD"], pg["HOST"], pg["PORT"], pg["NAME"]) == (
         "me", "p@ss", "h", "5433", "voice",
     )  # fmt: skip
-    assert pg["OPTIONS"] == {"sslmode": "require"}
+    assert pg["OPTIONS"] == {"sslmode": "require", "options": "-c lock_timeout=8000"}
+    assert pg["CONN_HEALTH_CHECKS"] is True
+    quick = database_from_url("sqlite:///db.sqlite3", tmp_path, lock_timeout_s=1.5)
+    assert quick["OPTIONS"]["timeout"] == 1.5
     with pytest.raises(ImproperlyConfigured, match="mysql"):
         database_from_url("mysql://h/db", tmp_path)
 

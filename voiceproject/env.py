@@ -56,11 +56,15 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
 
-def database_from_url(url: str, base_dir: os.PathLike[str] | str) -> dict[str, object]:
+def database_from_url(
+    url: str, base_dir: os.PathLike[str] | str, lock_timeout_s: float = 8
+) -> dict[str, object]:
     """Turn a DATABASE_URL into a DATABASES entry.
 
     Only the two databases the project supports: sqlite:///path (relative to
     the project) or sqlite:////absolute/path, and postgres[ql]://user:pw@host:port/name.
+    A write waits at most `lock_timeout_s` for a lock, then fails (and is retried by whoever
+    made it: the bridge's writer, or Sautikit after a 503).
     """
     parts = urlsplit(url)
     options = dict(parse_qsl(parts.query))
@@ -81,11 +85,11 @@ def database_from_url(url: str, base_dir: os.PathLike[str] | str) -> dict[str, o
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": name,
             "TEST": {"NAME": test_name},
-            # Webhooks and bridges write at once: wait for the lock instead of failing, and let
-            # readers run beside the writer (WAL).
+            # Webhooks and bridges write at once: wait for the lock instead of failing at once,
+            # and let readers run beside the writer (WAL).
             "OPTIONS": {
                 "transaction_mode": "IMMEDIATE",
-                "timeout": 20,
+                "timeout": lock_timeout_s,
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             },
         }
@@ -97,7 +101,9 @@ def database_from_url(url: str, base_dir: os.PathLike[str] | str) -> dict[str, o
             "PASSWORD": unquote(parts.password or ""),
             "HOST": parts.hostname or "",
             "PORT": str(parts.port or ""),
-            "OPTIONS": options,
+            "OPTIONS": {"options": f"-c lock_timeout={round(lock_timeout_s * 1000)}", **options},
+            # Connections the server dropped (a restart, a failover) are replaced, not reused.
+            "CONN_HEALTH_CHECKS": True,
         }
     raise ImproperlyConfigured(
         f"DATABASE_URL scheme {parts.scheme!r} is not supported; use sqlite:/// or postgres://"

@@ -128,8 +128,13 @@ TEMPLATES = [
     },
 ]
 
+# Seconds a write waits for a database lock before it fails: under Sautikit's 10 s, so that a
+# webhook answers 503 (and is retried) rather than time out; the bridge retries its own writes.
+DATABASE_LOCK_TIMEOUT = env_int("DATABASE_LOCK_TIMEOUT", 8)
 DATABASES = {
-    "default": database_from_url(env_str("DATABASE_URL", "sqlite:///db.sqlite3"), BASE_DIR)
+    "default": database_from_url(
+        env_str("DATABASE_URL", "sqlite:///db.sqlite3"), BASE_DIR, DATABASE_LOCK_TIMEOUT
+    )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
