@@ -24,6 +24,7 @@ from streaming.simulator import CallReport, scripted_caller, simulate_call
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE_NUMBER = 254711500000
+BASE_CALLER = 254700500000
 SETUP_FRAMES = 25
 
 
@@ -219,9 +220,12 @@ async def run_calls(servers: Servers, n: int) -> tuple[list[CallReport], dict]:
 
     async def one(i: int) -> CallReport:
         await asyncio.sleep(i * 1.0 / max(n, 1))  # spread the call set-ups over a second
+        # One caller per call, as on a real line (the per-caller limits would refuse one caller
+        # calling N times at once).
         return await simulate_call(
-            servers.base_url, f"+{BASE_NUMBER + i}", out=None, tail_s=2.0, call_id=f"BENCH_{i}"
-        )
+            servers.base_url, f"+{BASE_NUMBER + i}", caller=f"+{BASE_CALLER + i}", out=None,
+            tail_s=2.0, call_id=f"BENCH_{i}",
+        )  # fmt: skip
 
     sampler = asyncio.create_task(sample())
     cpu0, t0 = proc_cpu_s(pid), time.monotonic()
