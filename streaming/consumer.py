@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from typing import Any
 from urllib.parse import parse_qs
@@ -238,7 +237,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         headers = data.get("headers")
         if isinstance(headers, str):
             with contextlib.suppress(ValueError):
-                data["headers"] = json.loads(headers)
+                data["headers"] = strict_json.loads(headers)
         self._report("metadata", data)
 
     async def _send_audio(self, pcm: bytes) -> None:

@@ -178,8 +178,9 @@ async def test_it_keeps_the_metadata_frame_and_ignores_text_that_is_not_json(fak
 async def test_it_counts_text_frames_past_the_first_few_instead_of_storing_each(fake):
     comm = communicator(await start_call())
     await comm.connect()
-    await comm.send_to(text_data=json.dumps({"callSid": "call-1"}))
-    # Nothing Python's parser chokes on may end the call: deep nesting, NaN, a huge frame.
+    # Nothing Python's parser chokes on may end the call: deep nesting (in the metadata's
+    # headers too), NaN, a huge frame.
+    await comm.send_to(text_data=json.dumps({"callSid": "call-1", "headers": "[" * 9000}))
     await comm.send_to(text_data="[" * 50_000 + "]" * 50_000)
     await comm.send_to(text_data='{"level": NaN}')
     await comm.send_to(text_data=json.dumps({"pad": "x" * 100_000}))
