@@ -44,10 +44,11 @@ LOOKUP = {"type": "object", "properties": {"day": {"type": "string"}}, "required
 
 @pytest.fixture
 def endpoint():
+    """Serves endpoints for one test: a ToolEndpoint by default, or another kind."""
     served = []
 
-    def start(answer) -> ToolEndpoint:
-        served.append(ToolEndpoint(answer))
+    def start(answer, kind=ToolEndpoint):
+        served.append(kind(answer))
         return served[-1]
 
     yield start
@@ -95,16 +96,8 @@ class RawEndpoint:
 
 
 @pytest.fixture
-def raw_endpoint():
-    served = []
-
-    def start(handle) -> RawEndpoint:
-        served.append(RawEndpoint(handle))
-        return served[-1]
-
-    yield start
-    for e in served:
-        e.close()
+def raw_endpoint(endpoint):
+    return lambda handle: endpoint(handle, RawEndpoint)
 
 
 # -- calling a custom tool ----------------------------------------------------------------------
