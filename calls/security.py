@@ -28,7 +28,9 @@ def warn_if_unsigned() -> None:
         log.warning("\n%s\n%s\n%s", "!" * 72, UNSIGNED, "!" * 72)
 
 
-@checks.register(checks.Tags.security, deploy=False)
+# Deploy checks only: every management command runs the others, and the warning is meant to be
+# said once, loudly, when the server starts (warn_if_unsigned).
+@checks.register(checks.Tags.security, deploy=True)
 def check_signing_secret(**kwargs: Any) -> list[checks.CheckMessage]:
     if webhooks_signed():
         return []
