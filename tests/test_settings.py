@@ -96,6 +96,14 @@ def test_production_refuses_debug():
     assert "DJANGO_DEBUG is on" in result.stderr
 
 
+@pytest.mark.parametrize("key", ["short-but-random-9f8e7d", "a" * 60, "ab" * 40])
+def test_production_refuses_weak_secret_keys(key):
+    env = {**PRODUCTION, "DJANGO_SECRET_KEY": key}
+    result = settings_in_subprocess("voiceproject.settings_production", **env)
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY is unset or too short" in result.stderr
+
+
 def test_production_refuses_the_default_secret_key():
     result = settings_in_subprocess("voiceproject.settings_production")
     assert result.returncode != 0

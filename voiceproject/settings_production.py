@@ -17,10 +17,15 @@ if DEBUG:  # noqa: F405
     raise ImproperlyConfigured(
         "DJANGO_DEBUG is on: debug pages would show callers' data. Unset it in production."
     )
-if SECRET_KEY == INSECURE_DEFAULT_SECRET_KEY or len(SECRET_KEY) < 32:  # noqa: F405
+# Django's own deploy check (security.W009) asks for 50 characters, 5 of them different.
+if (
+    SECRET_KEY == INSECURE_DEFAULT_SECRET_KEY  # noqa: F405
+    or len(SECRET_KEY) < 50  # noqa: F405
+    or len(set(SECRET_KEY)) < 5  # noqa: F405
+):
     raise ImproperlyConfigured(
-        "DJANGO_SECRET_KEY is unset or too short (fewer than 32 characters). It signs the"
-        " stream tokens and sessions: set a long random value."
+        "DJANGO_SECRET_KEY is unset or too short (fewer than 50 characters, or fewer than 5"
+        " different ones). It signs the stream tokens and sessions: set a long random value."
     )
 
 if not SAUTIKIT_SIGNING_SECRET:  # noqa: F405
