@@ -11,7 +11,7 @@ PORT ?= 8000
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test lint format install admin-password demo bench browser
+.PHONY: run serve test lint format install admin-password demo bench browser
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -30,6 +30,13 @@ run: install
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py setup_demo --base-url http://$(HOST):$(PORT)
 	HOST=$(HOST) PORT=$(PORT) scripts/serve.sh
+
+# The production shape in the foreground: WORKERS daphne processes (default: one per core)
+# sharing HOST:PORT; more than one needs DATABASE_URL (PostgreSQL) and REDIS_URL.
+serve: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	HOST=$(HOST) PORT=$(PORT) $(PY) -m voiceproject.serve
 
 # One simulated call end to end (server + fake Realtime), no network needed.
 demo: install

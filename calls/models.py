@@ -98,6 +98,9 @@ class Call(models.Model):
         null=True, blank=True, help_text="When the stream socket opened and the agent joined."
     )
     bridge_ended_at = models.DateTimeField(null=True, blank=True)
+    bridge_process = models.CharField(
+        max_length=80, blank=True, help_text="The server process that held the call (host:pid)."
+    )
     started_at = models.DateTimeField(default=timezone.now, verbose_name="started")
     answered_at = models.DateTimeField(null=True, blank=True, verbose_name="answered")
     ended_at = models.DateTimeField(null=True, blank=True, verbose_name="ended")

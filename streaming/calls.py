@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import tempfile
 from typing import Any
 
@@ -20,6 +22,9 @@ from streaming.bridge import Limits
 from streaming.realtime import SessionConfig
 from streaming.recording import Recorder
 from streaming.tools import ToolBox
+
+# Which server process holds a call: several daphne workers (make serve) share one port.
+PROCESS = f"{socket.gethostname()}:{os.getpid()}"[:80]
 
 
 class CallSetup:
@@ -82,7 +87,7 @@ def claim_call(call_id: str) -> CallSetup | None:
             call.save()
             call.record_event(Source.BRIDGE, "stream.refused", {"reason": refused.reason})
             return None
-        if not claimable.filter(pk=call.pk).update(bridge_started_at=now):
+        if not claimable.filter(pk=call.pk).update(bridge_started_at=now, bridge_process=PROCESS):
             return None
         call.bridge_started_at = now
         return CallSetup(call)
