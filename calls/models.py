@@ -463,6 +463,17 @@ class CallEvent(models.Model):
         return f"{self.kind} ({self.get_source_display()})"
 
 
+class ServerProcess(models.Model):
+    """A server process that holds calls, and when it last said it was alive (calls.liveness)."""
+
+    name = models.CharField(max_length=80, unique=True, help_text="host:pid")
+    started_at = models.DateTimeField(auto_now_add=True)
+    seen_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class BlockedNumber(models.Model):
     """A caller no agent answers: their calls are rejected before any OpenAI session."""
 
@@ -488,4 +499,4 @@ class BlockedNumber(models.Model):
         super().save(*args, **kwargs)
 
 
-__all__ = ["BlockedNumber", "Call", "CallEvent", "EndedBy", "Role", "Turn"]
+__all__ = ["BlockedNumber", "Call", "CallEvent", "EndedBy", "Role", "ServerProcess", "Turn"]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -8,11 +9,18 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from django.conf import settings
 from django.test import Client
 from django.utils import timezone
 
 from agents.models import Agent
 from tests.live_stack import clinic, tool_endpoint  # noqa: F401 (fixtures for whole calls)
+
+# No heartbeat thread in the test process (which imports the ASGI app; Django's settings are
+# loaded by then), nor in the servers tests start unless a test asks for one: it would write to
+# the database at any moment.
+settings.SERVER_HEARTBEAT_S = 0
+os.environ["SERVER_HEARTBEAT_S"] = "0"
 
 DATA = Path(__file__).parent / "test_data"
 DEMO_NUMBER = "+254711000100"

@@ -14,6 +14,8 @@ worker that dies is started again; SIGTERM or SIGINT stops them all.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import signal
 import socket
@@ -61,7 +63,7 @@ class Supervisor:
     def spawn(self) -> subprocess.Popen[bytes]:
         fd = self.listener.fileno()
         command = [sys.executable, "-m", "daphne", "--fd", str(fd), "voiceproject.asgi:application"]
-        return subprocess.Popen(command, pass_fds=(fd,))  # noqa: S603 (our own command line)
+        return subprocess.Popen(command, pass_fds=(fd,), preexec_fn=_die_with_parent)  # noqa: S603
 
     def stop(self, signum: int, frame: object) -> None:
         self.stopping = True
@@ -96,6 +98,17 @@ class Supervisor:
                 worker.wait()
         self.listener.close()
         return 0
+
+
+def _die_with_parent() -> None:
+    """In a worker, before daphne starts (Linux): SIGTERM when the launcher dies, however it
+    dies, so that no orphaned worker keeps serving (and holding calls) on its own."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+PR_SET_PDEATHSIG = 1
 
 
 def main() -> int:

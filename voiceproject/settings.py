@@ -53,6 +53,10 @@ DEFAULT_COUNTRY_CODE = env_str("DEFAULT_COUNTRY_CODE", "254").lstrip("+")
 LIMIT_LIVE_CALLS_PER_CALLER = env_int("LIMIT_LIVE_CALLS_PER_CALLER", 2)
 LIMIT_CALLS_PER_CALLER_PER_HOUR = env_int("LIMIT_CALLS_PER_CALLER_PER_HOUR", 20)
 LIMIT_LIVE_CALLS_TOTAL = env_int("LIMIT_LIVE_CALLS_TOTAL", 0)
+# Each server process says it is alive this often (0: never, as in tests); a call held by a
+# process silent for SERVER_LOST_AFTER_S is marked failed ("server lost") by another.
+SERVER_HEARTBEAT_S = env_int("SERVER_HEARTBEAT_S", 10)
+SERVER_LOST_AFTER_S = env_int("SERVER_LOST_AFTER_S", 40)
 # Webhook bodies are a few hundred bytes; anything far larger is refused.
 WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 64 * 1024)
 

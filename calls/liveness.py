@@ -1,0 +1,89 @@
+"""No call stuck "in progress" after its server process died.
+
+Every server process beats a heartbeat into the database, and sweeps: a call whose bridge is
+held by a process that has not beaten for SERVER_LOST_AFTER_S is marked failed ("server lost").
+Killed, out of memory or its machine gone, the process cannot say so itself; any other process
+(or its own replacement) does, within a heartbeat and the lost-after time.
+
+A plain thread, so that it runs whatever the event loop is doing, and off the audio path.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import DatabaseError, close_old_connections, connection, transaction
+from django.utils import timezone
+
+from calls.models import TERMINAL, Call, ServerProcess, Source
+
+log = logging.getLogger(__name__)
+
+# Rows of processes gone this long are deleted.
+FORGET_AFTER = timedelta(days=1)
+
+
+def beat(process: str) -> None:
+    now = timezone.now()
+    ServerProcess.objects.update_or_create(name=process, defaults={"seen_at": now})
+
+
+def sweep(process: str) -> list[str]:
+    """Fail the calls of processes that stopped beating; returns their call ids."""
+    now = timezone.now()
+    lost_before = now - timedelta(seconds=settings.SERVER_LOST_AFTER_S)
+    alive = ServerProcess.objects.filter(seen_at__gte=lost_before).values_list("name", flat=True)
+    orphans = (
+        Call.objects.filter(bridge_started_at__lt=lost_before, bridge_ended_at__isnull=True)
+        .exclude(status__in=TERMINAL)
+        .exclude(bridge_process="")
+        .exclude(bridge_process=process)
+        .exclude(bridge_process__in=list(alive))
+    )
+    lost = []
+    for call_id in orphans.values_list("call_id", flat=True):
+        with transaction.atomic():
+            call = Call.objects.select_for_update().get(call_id=call_id)
+            if call.bridge_ended_at is not None:
+                continue  # ended meanwhile
+            why = f"server lost: process {call.bridge_process} stopped answering"
+            call.bridge_ended(why, error=why)
+            call.save()
+            call.record_event(Source.SYSTEM, "bridge.lost", {"process": call.bridge_process,
+                                                            "swept_by": process})  # fmt: skip
+        lost.append(call_id)
+    ServerProcess.objects.filter(seen_at__lt=now - FORGET_AFTER).delete()
+    return lost
+
+
+class Heartbeat(threading.Thread):
+    def __init__(self, process: str, every_s: float) -> None:
+        super().__init__(name="heartbeat", daemon=True)
+        self.process = process
+        self.every_s = every_s
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                beat(self.process)
+                for call_id in sweep(self.process):
+                    log.error("call %s: its server process was lost; marked failed", call_id)
+            except DatabaseError as e:
+                log.warning("heartbeat: database unavailable (%s)", e)
+            finally:
+                close_old_connections()
+                connection.close()
+            self.stopped.wait(self.every_s)
+
+
+def start(process: str) -> Heartbeat | None:
+    """In a server process, once (asgi.py); SERVER_HEARTBEAT_S=0 turns it off (tests do)."""
+    if settings.SERVER_HEARTBEAT_S <= 0:
+        return None
+    heartbeat = Heartbeat(process, settings.SERVER_HEARTBEAT_S)
+    heartbeat.start()
+    return heartbeat

@@ -1,0 +1,62 @@
+"""Calls of a server process that died are marked failed by another ("server lost")."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from calls import liveness
+from calls.models import Call, EndedBy, ServerProcess, Status
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def lost_after(settings):
+    settings.SERVER_LOST_AFTER_S = 30
+    return timedelta(seconds=30)
+
+
+def bridged(call_id: str, process: str, minutes_ago: float = 5, **fields) -> Call:
+    started = timezone.now() - timedelta(minutes=minutes_ago)
+    return Call.objects.create(call_id=call_id, status=Status.IN_PROGRESS, bridge_process=process,
+                               bridge_started_at=started, **fields)  # fmt: skip
+
+
+def test_it_fails_the_calls_of_a_process_that_stopped_beating(agent, lost_after):
+    ServerProcess.objects.create(name="web1:10", seen_at=timezone.now() - 2 * lost_after)
+    ServerProcess.objects.create(name="web1:11", seen_at=timezone.now())
+    bridged("DEAD", "web1:10")
+    bridged("GONE", "web2:99")  # its process never beat here, or was forgotten
+    bridged("ALIVE", "web1:11")
+    bridged("MINE", "web1:12")
+    bridged("YOUNG", "web2:99", minutes_ago=0.1)  # too new to judge
+    bridged("OVER", "web1:10", bridge_ended_at=timezone.now())
+    assert sorted(liveness.sweep("web1:12")) == ["DEAD", "GONE"]
+    dead = Call.objects.get(call_id="DEAD")
+    assert dead.status == Status.FAILED
+    assert dead.ended_by == EndedBy.ERROR
+    assert dead.failure_reason == "server lost: process web1:10 stopped answering"
+    assert dead.bridge_ended_at is not None
+    assert dead.events.get(kind="bridge.lost").payload == {"process": "web1:10",
+                                                            "swept_by": "web1:12"}  # fmt: skip
+    for call_id in ("ALIVE", "MINE", "YOUNG"):
+        assert Call.objects.get(call_id=call_id).status == Status.IN_PROGRESS
+    assert liveness.sweep("web1:12") == []  # once
+
+
+def test_a_beat_keeps_a_process_alive_and_old_ones_are_forgotten(lost_after):
+    liveness.beat("web1:10")
+    first = ServerProcess.objects.get().seen_at
+    liveness.beat("web1:10")
+    assert ServerProcess.objects.get().seen_at >= first
+    ServerProcess.objects.create(name="old:1", seen_at=timezone.now() - timedelta(days=2))
+    liveness.sweep("web1:10")
+    assert list(ServerProcess.objects.values_list("name", flat=True)) == ["web1:10"]
+
+
+def test_the_heartbeat_is_off_when_asked(settings):
+    settings.SERVER_HEARTBEAT_S = 0
+    assert liveness.start("web1:10") is None
