@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import timedelta
 
 from django.conf import settings
@@ -67,11 +68,19 @@ class Heartbeat(threading.Thread):
         self.stopped = threading.Event()
 
     def run(self) -> None:
+        last_beat = steady_since = 0.0
         while not self.stopped.is_set():
             try:
                 beat(self.process)
-                for call_id in sweep(self.process):
-                    log.error("call %s: its server process was lost; marked failed", call_id)
+                now = time.monotonic()
+                if now - last_beat > 2 * self.every_s + 1:
+                    steady_since = now  # the first beat, or the first after a gap
+                last_beat = now
+                # Only a process that has been beating steadily judges others: after a database
+                # outage every process looks silent until it has had the time to beat again.
+                if now - steady_since >= 2 * self.every_s:
+                    for call_id in sweep(self.process):
+                        log.error("call %s: its server process was lost; marked failed", call_id)
             except DatabaseError as e:
                 log.warning("heartbeat: database unavailable (%s)", e)
             finally:

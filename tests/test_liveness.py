@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -60,3 +61,19 @@ def test_a_beat_keeps_a_process_alive_and_old_ones_are_forgotten(lost_after):
 def test_the_heartbeat_is_off_when_asked(settings):
     settings.SERVER_HEARTBEAT_S = 0
     assert liveness.start("web1:10") is None
+
+
+def test_a_process_judges_others_only_once_it_has_beaten_steadily(monkeypatch):
+    """After an outage every process looks silent: none may sweep before the others beat."""
+    happened: list[str] = []
+    monkeypatch.setattr(liveness, "beat", lambda process: happened.append("beat"))
+    monkeypatch.setattr(liveness, "sweep", lambda process: happened.append("sweep") or [])
+    heartbeat = liveness.Heartbeat("web1:10", every_s=0.05)
+    heartbeat.start()
+    deadline = time.monotonic() + 5
+    while happened.count("sweep") < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    heartbeat.stopped.set()
+    heartbeat.join()
+    assert happened[:3] == ["beat", "beat", "beat"]
+    assert happened.count("sweep") >= 2
