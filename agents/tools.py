@@ -18,7 +18,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from agents.env_names import check_env_name, read_env
-from streaming.tools import BUILTIN_TOOL_NAMES, ToolSpec, address_problem, endpoint_problem
+from streaming.tools import BUILTIN_TOOL_NAMES, ToolSpec, endpoint_problem, resolved_problem
 
 TOOL_SECRET_ENV_PREFIX = "TOOL_SECRET_"  # noqa: S105 (a name, not a secret)
 NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_-]{0,63}$")
@@ -79,11 +79,7 @@ def _resolved_problem(url: str, allow_loopback: bool) -> str:
         return ""  # not resolvable now: refused at call time if it resolves inside later
     finally:
         pool.shutdown(wait=False)
-    for info in infos:
-        problem = address_problem(str(info[4][0]), allow_loopback)
-        if problem:
-            return f"{host} resolves to {problem}"
-    return ""
+    return resolved_problem(host, infos, allow_loopback)
 
 
 def derived_key(master: str, agent_number: str, tool_name: str) -> str:

@@ -237,16 +237,23 @@ def endpoint_problem(url: str, allow_loopback: bool = False) -> str:
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
 
 
+def resolved_problem(host: str, infos: list[Any], allow_loopback: bool = False) -> str:
+    """Why a request may not go where `host` resolved to (getaddrinfo's answer), or ""."""
+    for info in infos:
+        problem = address_problem(str(info[4][0]), allow_loopback)
+        if problem:
+            return f"{host} resolves to {problem}"
+    return ""
+
+
 async def resolve_checked(host: str, port: int, allow_loopback: bool) -> list[str]:
     """Every address `host` resolves to, if none of them is refused; else _Refused."""
     loop = asyncio.get_running_loop()
     infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
-    for address in addresses:
-        problem = address_problem(address, allow_loopback)
-        if problem:
-            raise _Refused(f"the tool is not reachable from here ({host} resolves to {problem})")
-    return addresses
+    problem = resolved_problem(host, infos, allow_loopback)
+    if problem:
+        raise _Refused(f"the tool is not reachable from here ({problem})")
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 class _CheckedBackend(httpcore.AsyncNetworkBackend):
