@@ -53,7 +53,7 @@ def serialise() -> None:
 def refusal(call: Call, agent: Agent, now: datetime) -> Refusal | None:
     """Why this call may not have an agent now, or None. `call` itself is not counted."""
     caller = call.caller_number
-    if BlockedNumber.objects.filter(number=caller).exists() and caller:
+    if caller and BlockedNumber.objects.filter(number=caller).exists():
         return Refusal(f"refused: {caller} is blocked", blocked=True)
     others = live_calls(now).exclude(pk=call.pk)
     per_caller = settings.LIMIT_LIVE_CALLS_PER_CALLER

@@ -16,7 +16,7 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections, connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from calls.models import TERMINAL, Call, ServerProcess, Source
@@ -84,8 +84,7 @@ class Heartbeat(threading.Thread):
             except DatabaseError as e:
                 log.warning("heartbeat: database unavailable (%s)", e)
             finally:
-                close_old_connections()
-                connection.close()
+                connection.close()  # a thread of its own: nothing else closes it
             self.stopped.wait(self.every_s)
 
 

@@ -187,15 +187,19 @@ RETRY_AFTER_S = (0.5, 1.0, 2.0, 4.0, 8.0)
 def _post(
     url: str, fields: dict[str, Any], secret: str, as_json: bool = False
 ) -> tuple[int, bytes]:
-    for delay in (*RETRY_AFTER_S, None):
-        try:
-            status, body = _post_once(url, fields, secret, as_json)
-        except OSError as e:  # refused, reset or timed out (urllib's URLError is an OSError)
-            status, body = 0, str(e).encode()
-        if 200 <= status < 300 or delay is None:
+    for delay in RETRY_AFTER_S:
+        status, body = _attempt(url, fields, secret, as_json)
+        if 200 <= status < 300:
             return status, body
         time.sleep(delay)
-    raise AssertionError("unreachable")
+    return _attempt(url, fields, secret, as_json)
+
+
+def _attempt(url: str, fields: dict[str, Any], secret: str, as_json: bool) -> tuple[int, bytes]:
+    try:
+        return _post_once(url, fields, secret, as_json)
+    except OSError as e:  # refused, reset or timed out (urllib's URLError is an OSError)
+        return 0, str(e).encode()
 
 
 def _post_once(
