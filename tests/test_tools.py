@@ -95,6 +95,13 @@ class RawEndpoint:
         self.server.server_close()
 
 
+def start_json_answer(handler) -> None:
+    """A 200 with JSON to come, length unsaid: the body is written as the test likes."""
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    handler.end_headers()
+
+
 @pytest.fixture
 def raw_endpoint(endpoint):
     return lambda handle: endpoint(handle, RawEndpoint)
@@ -131,9 +138,7 @@ async def test_it_posts_signed_arguments_and_returns_the_json_answer(endpoint):
 @pytest.mark.asyncio
 async def test_one_deadline_covers_an_endpoint_that_trickles_its_answer(raw_endpoint):
     def trickle(handler, endpoint) -> None:
-        handler.send_response(200)
-        handler.send_header("Content-Type", "application/json")
-        handler.end_headers()
+        start_json_answer(handler)
         for byte in b'{"open": true, "padding": "' + b"x" * 50:
             handler.wfile.write(bytes([byte]))
             handler.wfile.flush()
@@ -148,9 +153,7 @@ async def test_one_deadline_covers_an_endpoint_that_trickles_its_answer(raw_endp
 @pytest.mark.asyncio
 async def test_it_stops_reading_an_answer_past_16_kb(raw_endpoint):
     def endless(handler, endpoint) -> None:
-        handler.send_response(200)
-        handler.send_header("Content-Type", "application/json")
-        handler.end_headers()
+        start_json_answer(handler)
         chunk = b"x" * 4096
         while endpoint.bytes_written < 200 * 1024 * 1024:  # far more than anyone should read
             handler.wfile.write(chunk)
