@@ -1,4 +1,5 @@
-"""(b) one call and (c) N concurrent calls through a real daphne process and the fake Realtime.
+"""(b) one call and (c) N concurrent calls through the real server (one daphne process, or
+`make serve`'s production shape) or the minimal relay, with the fake Realtime.
 
 Every process here reads the same clock (time.monotonic is CLOCK_MONOTONIC on Linux), so the
 fake's receive times and the simulated callers' send times can be compared directly.
@@ -20,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from streaming.audio import REALTIME_RATE, Resampler
-from streaming.simulator import CallReport, scripted_caller, simulate_call
+from streaming.simulator import CallReport, scripted_caller, simulate_call, stream_call
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE_NUMBER = 254711500000
@@ -44,56 +45,77 @@ def wait_port(port: int, timeout: float = 30) -> None:
     raise RuntimeError(f"nothing listening on port {port}")
 
 
+# The shapes measured: the project in one process on its embedded defaults (make run), the
+# production shape (make serve: 2 workers, PostgreSQL, Redis), and the minimal relay.
+EMBEDDED, SERVE, RELAY = "embedded", "serve", "relay"
+
+
 @dataclass
 class Servers:
     env: dict[str, str]
     port: int
     stats_path: str
-    daphne: subprocess.Popen
+    server: subprocess.Popen
     fake: subprocess.Popen
     tmp: tempfile.TemporaryDirectory = field(repr=False)
+    shape: str = EMBEDDED
+    database: str = ""  # a PostgreSQL database made for this run, dropped at the end
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def pids(self) -> list[int]:
+        """The server's processes: the launcher and its workers under `make serve`."""
+        children = Path(f"/proc/{self.server.pid}/task/{self.server.pid}/children")
+        found = children.read_text().split() if children.exists() else []
+        return [self.server.pid, *map(int, found)]
+
     def stop(self) -> None:
-        for p in (self.daphne, self.fake):
+        for p in (self.server, self.fake):
             p.terminate()
-        for p in (self.daphne, self.fake):
+            if p is self.server and self.shape == SERVE:
+                p.terminate()  # twice: no drain wait for calls a failed run left open
+        for p in (self.server, self.fake):
             try:
-                p.wait(timeout=10)
+                p.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 p.kill()
+        if self.database:
+            _drop_database(self.database)
 
 
 def start_servers(
     calls: int,
     env: dict[str, str] | None = None,
     fake_args: list[str] | None = None,
+    shape: str = EMBEDDED,
 ) -> Servers:
-    """Daphne and the fake Realtime as subprocesses, on a database with one agent per call.
+    """The server (by `shape`) and the fake Realtime as subprocesses, with one agent per call.
 
-    Without `env`, a fresh SQLite database in a temporary folder; with a DATABASE_URL in
-    `env` (a test's database), that one, already migrated, with `calls` = 0 agents made here.
+    Without `env`, a fresh database (SQLite in a temporary folder; PostgreSQL for `serve`);
+    with a DATABASE_URL in `env` (a test's database), that one, already migrated, with `calls`
+    = 0 agents made here.
     """
     tmp = tempfile.TemporaryDirectory(prefix="voicebench-")
     port, fake_port = free_port(), free_port()
     stats = os.path.join(tmp.name, "fake-stats.jsonl")
+    database = _make_database() if shape == SERVE else ""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "voiceproject.settings",
-        "DATABASE_URL": f"sqlite:///{tmp.name}/bench.sqlite3",
+        "DATABASE_URL": database or f"sqlite:///{tmp.name}/bench.sqlite3",
         "OPENAI_API_KEY": "sk-bench",
         "OPENAI_REALTIME_URL": f"ws://127.0.0.1:{fake_port}/v1/realtime",
         "LOG_LEVEL": "WARNING",
         "SAUTIKIT_SIGNING_SECRET": "",
         "PUBLIC_BASE_URL": "",
-        "REDIS_URL": "",
+        "REDIS_URL": BENCH_REDIS_URL if shape == SERVE else "",
+        "CHANNEL_LAYER_PREFIX": f"bench-{os.getpid()}",
         **(env or {}),
     }
     py = sys.executable
-    if calls:
+    if calls and shape != RELAY:
         subprocess.run([py, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
         make_agents = (
             "from agents.models import Agent\n"
@@ -108,15 +130,43 @@ def start_servers(
          *(fake_args or [])],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
     )  # fmt: skip
-    with open(os.path.join(tmp.name, "daphne.log"), "w") as log:
-        daphne = subprocess.Popen(
-            [py, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-             "voiceproject.asgi:application"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log,
-        )  # fmt: skip
+    command = {
+        EMBEDDED: [py, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+                   "voiceproject.asgi:application"],
+        SERVE: [py, "-m", "voiceproject.serve"],
+        RELAY: [py, "-m", "bench.relay", "--port", str(port), "--realtime-url",
+                env["OPENAI_REALTIME_URL"]],
+    }[shape]  # fmt: skip
+    if shape == SERVE:
+        env = {**env, "WORKERS": "2", "HOST": "127.0.0.1", "PORT": str(port)}
+    with open(os.path.join(tmp.name, "server.log"), "w") as log:
+        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
     wait_port(port)
     wait_port(fake_port)
-    return Servers(env, port, stats, daphne, fake, tmp)
+    return Servers(env, port, stats, server, fake, tmp, shape, database)
+
+
+# PostgreSQL and Redis for the production shape: the ones `make test` uses, by default.
+BENCH_POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
+BENCH_REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def _make_database() -> str:
+    """A new, empty PostgreSQL database for one run (dropped by Servers.stop)."""
+    import psycopg
+
+    name = f"voicebench_{os.getpid()}_{int(time.time())}"
+    with psycopg.connect(BENCH_POSTGRES_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    return BENCH_POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
+
+
+def _drop_database(url: str) -> None:
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(BENCH_POSTGRES_URL, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # -- measuring one call -----------------------------------------------------------------------
@@ -128,6 +178,7 @@ class CallFigures:
     first_audio_ms: float | None
     barge_in_tail_ms: list[float]
     gaps: int
+    worst_gap_ms: float
     truncate_errors: int
 
 
@@ -168,19 +219,29 @@ def figures(report: CallReport, fake: dict) -> CallFigures:
         first_audio_ms=first,
         barge_in_tail_ms=tails,
         gaps=count_gaps(heard, rate),
+        worst_gap_ms=worst_gap_ms(heard, rate),
         truncate_errors=len(fake["errors"]),
     )
 
 
-def count_gaps(heard: np.ndarray, rate: int) -> int:
-    """Silent runs of 5 ms or more inside an answer (answers are separated by >= 300 ms)."""
-    loud = np.abs(heard) > 0
-    idx = np.flatnonzero(loud)
+def silences_inside_answers(heard: np.ndarray, rate: int) -> np.ndarray:
+    """Lengths (samples) of the silent runs of 5 ms or more inside an answer (answers are
+    separated by >= 300 ms)."""
+    idx = np.flatnonzero(np.abs(heard) > 0)
     if not len(idx):
-        return 0
+        return np.zeros(0, dtype=int)
     runs = np.diff(idx)
     min_gap, answer_gap = int(0.005 * rate), int(0.3 * rate)
-    return int(np.sum((runs > min_gap) & (runs < answer_gap)))
+    return runs[(runs > min_gap) & (runs < answer_gap)]
+
+
+def count_gaps(heard: np.ndarray, rate: int) -> int:
+    return len(silences_inside_answers(heard, rate))
+
+
+def worst_gap_ms(heard: np.ndarray, rate: int) -> float:
+    gaps = silences_inside_answers(heard, rate)
+    return float(gaps.max() - 1) / rate * 1000 if len(gaps) else 0.0
 
 
 def read_fake_stats(path: str) -> dict[str, dict]:
@@ -208,18 +269,20 @@ def proc_rss_mb(pid: int) -> float:
 
 
 async def run_calls(servers: Servers, n: int) -> tuple[list[CallReport], dict]:
-    pid = servers.daphne.pid
-    baseline_rss = proc_rss_mb(pid)
+    pids = servers.pids()
+    baseline_rss = sum(proc_rss_mb(pid) for pid in pids)
     peak = [baseline_rss]
     stop = asyncio.Event()
 
     async def sample() -> None:
         while not stop.is_set():
-            peak[0] = max(peak[0], proc_rss_mb(pid))
+            peak[0] = max(peak[0], sum(proc_rss_mb(pid) for pid in pids))
             await asyncio.sleep(0.25)
 
     async def one(i: int) -> CallReport:
         await asyncio.sleep(i * 1.0 / max(n, 1))  # spread the call set-ups over a second
+        if servers.shape == RELAY:  # no webhooks: straight to the stream
+            return await relay_call(servers, i)
         # One caller per call, as on a real line (the per-caller limits would refuse one caller
         # calling N times at once).
         return await simulate_call(
@@ -228,9 +291,9 @@ async def run_calls(servers: Servers, n: int) -> tuple[list[CallReport], dict]:
         )  # fmt: skip
 
     sampler = asyncio.create_task(sample())
-    cpu0, t0 = proc_cpu_s(pid), time.monotonic()
+    cpu0, t0 = sum(proc_cpu_s(pid) for pid in pids), time.monotonic()
     reports = await asyncio.gather(*(one(i) for i in range(n)))
-    cpu1, t1 = proc_cpu_s(pid), time.monotonic()
+    cpu1, t1 = sum(proc_cpu_s(pid) for pid in pids), time.monotonic()
     stop.set()
     await sampler
     call_minutes = sum(len(r.sent_at) * 0.02 for r in reports) / 60
@@ -243,9 +306,23 @@ async def run_calls(servers: Servers, n: int) -> tuple[list[CallReport], dict]:
     return list(reports), load
 
 
+async def relay_call(servers: Servers, i: int) -> CallReport:
+    """The scripted caller, straight onto the relay's stream socket."""
+    report = CallReport(f"BENCH_{i}")
+    audio, spans = scripted_caller(report.rate)
+    hello = {"callSid": report.call_id, "streamSid": f"MZ{i}", "sampleRate": report.rate}
+    url = f"ws://127.0.0.1:{servers.port}/sautikit/stream/{report.call_id}/"
+    await stream_call(url, report, audio, spans, hello, tail_s=2.0)
+    return report
+
+
 def summarise(reports: list[CallReport], fake_stats: dict[str, dict]) -> dict:
-    lags, firsts, tails, gaps, errors, missing = [], [], [], 0, 0, 0
+    lags, firsts, tails, gaps, worst, errors, missing = [], [], [], 0, 0.0, 0, 0
+    answers = expected = 0
     for i, report in enumerate(reports):
+        # The greeting, then an answer after each thing the caller says.
+        expected += 1 + len(scripted_caller(report.rate)[1])
+        answers += (report.time_to_first_audio_ms is not None) + len(report.answer_latencies_ms)
         fake = fake_stats.get(f"bench call {i}")
         if fake is None or report.refused:
             missing += 1
@@ -256,36 +333,44 @@ def summarise(reports: list[CallReport], fake_stats: dict[str, dict]) -> dict:
             firsts.append(f.first_audio_ms)
         tails += f.barge_in_tail_ms
         gaps += f.gaps
+        worst = max(worst, f.worst_gap_ms)
         errors += f.truncate_errors
+
+    def pct(values: list[float], q: float) -> float:
+        return float(np.percentile(values, q)) if values else float("nan")
+
     return {
         "calls": len(reports),
         "measured": len(reports) - missing,
-        "lag_median": float(np.median(lags)) if lags else float("nan"),
-        "lag_p99": float(np.percentile(lags, 99)) if lags else float("nan"),
-        "first_median": float(np.median(firsts)) if firsts else float("nan"),
+        "lag_median": pct(lags, 50),
+        "lag_p99": pct(lags, 99),
+        "first_median": pct(firsts, 50),
+        "first_p99": pct(firsts, 99),
         "first_max": float(max(firsts)) if firsts else float("nan"),
-        "tail_median": float(np.median(tails)) if tails else float("nan"),
+        "tail_median": pct(tails, 50),
         "tail_max": float(max(tails)) if tails else float("nan"),
         "gaps": gaps,
+        "worst_gap_ms": worst,
+        "answers": answers / expected if expected else 0.0,
         "upstream_errors": errors,
         "barge_ins": sum(r.barge_ins for r in reports),
     }
 
 
-def bench_calls(n: int) -> dict:
-    servers = start_servers(n)
+def bench_calls(n: int, shape: str = EMBEDDED) -> dict:
+    servers = start_servers(n, shape=shape)
     try:
         reports, load = asyncio.run(run_calls(servers, n))
         time.sleep(1.0)  # let the fake write its per-session timings
     finally:
         servers.stop()
         stats = read_fake_stats(servers.stats_path)
-        log = Path(servers.tmp.name, "daphne.log").read_text()
+        log = Path(servers.tmp.name, "server.log").read_text()
         servers.tmp.cleanup()
-    errors = [line for line in log.splitlines() if " ERROR " in line]
+    errors = [line for line in log.splitlines() if " ERROR " in line or "Traceback" in line]
     if errors:
-        print(f"daphne logged {len(errors)} errors; the first: {errors[0]}", file=sys.stderr)
-    return {**summarise(reports, stats), **load, "server_errors": len(errors)}
+        print(f"the server logged {len(errors)} errors; the first: {errors[0]}", file=sys.stderr)
+    return {**summarise(reports, stats), **load, "server_errors": len(errors), "shape": shape}
 
 
 def scripted_call_seconds(rate: int = 16000) -> float:

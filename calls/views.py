@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from agents.models import Agent
 from agents.numbers import normalise_or_keep
-from calls import limits, responses
+from calls import limits, metrics, responses
 from calls.groups import call_group
 from calls.models import (
     STREAM_STATES,
@@ -130,7 +130,7 @@ def voice(request: HttpRequest) -> HttpResponse:
     state = field(payload, "callSessionState", limit=40)
     is_active = field(payload, "isActive", limit=8)
     now = timezone.now()
-    stream_state = ""
+    stream_state = refused_as = ""
     with transaction.atomic():
         call, _ = _locked_call(call_id)
         call.record_event(Source.VOICE, state or "incoming", payload, event_id, now)
@@ -163,13 +163,15 @@ def voice(request: HttpRequest) -> HttpResponse:
             response = responses.empty()
         elif agent is None:
             call.reject(f"no agent for number {dialled or '(none given)'}")
+            refused_as = "unknown_number"
             response = responses.say_and_hangup(responses.UNKNOWN_NUMBER)
         elif not agent.is_active:
             call.reject(f"agent {agent.name} is inactive")
+            refused_as = "inactive_agent"
             response = responses.say_and_hangup(responses.INACTIVE_AGENT)
         elif refused := _over_a_limit(call, agent, now):
             call.reject(refused.reason)
-            call.metadata["refused"] = "blocked" if refused.blocked else "limit"
+            call.metadata["refused"] = refused_as = "blocked" if refused.blocked else "limit"
             if refused.blocked:
                 response = responses.reject()
             else:
@@ -186,6 +188,8 @@ def voice(request: HttpRequest) -> HttpResponse:
                 status_url=base + reverse("calls:stream-status"),
             )
         call.save()
+    if refused_as:
+        metrics.CALLS_REFUSED.labels(refused_as).inc()
     if stream_state:
         _publish(call_id, _stream_message(call, stream_state, payload))
     elif call.is_over and call.bridge_started_at and not call.bridge_ended_at:

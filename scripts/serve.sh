@@ -14,4 +14,5 @@ if [ -z "${OPENAI_API_KEY:-}" ]; then
   trap 'kill $fake 2>/dev/null || true' EXIT
   export OPENAI_REALTIME_URL="ws://127.0.0.1:$FAKE_PORT/v1/realtime"
 fi
-.venv/bin/daphne -b "$HOST" -p "$PORT" voiceproject.asgi:application
+# daphne, but SIGTERM / Ctrl-C lets live calls finish first (voiceproject/worker.py).
+$PY -m voiceproject.worker -b "$HOST" -p "$PORT" voiceproject.asgi:application

@@ -167,14 +167,19 @@ class Bridge:
             asyncio.create_task(self._watch_limits(), name="limits"),
         ]
 
-    async def stop(self, reason: str, failed: bool = False, ended_by: str = "") -> None:
-        """End the call's bridge once; the first reason given is the one kept."""
+    async def stop(
+        self, reason: str, failed: bool = False, ended_by: str = "", hand_over: bool = False
+    ) -> None:
+        """End the call's bridge once; the first reason given is the one kept.
+
+        A failed call, or one ended with `hand_over`, goes to the fallback number if any.
+        """
         if self.ended.is_set():
             return
         self.end_reason = reason
         self.failed = failed
         self.ended_by = EndedBy.ERROR if failed else ended_by
-        if failed and self.fallback_to and not self.transfer_to:
+        if (failed or hand_over) and self.fallback_to and not self.transfer_to:
             self.transfer_to = self.fallback_to
             self.end_reason = f"{reason}; handed over to {self.fallback_to}"
         self.ended.set()

@@ -9,14 +9,17 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.db import InterfaceError, OperationalError
 
-from calls import strict_json
+from calls import metrics, strict_json
 from calls.groups import call_group
 from calls.models import state_key
 from streaming import calls
 from streaming.bridge import Bridge, EndedBy
+from streaming.drain import LIVE
 from streaming.realtime import RealtimeClient, UpstreamError
 from streaming.recording import Recorder
 from streaming.reports import ReportWriter
@@ -31,6 +34,9 @@ ENDING_STATES = {"streamstopped", "streamerror"}
 # report writer in the background (the caller's socket is closed before either).
 DRAIN_TIMEOUT_S = 10
 GROUP_JOIN_TIMEOUT_S = 2
+# Reading the channel layer failed (Redis down or slow): tried again after this, doubling.
+LAYER_RETRY_S = 0.5
+LAYER_RETRY_MAX_S = 5.0
 # The database is locked, timed out or its connection dropped: storing again may work.
 RETRYABLE = (OperationalError, InterfaceError)
 # Close codes for the caller's socket. Daphne's WebSocket layer (autobahn) refuses to send any
@@ -50,6 +56,53 @@ class StreamConsumer(AsyncWebsocketConsumer):
     bridge: Bridge | None = None
     call_id: str = ""
 
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Channels' own loop (await_many_dispatch) makes a task and an asyncio.wait for every
+        message it reads: at 50 audio frames a second per call, that was half of a frame's
+        cost. Here the socket is read with one await per message, and the channel layer (a
+        few status callbacks in a call) by a task of its own; their messages still go through
+        dispatch one at a time."""
+        self.scope = scope
+        self.base_send = send
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self._one_at_a_time = asyncio.Lock()
+        listening = None
+        if self.channel_layer is not None:
+            self.channel_name = await self.channel_layer.new_channel()
+            listening = asyncio.create_task(self._listen(), name="channel-layer")
+        try:
+            while True:
+                message = await receive()
+                async with self._one_at_a_time:
+                    await self.dispatch(message)
+        except StopConsumer:
+            pass
+        finally:
+            if listening is not None:
+                listening.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await listening
+
+    async def _listen(self) -> None:
+        """Messages from other processes (status callbacks, events). Redis failing to answer
+        must not end the call: the call goes on and the reading is tried again."""
+        delay = LAYER_RETRY_S
+        while True:
+            try:
+                message = await self.channel_layer.receive(self.channel_name)
+            except Exception as e:
+                log.warning("call %s: channel layer: %r; again in %.1f s", self.call_id, e, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, LAYER_RETRY_MAX_S)
+                continue
+            delay = LAYER_RETRY_S
+            async with self._one_at_a_time:
+                try:
+                    await self.dispatch(message)
+                except Exception:
+                    log.exception("call %s: could not handle %s", self.call_id,
+                                  message.get("type"))  # fmt: skip
+
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels' own dispatch hops to the database thread before every message to close
         # stale connections; 50 audio frames a second per call would queue behind webhooks
@@ -63,17 +116,17 @@ class StreamConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         # Refusing before accept() answers the handshake with 403; nothing opens upstream.
         if SUBPROTOCOL not in self.scope.get("subprotocols", []):
-            await self.close()
+            await self._refuse("stream_subprotocol")
             return
         call_id = self.scope["url_route"]["kwargs"]["call_id"]
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         token = (query.get("token") or [""])[0]
         if not check_token(call_id, token):
-            await self.close()
+            await self._refuse("stream_token")
             return
         setup = await calls.claim_call(call_id)
         if setup is None:
-            await self.close()
+            await self._refuse("stream_not_expected")  # unknown, over, or already streaming
             return
         self.call_id = call_id
         self._call_pk = setup.pk
@@ -103,7 +156,15 @@ class StreamConsumer(AsyncWebsocketConsumer):
             call_id=call_id,
             fallback_to=setup.fallback_to,
         )
+        LIVE.add(self)
+        metrics.LIVE_CALLS.inc()
+        metrics.CALLS_STARTED.inc()
+        metrics.watch_inbound_lag(LIVE)
         self._spawn(self._run())
+
+    async def _refuse(self, reason: str) -> None:
+        metrics.CALLS_REFUSED.labels(reason).inc()
+        await self.close()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if bytes_data is not None:
@@ -149,6 +210,13 @@ class StreamConsumer(AsyncWebsocketConsumer):
             await self.bridge.stop(f"Sautikit: {kind}", ended_by=ended_by)
             await self._finish(close=True)
 
+    async def end_for_drain(self, reason: str) -> None:
+        """This process is stopping and the call outlasted the drain limit: end it cleanly,
+        handing the caller over to the agent's fallback number if it has one."""
+        if self.bridge is not None:
+            await self.bridge.stop(reason, ended_by=EndedBy.LIMIT, hand_over=True)
+            await self._finish(close=True)
+
     # -- the bridge's life ----------------------------------------------------------------
 
     async def _run(self) -> None:
@@ -176,6 +244,21 @@ class StreamConsumer(AsyncWebsocketConsumer):
         await asyncio.shield(self._finishing)
 
     async def _write_end(self, close: bool, error: str) -> None:
+        try:
+            await self._record_end(close, error)
+        finally:
+            LIVE.discard(self)  # a draining process waits for the record, not just the socket
+            self._count_end()
+
+    def _count_end(self) -> None:
+        bridge = self.bridge
+        metrics.LIVE_CALLS.dec()
+        metrics.CALLS_ENDED.labels(bridge.ended_by or "unknown").inc()
+        if bridge.failed:
+            metrics.UPSTREAM_ERRORS.inc()
+        metrics.PLAYOUT_UNDERRUNS.inc(bridge.playout.stats.underruns)
+
+    async def _record_end(self, close: bool, error: str) -> None:
         bridge = self.bridge
         if not error and bridge.failed:
             error = bridge.end_reason
@@ -247,6 +330,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=text)
 
     def _report(self, kind: str, payload: dict[str, Any]) -> None:
+        if kind == "turn" and isinstance(payload.get("latency_ms"), int):
+            metrics.ANSWER_TIME.observe(payload["latency_ms"] / 1000)
         self._reports.put(kind, payload)
 
     async def _store(self, kind: str, payload: dict[str, Any]) -> None:

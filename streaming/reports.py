@@ -89,3 +89,11 @@ class ReportWriter:
                 self.lost += 1
                 log.exception("%s: could not store %s", self.name, kind)
                 return
+
+
+async def settle(timeout_s: float) -> int:
+    """Wait up to `timeout_s` for the writers still storing after their call (a stopping
+    process lets them finish); returns how many are still not done."""
+    if _lingering:
+        await asyncio.wait(set(_lingering), timeout=timeout_s)
+    return len(_lingering)

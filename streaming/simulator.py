@@ -17,6 +17,7 @@ import urllib.request
 import uuid
 import wave
 import xml.etree.ElementTree as ET
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -260,11 +261,69 @@ async def simulate_call(
         caller_audio, spans = read_wav(wav, rate), []
     else:
         caller_audio, spans = scripted_caller(rate, plan)
-    report.caller_audio_s = len(caller_audio) / rate
+
+    async def announce() -> None:
+        # Sautikit's webhooks come from another component: they do not hold up the media.
+        if status_url:
+            started = {"callSessionState": "StreamStarted", "streamSid": stream_sid,
+                       "sessionId": call_id}  # fmt: skip
+            await post(status_url, started, secret)
+        await _event(events_url, "call.answered", call_id, caller, number, secret,
+                     answered_at=datetime.now(UTC).isoformat())  # fmt: skip
+
+    async def stopped() -> None:
+        if status_url:
+            # The caller hanging up: Sautikit reports the stream stopped as it tears it down.
+            await post(status_url, {"callSessionState": "StreamStopped", "streamSid": stream_sid,
+                                    "sessionId": call_id}, secret)  # fmt: skip
+
+    hello = {"callSid": call_id, "streamSid": stream_sid, "from": caller, "to": number,
+             "sampleRate": rate, "headers": "{}"}  # fmt: skip
+    await stream_call(stream.get("url"), report, caller_audio, spans, hello, tail_s,
+                      announce=announce, stopped=stopped)  # fmt: skip
+    # Sautikit asks the voice URL what to do next when the stream ends with the caller still on.
+    if report.hung_up_by_server:
+        status, body = await post(
+            f"{base_url}/sautikit/voice/", {**fields, "callSessionState": "StreamStopped"}, secret
+        )
+        dial = ET.fromstring(body).find("Dial") if status == 200 else None  # noqa: S314
+        if dial is not None:
+            report.transferred_to = dial.get("phoneNumbers", "")
+    duration = (datetime.now(UTC) - started).total_seconds()
+    await post(f"{base_url}/sautikit/voice/", {**fields, "isActive": "0",
+               "callSessionState": "Completed", "durationInSeconds": str(round(duration))},
+               secret)  # fmt: skip
+    await _event(events_url, "call.completed", call_id, caller, number, secret, status="completed",
+                 duration_seconds=round(duration), ended_at=datetime.now(UTC).isoformat(),
+                 hangup_cause="NORMAL_CLEARING")  # fmt: skip
+
+    if out:
+        report.wav = str(Path(out).resolve())
+        _write_stereo(report.wav, caller_audio, report.heard, rate)
+    return report
+
+
+async def stream_call(
+    url: str,
+    report: CallReport,
+    caller_audio: np.ndarray,
+    spans: list[tuple[float, float]],
+    hello: dict[str, Any],
+    tail_s: float = 3.0,
+    announce: Callable[[], Awaitable[None]] | None = None,
+    stopped: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """The media part of a call: the stream socket, audio both ways, what was heard.
+
+    `announce` runs beside the media once the socket is open, `stopped` once the caller is
+    done; `report` gets the timings, the answers and what the caller heard.
+    """
+    rate = report.rate
     frame = rate // 50
+    report.caller_audio_s = len(caller_audio) / rate
 
     async with websockets.connect(
-        stream.get("url"), subprotocols=[SUBPROTOCOL], max_size=None, compression=None
+        url, subprotocols=[SUBPROTOCOL], max_size=None, compression=None
     ) as ws:
         t0 = report.t0 = time.monotonic()
         media = _MediaBuffer(rate, t0)
@@ -310,44 +369,16 @@ async def simulate_call(
                         media.kill(now)
                         last_frame_end = now - t0 - 1
 
-        async def announce() -> None:
-            # Sautikit's webhooks come from another component: they do not hold up the media.
-            if status_url:
-                started = {"callSessionState": "StreamStarted", "streamSid": stream_sid,
-                           "sessionId": call_id}  # fmt: skip
-                await post(status_url, started, secret)
-            await _event(events_url, "call.answered", call_id, caller, number, secret,
-                         answered_at=datetime.now(UTC).isoformat())  # fmt: skip
-
         receiver = asyncio.create_task(receive())
-        await ws.send(json.dumps({"callSid": call_id, "streamSid": stream_sid, "from": caller,
-                                  "to": number, "sampleRate": rate, "headers": "{}"}))  # fmt: skip
-        announcing = asyncio.create_task(announce())
+        await ws.send(json.dumps(hello))
+        announcing = asyncio.create_task(announce()) if announce else None
         await send_caller_audio()
         receiver.cancel()
-        await announcing
-        stopped = {"callSessionState": "StreamStopped", "streamSid": stream_sid,
-                   "sessionId": call_id}  # fmt: skip
-        if status_url:
-            # The caller hanging up: Sautikit reports the stream stopped as it tears it down.
-            await post(status_url, stopped, secret)
+        if announcing is not None:
+            await announcing
+        if stopped is not None:
+            await stopped()
     heard = report.heard = media.finish()
-    # Sautikit asks the voice URL what to do next when the stream ends with the caller still on.
-    if report.hung_up_by_server:
-        status, body = await post(
-            f"{base_url}/sautikit/voice/", {**fields, "callSessionState": "StreamStopped"}, secret
-        )
-        dial = ET.fromstring(body).find("Dial") if status == 200 else None  # noqa: S314
-        if dial is not None:
-            report.transferred_to = dial.get("phoneNumbers", "")
-    duration = (datetime.now(UTC) - started).total_seconds()
-    await post(f"{base_url}/sautikit/voice/", {**fields, "isActive": "0",
-               "callSessionState": "Completed", "durationInSeconds": str(round(duration))},
-               secret)  # fmt: skip
-    await _event(events_url, "call.completed", call_id, caller, number, secret, status="completed",
-                 duration_seconds=round(duration), ended_at=datetime.now(UTC).isoformat(),
-                 hangup_cause="NORMAL_CLEARING")  # fmt: skip
-
     report.time_to_first_audio_ms = first_audio[0] * 1000 if first_audio else None
     report.turns = len(bursts)
     report.agent_audio_s = float(np.count_nonzero(np.abs(heard) > 100)) / rate
@@ -355,10 +386,6 @@ async def simulate_call(
         after = [b for b in bursts if b > end]
         if after:
             report.answer_latencies_ms.append((after[0] - end) * 1000)
-    if out:
-        report.wav = str(Path(out).resolve())
-        _write_stereo(report.wav, caller_audio, heard, rate)
-    return report
 
 
 async def _event(url: str, kind: str, call_id: str, caller: str, number: str, secret: str,

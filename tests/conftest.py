@@ -14,7 +14,7 @@ from django.test import Client
 from django.utils import timezone
 
 from agents.models import Agent
-from tests.live_stack import clinic, tool_endpoint  # noqa: F401 (fixtures for whole calls)
+from tests.live_stack import clinic, shape, tool_endpoint  # noqa: F401 (fixtures for whole calls)
 
 # No heartbeat thread in the test process (which imports the ASGI app; Django's settings are
 # loaded by then), nor in the servers tests start unless a test asks for one: it would write to

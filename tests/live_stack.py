@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -14,14 +18,16 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+import websockets
+from django.conf import settings
 from django.db import connection
 
 from agents.models import Agent, Tool
 from agents.tools import derived_key
-from bench.calls import Servers, start_servers
+from bench.calls import Servers, free_port, start_servers, wait_port
 from calls import signatures
 from calls.models import Call
-from streaming.simulator import CallReport, simulate_call
+from streaming.simulator import SUBPROTOCOL, CallReport, post, simulate_call
 from streaming.tools import signed_message
 
 
@@ -171,3 +177,148 @@ def record_a_call(tmp_path: Path, call_id: str) -> CallReport:
     finally:
         stack.stop()
         stack.tmp.cleanup()
+
+
+# -- `make serve` as a whole: the launcher, its workers, the fake Realtime -------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVE_NUMBER = "+254711000700"
+
+
+def serve(**env: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "voiceproject.serve"],
+        cwd=ROOT,
+        env={**os.environ, "LOG_LEVEL": "WARNING", **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+needs_services = pytest.mark.skipif(
+    not os.environ.get("REDIS_URL") or "postgres" not in os.environ.get("DATABASE_URL", ""),
+    reason="needs DATABASE_URL (PostgreSQL) and REDIS_URL: make test's second pass",
+)
+
+
+class Shape:
+    """`make serve` (two workers unless told) on the test's database, Redis when set, and the
+    fake Realtime. What the launcher prints is kept in `lines`."""
+
+    def __init__(self, fallback_to: str = "", fake_args: tuple[str, ...] = (), **env: str) -> None:
+        Agent(name="Desk", phone_number=SERVE_NUMBER, instructions="Help.",
+              fallback_number=fallback_to).save()  # fmt: skip
+        self.port, fake_port = free_port(), free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.fake = subprocess.Popen(
+            [sys.executable, "manage.py", "fake_realtime", "--port", str(fake_port), *fake_args],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        self.server = serve(
+            **{"WORKERS": "2", "DRAIN_LIMIT_S": "30", **env}, PORT=str(self.port),
+            DATABASE_URL=database_url(), REDIS_URL=settings.REDIS_URL,
+            CHANNEL_LAYER_PREFIX=f"serve-{uuid.uuid4().hex[:8]}",
+            OPENAI_API_KEY="sk-test", OPENAI_REALTIME_URL=f"ws://127.0.0.1:{fake_port}/v1/realtime",
+            SAUTIKIT_SIGNING_SECRET="", PUBLIC_BASE_URL="",
+            DJANGO_SETTINGS_MODULE="voiceproject.settings",
+        )  # fmt: skip
+        self.lines: list[str] = []
+        self.errors: list[str] = []  # the workers' logs
+        threading.Thread(target=self._read, args=(self.server.stdout, self.lines),
+                         daemon=True).start()  # fmt: skip
+        threading.Thread(target=self._read, args=(self.server.stderr, self.errors),
+                         daemon=True).start()  # fmt: skip
+        wait_port(self.port)
+        wait_port(fake_port)
+
+    @staticmethod
+    def _read(stream: Any, into: list[str]) -> None:
+        for line in stream:
+            into.append(line.rstrip())
+
+    def workers(self) -> list[int]:
+        """The workers' pids, from "serving on … with N worker(s): <pid>, <pid>"."""
+        assert wait_until(lambda: bool(self.lines))
+        return [int(pid) for pid in self.lines[0].rsplit(":", 1)[1].split(",")]
+
+    def close(self) -> None:
+        for process in (self.server, self.fake):
+            if process.poll() is None:
+                process.terminate()  # the launcher stops its workers: they drain
+                process.terminate()  # twice: calls a test left open are ended now
+                try:
+                    process.wait(timeout=40)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+
+
+@pytest.fixture
+def shape(transactional_db):
+    made: list[Shape] = []
+
+    def start(**env: str) -> Shape:
+        made.append(Shape(**env))
+        return made[-1]
+
+    yield start
+    for s in made:
+        s.close()
+
+
+async def calls_on_both_workers(base_url: str) -> tuple[dict, dict[str, str]]:
+    """Open calls until each of the two workers holds one: (sockets, process -> call id)."""
+    sockets: dict[str, websockets.ClientConnection] = {}
+    held: dict[str, str] = {}
+    # Which worker accepts a socket is the kernel's choice: call until both hold one.
+    for i in range(20):
+        call_id = f"SERVE_{i}"
+        fields = {"sessionId": call_id, "callerNumber": f"+2547001000{i:02d}",
+                  "destinationNumber": SERVE_NUMBER, "isActive": "1"}  # fmt: skip
+        status, body = await post(f"{base_url}/sautikit/voice/", fields, "")
+        assert status == 200, body
+        url = body.decode().split('url="')[1].split('"')[0].replace("&amp;", "&")
+        sockets[call_id] = await websockets.connect(url, subprotocols=[SUBPROTOCOL])
+        process = await asyncio.to_thread(bridge_process, call_id)
+        held.setdefault(process, call_id)
+        if len(held) == 2:
+            return sockets, held
+    raise AssertionError(f"all calls went to one worker: {held}")
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie has exited: it only waits for its (new) parent to reap it.
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().split(") ", 1)[1][0] != "Z"
+
+
+# These run in threads of their own: each closes its connection, or the test database could not
+# be dropped at the end.
+
+
+def bridge_process(call_id: str) -> str:
+    try:
+        assert wait_until(
+            lambda: Call.objects.filter(call_id=call_id).exclude(bridge_process="").exists()
+        )
+        return Call.objects.get(call_id=call_id).bridge_process
+    finally:
+        connection.close()
+
+
+def end_reason(call_id: str) -> str:
+    return ended_call(call_id).end_reason
+
+
+def ended_call(call_id: str, timeout: float = 10) -> Call:
+    """The call once its bridge has ended (or as it is after `timeout`)."""
+    try:
+        wait_until(lambda: Call.objects.get(call_id=call_id).bridge_ended_at is not None, timeout)
+        return Call.objects.get(call_id=call_id)
+    finally:
+        connection.close()

@@ -13,6 +13,7 @@ from calls.groups import call_group
 from calls.models import Status
 from streaming import bridge as bridge_module
 from streaming import calls as bridge_db
+from streaming import consumer as consumer_module
 from streaming.bridge import Limits
 from streaming.consumer import CLOSE_UPSTREAM_FAILED
 from streaming.fake_realtime import FakeRealtimeServer, Options, Voice
@@ -391,3 +392,35 @@ async def test_a_call_goes_on_when_the_channel_layer_is_down(fake, monkeypatch):
     assert len(audio) > 0  # the greeting plays: the caller is not left in silence
     await comm.disconnect()
     assert (await get_call()).end_reason == "caller hung up"
+
+
+async def test_a_call_outlives_a_failed_read_of_the_channel_layer(fake, monkeypatch):
+    # Redis timing out (or dropping the connection) while the consumer waits for its next
+    # status callback used to raise inside the consumer: the caller's socket was closed with
+    # 1011. The call goes on, and the next callback still reaches it.
+    monkeypatch.setattr(consumer_module, "LAYER_RETRY_S", 0.05)
+    layer = get_channel_layer()
+    receive = layer.receive
+    failures = []
+
+    async def flaky(channel):
+        if not failures:
+            failures.append(channel)
+            raise TimeoutError("Timeout reading from 127.0.0.1:6379")
+        return await receive(channel)
+
+    monkeypatch.setattr(layer, "receive", flaky)
+    comm = communicator(await start_call())
+    await comm.connect()
+    assert await wait_for(lambda: fake.sessions and fake.sessions[0].updates)
+    assert await wait_for(lambda: failures)
+    await asyncio.sleep(0.2)
+    assert (await get_call()).bridge_ended_at is None
+    await layer.group_send(
+        call_group("call-1"),
+        {"type": "stream.status", "call_id": "call-1", "state": "StreamStopped"},
+    )
+    _, texts, _ = await collect(comm, seconds=3, stop_after_quiet=2)
+    assert texts[-1] == {"type": "closed", "code": 1000}
+    assert await wait_for(ended)
+    assert (await get_call()).end_reason == "Sautikit: StreamStopped"

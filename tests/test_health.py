@@ -61,3 +61,11 @@ def test_redis_is_checked_for_real_when_it_runs(client, settings):
         pytest.skip("needs REDIS_URL (a real Redis)")
     redis.Redis.from_url(settings.REDIS_URL).ping()
     assert client.get("/readyz").status_code == 200
+
+
+def test_it_is_not_ready_while_draining(client, monkeypatch):
+    # Told to stop (a deploy): its live calls go on, load balancers send new ones elsewhere.
+    monkeypatch.setattr(health.LIVE, "draining", True)
+    response = client.get("/readyz")
+    assert (response.status_code, response.content) == (503, b"not ready: draining\n")
+    assert client.get("/healthz").status_code == 200

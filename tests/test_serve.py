@@ -6,35 +6,19 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
-import uuid
-from pathlib import Path
 
-import pytest
-import websockets
-from django.conf import settings
-from django.db import connection
-
-from agents.models import Agent
-from bench.calls import free_port, wait_port
-from calls.models import Call
-from streaming.simulator import SUBPROTOCOL, post
-from tests.live_stack import database_url, wait_until
-
-ROOT = Path(__file__).resolve().parent.parent
-NUMBER = "+254711000700"
-
-
-def serve(**env: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "voiceproject.serve"],
-        cwd=ROOT,
-        env={**os.environ, "LOG_LEVEL": "WARNING", **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+from bench.calls import free_port
+from streaming.simulator import post
+from tests.live_stack import SERVE_NUMBER as NUMBER
+from tests.live_stack import (
+    alive,
+    calls_on_both_workers,
+    end_reason,
+    ended_call,
+    needs_services,
+    serve,
+    wait_until,
+)
 
 
 def test_it_refuses_several_workers_without_postgresql_and_redis(tmp_path):
@@ -45,58 +29,6 @@ def test_it_refuses_several_workers_without_postgresql_and_redis(tmp_path):
     assert "2 workers need PostgreSQL and Redis" in err
     assert "DATABASE_URL must point at PostgreSQL" in err
     assert "REDIS_URL must be set" in err
-
-
-needs_services = pytest.mark.skipif(
-    not os.environ.get("REDIS_URL") or "postgres" not in os.environ.get("DATABASE_URL", ""),
-    reason="needs DATABASE_URL (PostgreSQL) and REDIS_URL: make test's second pass",
-)
-
-
-class Shape:
-    """`make serve` with two workers on the test's PostgreSQL and Redis, and the fake Realtime."""
-
-    def __init__(self, **env: str) -> None:
-        Agent(name="Desk", phone_number=NUMBER, instructions="Help.").save()
-        self.port, fake_port = free_port(), free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.fake = subprocess.Popen(
-            [sys.executable, "manage.py", "fake_realtime", "--port", str(fake_port)],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        self.server = serve(
-            WORKERS="2", PORT=str(self.port), DATABASE_URL=database_url(),
-            REDIS_URL=settings.REDIS_URL, CHANNEL_LAYER_PREFIX=f"serve-{uuid.uuid4().hex[:8]}",
-            OPENAI_API_KEY="sk-test", OPENAI_REALTIME_URL=f"ws://127.0.0.1:{fake_port}/v1/realtime",
-            SAUTIKIT_SIGNING_SECRET="", PUBLIC_BASE_URL="",
-            DJANGO_SETTINGS_MODULE="voiceproject.settings", **env,
-        )  # fmt: skip
-        wait_port(self.port)
-        wait_port(fake_port)
-
-    def close(self) -> None:
-        for process in (self.server, self.fake):
-            if process.poll() is None:
-                process.terminate()  # the launcher stops its workers
-                try:
-                    process.wait(timeout=40)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
-
-
-@pytest.fixture
-def shape(transactional_db):
-    assert connection.vendor == "postgresql"
-    made: list[Shape] = []
-
-    def start(**env: str) -> Shape:
-        made.append(Shape(**env))
-        return made[-1]
-
-    yield start
-    for s in made:
-        s.close()
 
 
 @needs_services
@@ -117,16 +49,6 @@ def test_workers_do_not_outlive_a_killed_launcher(tmp_path):
         server.kill()
         server.wait()
     assert wait_until(lambda: not alive(worker), timeout=20), "the worker outlived the launcher"
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie has exited: it only waits for its (new) parent to reap it.
-    with open(f"/proc/{pid}/stat") as stat:
-        return stat.read().split(") ", 1)[1][0] != "Z"
 
 
 @needs_services
@@ -155,26 +77,6 @@ async def kill_one_worker(base_url: str) -> None:
             await ws.close()
 
 
-async def calls_on_both_workers(base_url: str) -> tuple[dict, dict[str, str]]:
-    """Open calls until each of the two workers holds one: (sockets, process -> call id)."""
-    sockets: dict[str, websockets.ClientConnection] = {}
-    held: dict[str, str] = {}
-    # Which worker accepts a socket is the kernel's choice: call until both hold one.
-    for i in range(20):
-        call_id = f"SERVE_{i}"
-        fields = {"sessionId": call_id, "callerNumber": f"+2547001000{i:02d}",
-                  "destinationNumber": NUMBER, "isActive": "1"}  # fmt: skip
-        status, body = await post(f"{base_url}/sautikit/voice/", fields, "")
-        assert status == 200, body
-        url = body.decode().split('url="')[1].split('"')[0].replace("&amp;", "&")
-        sockets[call_id] = await websockets.connect(url, subprotocols=[SUBPROTOCOL])
-        process = await asyncio.to_thread(bridge_process, call_id)
-        held.setdefault(process, call_id)
-        if len(held) == 2:
-            return sockets, held
-    raise AssertionError(f"all calls went to one worker: {held}")
-
-
 async def status_callbacks_reach_each_worker(base_url: str) -> None:
     sockets, held = await calls_on_both_workers(base_url)
     try:
@@ -191,30 +93,3 @@ async def status_callbacks_reach_each_worker(base_url: str) -> None:
     finally:
         for ws in sockets.values():
             await ws.close()
-
-
-# These run in threads of their own: each closes its connection, or the test database could not
-# be dropped at the end.
-
-
-def bridge_process(call_id: str) -> str:
-    try:
-        assert wait_until(
-            lambda: Call.objects.filter(call_id=call_id).exclude(bridge_process="").exists()
-        )
-        return Call.objects.get(call_id=call_id).bridge_process
-    finally:
-        connection.close()
-
-
-def end_reason(call_id: str) -> str:
-    return ended_call(call_id).end_reason
-
-
-def ended_call(call_id: str, timeout: float = 10) -> Call:
-    """The call once its bridge has ended (or as it is after `timeout`)."""
-    try:
-        wait_until(lambda: Call.objects.get(call_id=call_id).bridge_ended_at is not None, timeout)
-        return Call.objects.get(call_id=call_id)
-    finally:
-        connection.close()

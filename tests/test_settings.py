@@ -213,6 +213,28 @@ def test_it_reads_typed_values(monkeypatch):
         env_int("NUM", 0)
 
 
+def test_redis_reads_outwait_the_channel_layers_blocking_receive():
+    # Otherwise redis-py's read timeout races channels-redis's BZPOPMIN, and a lost race
+    # raises inside a live call's consumer.
+    code = (
+        "import django\n"
+        "django.setup()\n"
+        "from channels.layers import get_channel_layer\n"
+        "from channels_redis.utils import create_pool\n"
+        "layer = get_channel_layer()\n"
+        "pool = create_pool(layer.hosts[0])\n"
+        "print(pool.connection_kwargs['socket_timeout'], layer.brpop_timeout)\n"
+    )
+    clean = {k: v for k, v in os.environ.items() if k not in PROJECT_VARS}
+    clean.update(REDIS_URL="redis://cache.internal:6379/1",
+                 DJANGO_SETTINGS_MODULE="voiceproject.settings")  # fmt: skip
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=clean,
+                            capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    read_timeout, blocking_wait = map(float, result.stdout.split())
+    assert read_timeout >= blocking_wait + 5
+
+
 def test_env_example_lists_every_variable_the_settings_read():
     example = (ROOT / ".env.example").read_text()
     settings_source = (ROOT / "voiceproject" / "settings.py").read_text()

@@ -57,6 +57,13 @@ LIMIT_LIVE_CALLS_TOTAL = env_int("LIMIT_LIVE_CALLS_TOTAL", 0)
 # process silent for SERVER_LOST_AFTER_S is marked failed ("server lost") by another.
 SERVER_HEARTBEAT_S = env_int("SERVER_HEARTBEAT_S", 10)
 SERVER_LOST_AFTER_S = env_int("SERVER_LOST_AFTER_S", 40)
+# A server process told to stop (SIGTERM: a deploy) takes no new calls and lets its live calls
+# finish for up to this long; it then ends the rest, handing them to the agent's fallback
+# number if there is one.
+DRAIN_LIMIT_S = env_int("DRAIN_LIMIT_S", 15 * 60)
+# /metrics (Prometheus) answers only requests with "Authorization: Bearer <this>"; unset, it is
+# off. A secret: from the environment only.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
 # Webhook bodies are a few hundred bytes; anything far larger is refused.
 WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 64 * 1024)
 
@@ -148,7 +155,15 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("CHANNEL_LAYER_PREFIX", "voice")},
+            "CONFIG": {
+                # redis-py 8 gives up on a read after 5 s by default, and channels-redis waits
+                # up to 5 s (BZPOPMIN) for a consumer's next message: the two race, and a lost
+                # race raised in the consumer. Reads get comfortably longer than that wait.
+                "hosts": [
+                    {"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 5}
+                ],
+                "prefix": env_str("CHANNEL_LAYER_PREFIX", "voice"),
+            },
         }
     }
 else:

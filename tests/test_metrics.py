@@ -1,0 +1,115 @@
+"""/metrics: Prometheus text, only for a scraper bearing METRICS_TOKEN, and right across
+`make serve`'s workers (whichever one a scrape reaches answers for all)."""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+
+import pytest
+from prometheus_client import REGISTRY
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.live_stack import (
+    calls_on_both_workers,
+    needs_services,
+    wait_until,
+)
+
+TOKEN = "scrape-token-for-tests"
+
+
+def figures(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def scrape(base_url: str, token: str = TOKEN) -> dict:
+    host, port = base_url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        connection.request("GET", "/metrics", headers={"Authorization": f"Bearer {token}"})
+        response = connection.getresponse()
+        body = response.read().decode()
+        assert response.status == 200, body
+        return figures(body)
+    finally:
+        connection.close()
+
+
+def test_it_is_off_without_a_token(client, settings):
+    settings.METRICS_TOKEN = ""
+    response = client.get("/metrics")
+    assert response.status_code == 404
+    assert b"set METRICS_TOKEN" in response.content
+
+
+def test_it_refuses_a_scraper_without_the_token(client, settings):
+    settings.METRICS_TOKEN = TOKEN
+    for header in ({}, {"HTTP_AUTHORIZATION": "Bearer wrong"}, {"HTTP_AUTHORIZATION": TOKEN}):
+        response = client.get("/metrics", **header)
+        assert response.status_code == 401
+        assert response["WWW-Authenticate"] == 'Bearer realm="metrics"'
+    assert b"voice_" not in response.content
+
+
+@pytest.mark.django_db
+def test_it_counts_refused_calls(client, settings):
+    settings.METRICS_TOKEN = TOKEN
+    before = REGISTRY.get_sample_value("voice_calls_refused_total", {"reason": "unknown_number"})
+    client.post("/sautikit/voice/", {"sessionId": "NOBODY", "destinationNumber": "+1555000"})
+    response = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}",
+                          HTTP_HOST="10.0.0.5:8000")  # fmt: skip
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain; version=")
+    key = ("voice_calls_refused_total", (("reason", "unknown_number"),))
+    assert figures(response.content.decode())[key] == (before or 0) + 1
+
+
+def test_it_measures_a_whole_call(transactional_db, clinic, tmp_path):
+    from tests.live_stack import play_call, recording_stack
+
+    stack = recording_stack(tmp_path, METRICS_TOKEN=TOKEN)
+    try:
+        report = play_call(stack, tmp_path, "METRICS_1")
+        assert wait_until(lambda: scrape(stack.base_url)[("voice_live_calls", ())] == 0)
+        seen = scrape(stack.base_url)
+    finally:
+        stack.stop()
+        stack.tmp.cleanup()
+    assert seen[("voice_calls_started_total", ())] == 1
+    assert seen[("voice_calls_ended_total", (("ended_by", "caller"),))] == 1
+    assert seen[("voice_upstream_errors_total", ())] == 0
+    # Every answer the caller waited for, timed; the loop's lateness sampled while it ran.
+    assert seen[("voice_answer_seconds_count", ())] == len(report.answer_latencies_ms) >= 2
+    assert seen[("voice_inbound_lag_seconds_count", ())] >= 10
+
+
+@needs_services
+def test_it_sums_the_figures_of_every_worker(shape):
+    server = shape(METRICS_TOKEN=TOKEN)
+    asyncio.run(scrape_during_calls_on_both_workers(server.base_url))
+
+
+async def scrape_during_calls_on_both_workers(base_url: str) -> None:
+    sockets, _ = await calls_on_both_workers(base_url)
+    opened = len(sockets)
+    # Each scrape is a new connection, taken by either worker: each must count every call.
+    for _ in range(6):
+        seen = await asyncio.to_thread(scrape, base_url)
+        assert seen[("voice_live_calls", ())] == opened
+        assert seen[("voice_calls_started_total", ())] == opened
+    for ws in sockets.values():
+        await ws.close()
+
+    ended = ("voice_calls_ended_total", (("ended_by", "caller"),))
+
+    def all_ended() -> bool:
+        return scrape(base_url).get(ended) == opened
+
+    assert await asyncio.to_thread(wait_until, all_ended)
+    for _ in range(6):
+        assert (await asyncio.to_thread(scrape, base_url))[("voice_live_calls", ())] == 0
