@@ -27,6 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 BASE_NUMBER = 254711500000
 BASE_CALLER = 254700500000
 SETUP_FRAMES = 25
+# A dense conversation: the greeting, then six things said, each answered; the first answer is
+# talked over (barge-in). (silence before, speech) in seconds: about 22 s of call.
+PLAN = [(2.0, 1.2), (1.0, 0.8), (2.5, 1.0), (2.5, 1.2), (2.5, 0.9), (2.5, 1.0), (3.0, 0.0)]
 
 
 def free_port() -> int:
@@ -287,7 +290,7 @@ async def run_calls(servers: Servers, n: int) -> tuple[list[CallReport], dict]:
         # calling N times at once).
         return await simulate_call(
             servers.base_url, f"+{BASE_NUMBER + i}", caller=f"+{BASE_CALLER + i}", out=None,
-            tail_s=2.0, call_id=f"BENCH_{i}",
+            tail_s=2.0, call_id=f"BENCH_{i}", plan=PLAN,
         )  # fmt: skip
 
     sampler = asyncio.create_task(sample())
@@ -309,7 +312,7 @@ async def run_calls(servers: Servers, n: int) -> tuple[list[CallReport], dict]:
 async def relay_call(servers: Servers, i: int) -> CallReport:
     """The scripted caller, straight onto the relay's stream socket."""
     report = CallReport(f"BENCH_{i}")
-    audio, spans = scripted_caller(report.rate)
+    audio, spans = scripted_caller(report.rate, PLAN)
     hello = {"callSid": report.call_id, "streamSid": f"MZ{i}", "sampleRate": report.rate}
     url = f"ws://127.0.0.1:{servers.port}/sautikit/stream/{report.call_id}/"
     await stream_call(url, report, audio, spans, hello, tail_s=2.0)
@@ -321,7 +324,7 @@ def summarise(reports: list[CallReport], fake_stats: dict[str, dict]) -> dict:
     answers = expected = 0
     for i, report in enumerate(reports):
         # The greeting, then an answer after each thing the caller says.
-        expected += 1 + len(scripted_caller(report.rate)[1])
+        expected += 1 + len(scripted_caller(report.rate, PLAN)[1])
         answers += (report.time_to_first_audio_ms is not None) + len(report.answer_latencies_ms)
         fake = fake_stats.get(f"bench call {i}")
         if fake is None or report.refused:
@@ -374,5 +377,5 @@ def bench_calls(n: int, shape: str = EMBEDDED) -> dict:
 
 
 def scripted_call_seconds(rate: int = 16000) -> float:
-    audio, _ = scripted_caller(rate)
+    audio, _ = scripted_caller(rate, PLAN)
     return len(audio) / rate

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import os
 import socket
 import tempfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from agents.models import turn_detection_config
@@ -93,37 +97,85 @@ def claim_call(call_id: str) -> CallSetup | None:
         return CallSetup(call)
 
 
-@database_sync_to_async
-def apply_report(call_pk: int, kind: str, payload: dict[str, Any], turns: dict[str, Turn]) -> None:
+# The calls' reports are written by one thread of their own, which keeps its database connection
+# open. Django's default (CONN_MAX_AGE 0, and under ASGI a thread per request) opened and closed
+# a connection for every write: on SQLite each connect runs the WAL pragmas and registers
+# Django's functions again, on PostgreSQL it takes one from the pool. A connection that fails
+# is closed, and the next write opens another (the report writer retries).
+_RECORDS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="call-records")
+
+
+async def apply_reports(
+    call_pk: int, batch: list[tuple[str, dict[str, Any]]], turns: dict[str, Turn]
+) -> None:
+    """Store what the call reported, in order, in one transaction (all or none)."""
+    work = functools.partial(_apply_reports, call_pk, batch, turns)
+    await asyncio.get_running_loop().run_in_executor(_RECORDS, work)
+
+
+def _apply_reports(
+    call_pk: int, batch: list[tuple[str, dict[str, Any]]], turns: dict[str, Turn]
+) -> None:
+    locked: list[Call] = []  # the call's row, read (and locked) once per batch
+
+    def call() -> Call:
+        if not locked:
+            locked.append(Call.objects.select_for_update().get(pk=call_pk))
+        return locked[0]
+
+    try:
+        with transaction.atomic():
+            for kind, payload in batch:
+                _apply_report(call_pk, kind, payload, turns, call)
+    except (OperationalError, InterfaceError):
+        connection.close()
+        raise
+
+
+def release_connection() -> None:
+    """Close the records thread's connection (a test's database is about to go)."""
+    _RECORDS.submit(_close_connection).result()
+
+
+def _close_connection() -> None:
+    connection.close()  # looked up here: each thread has a connection of its own
+
+
+def _apply_report(
+    call_pk: int,
+    kind: str,
+    payload: dict[str, Any],
+    turns: dict[str, Turn],
+    locked_call: Callable[[], Call],
+) -> None:
     """Store one thing the call reported, as it happens (a crash keeps what came before).
 
     One writer per call, in order: nothing else writes these rows meanwhile, so no locks, and
-    `turns` (the writer's own) keeps the rows written so far: one query per report. Each report
-    is stored whole or not at all, so the writer can try it again when the database stutters.
+    `turns` (the writer's own) keeps the rows written so far: one query per report. Runs inside
+    the batch's transaction.
     """
-    with transaction.atomic():
-        if kind == "turn":
-            _update_turn(call_pk, payload, turns)
-            return
-        call = Call.objects.select_for_update().get(pk=call_pk)
-        if kind == "usage":
-            call.add_usage(tokens_from_usage(payload.get("usage")))
-            call.save(update_fields=[*USAGE_FIELDS, "updated_at"])
-            if payload.get("status") == "completed":
-                return  # the tokens are on the call; only unusual endings are kept as events
-            kind = "response.done"
-        elif kind == "end":
-            _record_end(call, **payload)
-            return
-        elif kind == "metadata":
-            call.metadata["stream"] = payload
-            call.save(update_fields=["metadata", "updated_at"])
-            return
-        elif kind == "recording":
-            call.recording = payload["name"]
-            call.save(update_fields=["recording", "updated_at"])
-            return
-        call.record_event(Source.BRIDGE, kind, payload)
+    if kind == "turn":
+        _update_turn(call_pk, payload, turns)
+        return
+    call = locked_call()
+    if kind == "usage":
+        call.add_usage(tokens_from_usage(payload.get("usage")))
+        call.save(update_fields=[*USAGE_FIELDS, "updated_at"])
+        if payload.get("status") == "completed":
+            return  # the tokens are on the call; only unusual endings are kept as events
+        kind = "response.done"
+    elif kind == "end":
+        _record_end(call, **payload)
+        return
+    elif kind == "metadata":
+        call.metadata["stream"] = payload
+        call.save(update_fields=["metadata", "updated_at"])
+        return
+    elif kind == "recording":
+        call.recording = payload["name"]
+        call.save(update_fields=["recording", "updated_at"])
+        return
+    call.record_event(Source.BRIDGE, kind, payload)
 
 
 USAGE_FIELDS = [f"tokens_{kind}" for kind in TOKEN_KINDS] + ["responses", "openai_cost_usd"]

@@ -74,7 +74,10 @@ class StreamConsumer(AsyncWebsocketConsumer):
             while True:
                 message = await receive()
                 async with self._one_at_a_time:
-                    await self.dispatch(message)
+                    if message.get("bytes") is not None and self.bridge is not None:
+                        await self.bridge.feed(message["bytes"])  # a caller frame: 50 a second
+                    else:
+                        await self.dispatch(message)
         except StopConsumer:
             pass
         finally:
@@ -324,7 +327,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self._report("metadata", data)
 
     async def _send_audio(self, pcm: bytes) -> None:
-        await self.send(bytes_data=pcm)
+        await self.base_send({"type": "websocket.send", "bytes": pcm})
 
     async def _send_text(self, text: str) -> None:
         await self.send(text_data=text)
@@ -334,8 +337,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
             metrics.ANSWER_TIME.observe(payload["latency_ms"] / 1000)
         self._reports.put(kind, payload)
 
-    async def _store(self, kind: str, payload: dict[str, Any]) -> None:
-        await calls.apply_report(self._call_pk, kind, payload, self._turns)
+    async def _store(self, batch: list[tuple[str, dict[str, Any]]]) -> None:
+        await calls.apply_reports(self._call_pk, batch, self._turns)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)

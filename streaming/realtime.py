@@ -19,6 +19,7 @@ TRANSCRIPTION_MODEL = "gpt-4o-mini-transcribe"
 # Our session.update carries this event_id, so an `error` naming it is known to refuse the
 # agent's settings: the call would go on with OpenAI's defaults (no instructions) otherwise.
 SESSION_UPDATE_EVENT_ID = "session-settings"
+APPEND_HEAD, APPEND_TAIL = '{"type":"input_audio_buffer.append","audio":"', '"}'
 
 
 class UpstreamError(Exception):
@@ -121,9 +122,10 @@ class RealtimeClient:
 
     async def append_audio(self, pcm24k: bytes) -> None:
         if pcm24k:
-            await self.send(
-                {"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm24k).decode()}
-            )
+            # Fifty a second per call: written directly (base64 needs no JSON escaping), as
+            # json.dumps would scan the whole payload for characters to escape.
+            audio = base64.b64encode(pcm24k).decode("ascii")
+            await self._ws.send(APPEND_HEAD + audio + APPEND_TAIL)
 
     async def events(self) -> AsyncIterator[dict[str, Any]]:
         """Server events until the socket closes; close_code/close_reason say how it ended."""

@@ -1,5 +1,5 @@
-"""A call's reports (transcript turns, usage, events, its end) stored one at a time, in order,
-off the audio path, and never dropped because the database stuttered.
+"""A call's reports (transcript turns, usage, events, its end) stored in order, off the audio
+path, and never dropped because the database stuttered.
 
 Plain asyncio: the consumer passes in how to store a report and which errors mean "the database
 is busy or gone, try again" (anything else is a report the database will never take, logged
@@ -17,12 +17,17 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-Store = Callable[[str, dict[str, Any]], Awaitable[None]]
+Report = tuple[str, dict[str, Any]]
+# Stores a batch of reports, in order, all or none.
+Store = Callable[[list[Report]], Awaitable[None]]
 
 FIRST_RETRY_S = 0.2
 MAX_RETRY_S = 5.0
 # After the call, unstored reports are tried this long before they are given up (and logged).
 KEEP_TRYING_S = 15 * 60
+# Reports that queued up while the last were being stored go together, in one transaction: under
+# load a call's writes cost one database round instead of one each.
+MAX_BATCH = 50
 # Writers still storing after their call's consumer has gone: held here so they finish.
 _lingering: set[asyncio.Task[None]] = set()
 
@@ -64,31 +69,57 @@ class ReportWriter:
 
     async def _run(self) -> None:
         while (item := await self._queue.get()) is not None:
-            await self._store_one(*item)
+            batch, closing = [item], False
+            while len(batch) < MAX_BATCH and not self._queue.empty():
+                more = self._queue.get_nowait()
+                if more is None:
+                    closing = True
+                    break
+                batch.append(more)
+            await self._store_batch(batch)
+            if closing:
+                return
 
-    async def _store_one(self, kind: str, payload: dict[str, Any]) -> None:
+    async def _store_batch(self, batch: list[Report]) -> None:
+        if len(batch) == 1:
+            await self._store_retrying(batch)
+            return
+        try:
+            await self._store_retrying(batch, skip_bad=False)
+        except Exception:
+            # One of them the database will never take: the rest go one by one.
+            for report in batch:
+                await self._store_retrying([report])
+
+    async def _store_retrying(self, batch: list[Report], skip_bad: bool = True) -> None:
         delay = FIRST_RETRY_S
         while True:
             try:
-                await self._store(kind, payload)
+                await self._store(batch)
                 return
             except self._retryable as e:
                 if self._closed_at is not None and (
                     time.monotonic() - self._closed_at > self.keep_trying_s
                 ):
-                    self.lost += 1
-                    log.error("%s: gave up storing %s after the call: %s", self.name, kind, e)
+                    self.lost += len(batch)
+                    log.error("%s: gave up storing %s after the call: %s", self.name,
+                              _kinds(batch), e)  # fmt: skip
                     return
                 self.retries += 1
-                log.warning(
-                    "%s: %s not stored yet (%s); again in %.1f s", self.name, kind, e, delay
-                )
+                log.warning("%s: %s not stored yet (%s); again in %.1f s", self.name,
+                            _kinds(batch), e, delay)  # fmt: skip
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_RETRY_S)
             except Exception:
-                self.lost += 1
-                log.exception("%s: could not store %s", self.name, kind)
+                if not skip_bad:
+                    raise
+                self.lost += len(batch)
+                log.exception("%s: could not store %s", self.name, _kinds(batch))
                 return
+
+
+def _kinds(batch: list[Report]) -> str:
+    return ", ".join(kind for kind, _ in batch)
 
 
 async def settle(timeout_s: float) -> int:

@@ -14,6 +14,7 @@ from django.test import Client
 from django.utils import timezone
 
 from agents.models import Agent
+from streaming import calls as bridge_db
 from tests.live_stack import clinic, shape, tool_endpoint  # noqa: F401 (fixtures for whole calls)
 
 # No heartbeat thread in the test process (which imports the ASGI app; Django's settings are
@@ -72,3 +73,11 @@ def _no_signing_secret(settings, monkeypatch):
     # A developer's shell may export one; tests that want signatures set it themselves.
     settings.SAUTIKIT_SIGNING_SECRET = ""
     settings.PUBLIC_BASE_URL = ""
+
+
+@pytest.fixture(autouse=True)
+def _release_records_connection():
+    # The thread that stores calls' reports keeps its connection open (as in production); the
+    # test's database is emptied or dropped after the test, so it lets go of it first.
+    yield
+    bridge_db.release_connection()

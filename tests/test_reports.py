@@ -26,14 +26,17 @@ class Database:
     def __init__(self, busy_for: int = 0) -> None:
         self.busy_for = busy_for  # calls that fail before the database answers again
         self.stored: list[str] = []
+        self.batches: list[int] = []
 
-    async def store(self, kind: str, payload: dict) -> None:
+    async def store(self, batch: list[tuple[str, dict]]) -> None:
+        """All of a batch or none of it, as in a transaction."""
+        self.batches.append(len(batch))
         if self.busy_for:
             self.busy_for -= 1
             raise Busy("database is locked")
-        if kind == "poison":
+        if any(kind == "poison" for kind, _ in batch):
             raise ValueError("not storable")
-        self.stored.append(kind)
+        self.stored += [kind for kind, _ in batch]
 
 
 async def test_it_stores_in_order_through_a_busy_spell():
@@ -65,3 +68,15 @@ async def test_it_finishes_in_the_background_after_the_call_and_then_gives_up():
     await asyncio.sleep(0.6)
     assert writer.lost == 1 and db.stored == []
     assert not reports._lingering
+
+
+async def test_what_queued_meanwhile_is_stored_together():
+    db = Database(busy_for=1)
+    writer = ReportWriter(db.store, (Busy,), name="t")
+    writer.put("turn-1", {})
+    await asyncio.sleep(0.005)  # taken alone; the database is busy, so the rest queue up
+    for kind in ("usage", "turn-2", "turn-3", "end"):
+        writer.put(kind, {})
+    assert await writer.close(wait_s=5)
+    assert db.stored == ["turn-1", "usage", "turn-2", "turn-3", "end"]
+    assert db.batches == [1, 1, 4]

@@ -190,8 +190,13 @@ def test_it_parses_database_urls(tmp_path):
     assert (pg["USER"], pg["PASSWORD"], pg["HOST"], pg["PORT"], pg["NAME"]) == (
         "me", "p@ss", "h", "5433", "voice",
     )  # fmt: skip
-    assert pg["OPTIONS"] == {"sslmode": "require", "options": "-c lock_timeout=8000"}
-    assert pg["CONN_HEALTH_CHECKS"] is True
+    assert pg["OPTIONS"] == {
+        "sslmode": "require",
+        "options": "-c lock_timeout=8000",
+        # Pooled: under ASGI each request is a thread of its own (no persistent connections).
+        "pool": {"min_size": 2, "max_size": 20, "timeout": 8},
+    }
+    assert pg["CONN_HEALTH_CHECKS"] is True  # each pooled connection checked as it is taken
     quick = database_from_url("sqlite:///db.sqlite3", tmp_path, lock_timeout_s=1.5)
     assert quick["OPTIONS"]["timeout"] == 1.5
     with pytest.raises(ImproperlyConfigured, match="mysql"):

@@ -57,14 +57,15 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 
 def database_from_url(
-    url: str, base_dir: os.PathLike[str] | str, lock_timeout_s: float = 8
+    url: str, base_dir: os.PathLike[str] | str, lock_timeout_s: float = 8, pool_size: int = 20
 ) -> dict[str, object]:
     """Turn a DATABASE_URL into a DATABASES entry.
 
     Only the two databases the project supports: sqlite:///path (relative to
     the project) or sqlite:////absolute/path, and postgres[ql]://user:pw@host:port/name.
     A write waits at most `lock_timeout_s` for a lock, then fails (and is retried by whoever
-    made it: the bridge's writer, or Sautikit after a 503).
+    made it: the bridge's writer, or Sautikit after a 503). PostgreSQL connections come from a
+    pool of at most `pool_size` per process.
     """
     parts = urlsplit(url)
     options = dict(parse_qsl(parts.query))
@@ -101,8 +102,18 @@ def database_from_url(
             "PASSWORD": unquote(parts.password or ""),
             "HOST": parts.hostname or "",
             "PORT": str(parts.port or ""),
-            "OPTIONS": {"options": f"-c lock_timeout={round(lock_timeout_s * 1000)}", **options},
-            # Connections the server dropped (a restart, a failover) are replaced, not reused.
+            "OPTIONS": {
+                "options": f"-c lock_timeout={round(lock_timeout_s * 1000)}",
+                # Under ASGI every request runs in a thread of its own, so Django's persistent
+                # connections cannot be kept: without a pool each webhook and each of a call's
+                # writes opened a new connection (most of a call's database cost). A request
+                # that finds every connection busy waits as long as for a lock, then fails
+                # (503: Sautikit retries; the bridge's writer retries).
+                "pool": {"min_size": 2, "max_size": pool_size, "timeout": lock_timeout_s},
+                **options,
+            },
+            # Each pooled connection is checked as it is taken: after a database restart or a
+            # failover a dead one is replaced, not handed to a webhook or a call's writer.
             "CONN_HEALTH_CHECKS": True,
         }
     raise ImproperlyConfigured(

@@ -119,6 +119,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "voiceproject.sync_chain.OneThreadPerRequest",  # last: the chain above runs in one thread
 ]
 
 ROOT_URLCONF = "voiceproject.urls"
@@ -143,9 +144,14 @@ TEMPLATES = [
 # Seconds a write waits for a database lock before it fails: under Sautikit's 10 s, so that a
 # webhook answers 503 (and is retried) rather than time out; the bridge retries its own writes.
 DATABASE_LOCK_TIMEOUT = env_int("DATABASE_LOCK_TIMEOUT", 8)
+# PostgreSQL connections each server process keeps (a pool): size max_connections from it.
+DATABASE_POOL_SIZE = env_int("DATABASE_POOL_SIZE", 20)
 DATABASES = {
     "default": database_from_url(
-        env_str("DATABASE_URL", "sqlite:///db.sqlite3"), BASE_DIR, DATABASE_LOCK_TIMEOUT
+        env_str("DATABASE_URL", "sqlite:///db.sqlite3"),
+        BASE_DIR,
+        DATABASE_LOCK_TIMEOUT,
+        DATABASE_POOL_SIZE,
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
