@@ -119,7 +119,6 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "voiceproject.sync_chain.OneThreadPerRequest",  # last: the chain above runs in one thread
 ]
 
 ROOT_URLCONF = "voiceproject.urls"
