@@ -144,6 +144,7 @@ def main() -> None:
         table_b=call_table([one]),
         table_c=call_table(rows),
         seconds=seconds,
+        arrivals=calls.ARRIVALS_PER_S,
         verdict=verdict(rows),
         shapes="\n".join(f"- *{k}*: {v}" for k, v in SHAPE_NAMES.items()),
     )
@@ -195,7 +196,8 @@ scripted caller ({seconds:.1f} s) hears the greeting, asks something, talks over
 
 ## (c) concurrent calls: the production shape, the embedded default, and the yardstick
 
-The same call N times at once (set-ups spread over one second), against:
+The same call N times at once ({arrivals} new calls a second until all N are live; each lasts
+{seconds:.0f} s, so all N overlap), against:
 
 {shapes}
 

@@ -99,7 +99,7 @@ def _locked_call(call_id: str) -> tuple[Call, bool]:
 
 
 def _over_a_limit(call: Call, agent: Agent, now: datetime) -> limits.Refusal | None:
-    limits.serialise()  # held until the transaction ends, with this call's stream on record
+    limits.serialise(call.caller_number, agent)  # held until the transaction ends
     return limits.refusal(call, agent, now)
 
 

@@ -79,10 +79,10 @@ def claim_call(call_id: str) -> CallSetup | None:
         call_id=call_id, agent__isnull=False, bridge_started_at__isnull=True
     ).exclude(status__in=TERMINAL)
     with transaction.atomic():
-        limits.serialise()
         call = claimable.select_related("agent", "agent_revision").first()
         if call is None:
             return None
+        limits.serialise(call.caller_number, call.agent)
         now = timezone.now()
         refused = limits.refusal(call, call.agent, now)
         if refused is not None:

@@ -4,16 +4,21 @@ in all, an agent's own cap, and blocked numbers; at the voice webhook and at the
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import threading
 import xml.etree.ElementTree as ET
 from datetime import timedelta
 
 import pytest
 import websockets
 from django.contrib.auth.models import User
+from django.db import OperationalError, connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from agents.models import Agent
+from calls import limits as limits_module
 from calls import responses
 from calls.models import BlockedNumber, Call, Status
 from streaming.simulator import SUBPROTOCOL, post
@@ -174,3 +179,75 @@ def test_the_stream_socket_refuses_a_call_over_its_limit(transactional_db):
 async def open_stream(url: str) -> None:
     async with websockets.connect(url, subprotocols=[SUBPROTOCOL]):
         pass
+
+
+needs_postgresql = pytest.mark.skipif(
+    "postgres" not in os.environ.get("DATABASE_URL", ""),
+    reason="advisory locks: PostgreSQL only (SQLite writes one transaction at a time)",
+)
+
+
+def in_a_thread(fn, *args):
+    """Run `fn` on a connection of its own; returns what it returned."""
+    result: list = []
+
+    def run() -> None:
+        try:
+            result.append(fn(*args))
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(10)
+    return result[0]
+
+
+def try_serialise(caller: str) -> str:
+    try:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '300ms'")
+            limits_module.serialise(caller, None)
+        return "decided"
+    except OperationalError:
+        return "waited"
+
+
+@contextlib.contextmanager
+def holding(caller: str):
+    """Another process deciding a set-up for `caller`, its locks held until the block ends."""
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> str:
+        with transaction.atomic():
+            limits_module.serialise(caller, None)
+            held.set()
+            release.wait(10)
+        return "held"
+
+    holder = threading.Thread(target=in_a_thread, args=(hold,))
+    holder.start()
+    assert held.wait(5)
+    try:
+        yield
+    finally:
+        release.set()
+        holder.join(10)
+
+
+@needs_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_only_set_ups_that_share_a_limit_wait_for_each_other():
+    with holding("+254700000001"):
+        # Another caller's set-up goes ahead; the same caller's waits (their count is at stake).
+        assert in_a_thread(try_serialise, "+254700000002") == "decided"
+        assert in_a_thread(try_serialise, "+254700000001") == "waited"
+
+
+@needs_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_with_a_total_every_set_up_waits_its_turn(settings):
+    settings.LIMIT_LIVE_CALLS_TOTAL = 100  # every set-up counts the same calls
+    with holding("+254700000001"):
+        assert in_a_thread(try_serialise, "+254700000002") == "waited"
