@@ -145,7 +145,7 @@ def start_servers(
                 env["OPENAI_REALTIME_URL"]],
     }[shape]  # fmt: skip
     if shape == SERVE:
-        env = {**env, "WORKERS": "2", "HOST": "127.0.0.1", "PORT": str(port)}
+        env = {**env, "WORKERS": BENCH_WORKERS, "HOST": "127.0.0.1", "PORT": str(port)}
     with open(os.path.join(tmp.name, "server.log"), "w") as log:
         server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
     wait_port(port)
@@ -156,6 +156,7 @@ def start_servers(
 # PostgreSQL and Redis for the production shape: the ones `make test` uses, by default.
 BENCH_POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
 BENCH_REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+BENCH_WORKERS = os.environ.get("BENCH_WORKERS", "2")
 
 
 def _make_database() -> str:

@@ -21,8 +21,12 @@ import sys
 from typing import Any
 
 from daphne.cli import CommandLineInterface
-from daphne.server import Server
+from daphne.server import Server  # installs Twisted's asyncio reactor: before the next import
+from django.conf import settings
 from twisted.internet import reactor
+
+from streaming import reports
+from streaming.drain import LIVE
 
 # After the calls, what their consumers still have to store gets this long at least.
 SETTLE_S = 15.0
@@ -46,8 +50,6 @@ class DrainingServer(Server):
         super().run()
 
     def asked_to_stop(self) -> None:
-        from streaming.drain import LIVE
-
         if self.draining is None:
             LIVE.draining = True
             self.draining = asyncio.get_running_loop().create_task(self.drain())
@@ -55,11 +57,6 @@ class DrainingServer(Server):
             LIVE.hurry()
 
     async def drain(self) -> None:
-        from django.conf import settings
-
-        from streaming import reports
-        from streaming.drain import LIVE
-
         # The socket's only copy in this process (Twisted closed the one handed in by fd): once
         # every process sharing it has let go, new connections are refused at once.
         for port in self.ports:
