@@ -284,6 +284,7 @@ async def test_it_fails_the_call_when_openai_refuses(fake, options, error):
     assert connected
     _, texts, _ = await collect(comm, seconds=3, stop_after_quiet=2)
     assert texts[-1] == {"type": "closed", "code": CLOSE_UPSTREAM_FAILED}
+    assert await wait_for(ended)  # recorded after the caller's socket is closed
     call = await get_call()
     assert call.status == Status.FAILED
     assert error in call.failure_reason
@@ -296,6 +297,7 @@ async def test_it_fails_the_call_when_openai_is_unreachable(fake, settings):
     await comm.connect()
     _, texts, _ = await collect(comm, seconds=3, stop_after_quiet=2)
     assert texts[-1]["type"] == "closed"
+    assert await wait_for(ended)
     call = await get_call()
     assert call.status == Status.FAILED
     assert "unreachable" in call.failure_reason
