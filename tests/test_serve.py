@@ -6,9 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
-from pathlib import Path
 
 from bench.calls import free_port
 from streaming.simulator import post
@@ -96,15 +93,3 @@ async def status_callbacks_reach_each_worker(base_url: str) -> None:
     finally:
         for ws in sockets.values():
             await ws.close()
-
-
-def test_a_server_process_sets_aside_what_it_loaded_at_start(tmp_path):
-    # Otherwise each full garbage collection walks all of Django again: a 90-120 ms pause in
-    # every call's audio (seen in make bench as the worst gap).
-    code = "import gc, voiceproject.asgi; print(gc.get_freeze_count())"
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/x.sqlite3", "REDIS_URL": "",
-           "SERVER_HEARTBEAT_S": "0"}  # fmt: skip
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                            text=True, cwd=Path(__file__).resolve().parent.parent)  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    assert int(result.stdout.split()[-1]) > 50_000

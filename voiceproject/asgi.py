@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import os
 
 from django.core.asgi import get_asgi_application
@@ -30,11 +29,3 @@ application = ProtocolTypeRouter(
         "websocket": URLRouter(websocket_urlpatterns),
     }
 )
-
-# A full garbage collection walks every object the process holds (Django, the apps, the ORM's
-# caches): 90 to 120 ms in which no call's audio moves. Measured under `make bench`: one such
-# pause per worker during 50 calls, heard as the worst gap and the slowest first audio. What is
-# loaded by now lives as long as the process: frozen, later collections walk only what calls
-# and requests made since.
-gc.collect()
-gc.freeze()
