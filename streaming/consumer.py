@@ -139,6 +139,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self._background: set[asyncio.Task[Any]] = set()
         self._turns: dict[str, Any] = {}  # the transcript rows written, by item id
         self._reports = ReportWriter(self._store, RETRYABLE, name=f"call {call_id}")
+        await self.accept(subprotocol=SUBPROTOCOL)
+        await self._join_group()
         self.bridge = Bridge(
             setup.session,
             RealtimeClient(
@@ -157,16 +159,11 @@ class StreamConsumer(AsyncWebsocketConsumer):
             call_id=call_id,
             fallback_to=setup.fallback_to,
         )
-        # The call is this process's from its claim on: a drain that begins while it is still
-        # being set up waits for it (or ends it) like any other.
         LIVE.add(self)
         metrics.LIVE_CALLS.inc()
         metrics.CALLS_STARTED.inc()
         metrics.watch_inbound_lag(LIVE)
-        await self.accept(subprotocol=SUBPROTOCOL)
-        await self._join_group()
-        if not self.bridge.ended.is_set():  # not ended by a drain meanwhile
-            self._spawn(self._run())
+        self._spawn(self._run())
 
     async def _refuse(self, reason: str) -> None:
         metrics.CALLS_REFUSED.labels(reason).inc()

@@ -16,7 +16,6 @@ from streaming import calls as bridge_db
 from streaming import consumer as consumer_module
 from streaming.bridge import Limits
 from streaming.consumer import CLOSE_UPSTREAM_FAILED
-from streaming.drain import LIVE
 from streaming.fake_realtime import FakeRealtimeServer, Options, Voice
 from tests.bridge_helpers import (
     bridge_events,
@@ -427,26 +426,3 @@ async def test_a_call_outlives_a_failed_read_of_the_channel_layer(fake, monkeypa
     assert texts[-1] == {"type": "closed", "code": 1000}
     assert await wait_for(ended)
     assert (await get_call()).end_reason == "Sautikit: StreamStopped"
-
-
-async def test_a_call_being_set_up_already_counts_for_a_drain(fake, monkeypatch):
-    # A server told to stop waits for the calls it holds. One still being accepted or joining
-    # its group was missed: the drain ended at once and stopped the process under it.
-    joining, go_on = asyncio.Event(), asyncio.Event()
-    join = consumer_module.StreamConsumer._join_group
-
-    async def slow_join(self):
-        joining.set()
-        await go_on.wait()
-        await join(self)
-
-    monkeypatch.setattr(consumer_module.StreamConsumer, "_join_group", slow_join)
-    before = len(LIVE)
-    comm = communicator(await start_call())
-    connecting = asyncio.ensure_future(comm.connect())
-    await asyncio.wait_for(joining.wait(), 5)
-    assert len(LIVE) == before + 1
-    go_on.set()
-    assert (await connecting)[0]
-    await comm.disconnect()
-    assert len(LIVE) == before
