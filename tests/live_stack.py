@@ -4,6 +4,7 @@ database, and a custom tool's endpoint served from the test."""
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import os
 import subprocess
@@ -90,6 +91,18 @@ def json_answer(value: Any, delay_s: float = 0.0):
         return 200, json.dumps(value).encode()
 
     return answer
+
+
+def http_get(base_url: str, path: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
+    """(status, body) of a GET on a new connection: under `make serve`, any worker may answer."""
+    host, port = base_url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        connection.request("GET", path, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, response.read().decode()
+    finally:
+        connection.close()
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:

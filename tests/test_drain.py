@@ -5,7 +5,6 @@ ones, and ends only what outlasts the drain limit, cleanly and on the record. Wh
 from __future__ import annotations
 
 import asyncio
-import http.client
 import os
 import signal
 
@@ -14,7 +13,14 @@ from django.db import connection
 from calls.models import Call
 from streaming.simulator import CallReport, simulate_call
 from tests.live_stack import SERVE_NUMBER as NUMBER
-from tests.live_stack import alive, bridge_process, ended_call, needs_services, wait_until
+from tests.live_stack import (
+    alive,
+    bridge_process,
+    ended_call,
+    http_get,
+    needs_services,
+    wait_until,
+)
 
 # About eleven seconds of conversation: long enough to restart a worker in the middle.
 LONG = [(2.0, 1.2), (2.0, 1.0), (4.0, 0.0)]
@@ -51,13 +57,7 @@ def assert_completed(report: CallReport) -> None:
 
 
 def ready(base_url: str) -> int:
-    host, port = base_url.removeprefix("http://").split(":")
-    connection = http.client.HTTPConnection(host, int(port), timeout=5)
-    try:
-        connection.request("GET", "/readyz")
-        return connection.getresponse().status
-    finally:
-        connection.close()
+    return http_get(base_url, "/readyz")[0]
 
 
 @needs_services

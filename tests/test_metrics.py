@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import http.client
 
 import pytest
 from prometheus_client import REGISTRY
@@ -12,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.live_stack import (
     calls_on_both_workers,
+    http_get,
     needs_services,
     wait_until,
 )
@@ -28,16 +28,9 @@ def figures(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 
 def scrape(base_url: str, token: str = TOKEN) -> dict:
-    host, port = base_url.removeprefix("http://").split(":")
-    connection = http.client.HTTPConnection(host, int(port), timeout=10)
-    try:
-        connection.request("GET", "/metrics", headers={"Authorization": f"Bearer {token}"})
-        response = connection.getresponse()
-        body = response.read().decode()
-        assert response.status == 200, body
-        return figures(body)
-    finally:
-        connection.close()
+    status, body = http_get(base_url, "/metrics", {"Authorization": f"Bearer {token}"})
+    assert status == 200, body
+    return figures(body)
 
 
 def test_it_is_off_without_a_token(client, settings):

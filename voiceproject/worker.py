@@ -51,7 +51,6 @@ class DrainingServer(Server):
 
     def asked_to_stop(self) -> None:
         if self.draining is None:
-            LIVE.draining = True
             self.draining = asyncio.get_running_loop().create_task(self.drain())
         else:
             LIVE.hurry()
