@@ -117,6 +117,10 @@ class StreamConsumer(AsyncWebsocketConsumer):
         await handler(message)
 
     async def connect(self) -> None:
+        with LIVE.arriving():  # a drain beginning now waits for this call too
+            await self._connect()
+
+    async def _connect(self) -> None:
         # Refusing before accept() answers the handshake with 403; nothing opens upstream.
         if SUBPROTOCOL not in self.scope.get("subprotocols", []):
             await self._refuse("stream_subprotocol")
@@ -159,11 +163,14 @@ class StreamConsumer(AsyncWebsocketConsumer):
             call_id=call_id,
             fallback_to=setup.fallback_to,
         )
-        LIVE.add(self)
+        ending = LIVE.add(self)
         metrics.LIVE_CALLS.inc()
         metrics.CALLS_STARTED.inc()
         metrics.watch_inbound_lag(LIVE)
-        self._spawn(self._run())
+        if ending:  # its set-up outlasted this process's drain
+            await self.end_for_drain(ending)
+        else:
+            self._spawn(self._run())
 
     async def _refuse(self, reason: str) -> None:
         metrics.CALLS_REFUSED.labels(reason).inc()

@@ -8,7 +8,9 @@ cleanly, each with its reason recorded. Plain asyncio; the consumer registers it
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import Iterator
 from typing import Protocol
 
 # How often the drain looks whether the last call has ended.
@@ -25,11 +27,30 @@ class LiveCall(Protocol):
 class LiveCalls:
     def __init__(self) -> None:
         self._calls: set[LiveCall] = set()
+        self._arriving = 0
         self.draining = False
         self.hurried = False
+        # Set once the drain ends what is left: a call whose set-up finishes later is ended too.
+        self.ending = ""
+        self._ended_late = 0
 
-    def add(self, call: LiveCall) -> None:
+    @contextlib.contextmanager
+    def arriving(self) -> Iterator[None]:
+        """A stream socket being set up (checked, claimed, accepted): not yet a live call, but
+        the caller is already on this process. A drain that begins meanwhile waits for it."""
+        self._arriving += 1
+        try:
+            yield
+        finally:
+            self._arriving -= 1
+
+    def add(self, call: LiveCall) -> str:
+        """Count `call` as live. Returns why it must end at once if this process is already
+        ending its calls (its set-up outlasted the drain), else ""."""
         self._calls.add(call)
+        if self.ending:
+            self._ended_late += 1
+        return self.ending
 
     def discard(self, call: LiveCall) -> None:
         self._calls.discard(call)
@@ -44,16 +65,24 @@ class LiveCalls:
         """
         self.draining = True
         deadline = time.monotonic() + limit_s
-        while self._calls and time.monotonic() < deadline and not self.hurried:
+        while self._busy() and time.monotonic() < deadline and not self.hurried:
             await asyncio.sleep(POLL_S)
-        left = list(self._calls)
-        if not left:
+        if not self._busy():
             return 0
-        why = ("server stopping: ended at once (asked twice)" if self.hurried
-               else f"server stopping: drain limit reached ({int(limit_s)} s)")  # fmt: skip
-        ending = [asyncio.ensure_future(call.end_for_drain(why)) for call in left]
-        await asyncio.wait(ending, timeout=END_TIMEOUT_S)
-        return len(left)
+        self.ending = ("server stopping: ended at once (asked twice)" if self.hurried
+                       else f"server stopping: drain limit reached ({int(limit_s)} s)")  # fmt: skip
+        left = list(self._calls)
+        if left:
+            ending = [asyncio.ensure_future(call.end_for_drain(self.ending)) for call in left]
+            await asyncio.wait(ending, timeout=END_TIMEOUT_S)
+        # Calls still being set up end themselves as they are added; give them the same time.
+        deadline = time.monotonic() + END_TIMEOUT_S
+        while self._arriving and time.monotonic() < deadline:
+            await asyncio.sleep(POLL_S)
+        return len(left) + self._ended_late
+
+    def _busy(self) -> bool:
+        return bool(self._calls) or self._arriving > 0
 
     def hurry(self) -> None:
         """Asked to stop again while draining: end what is left now."""

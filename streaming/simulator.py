@@ -235,7 +235,10 @@ async def simulate_call(
     secret: str = "",
     call_id: str | None = None,
     plan: list[tuple[float, float]] | None = None,
+    before_stream: Callable[[], Awaitable[None]] | None = None,
 ) -> CallReport:
+    """One inbound call as Sautikit places it. `before_stream` runs once the voice webhook has
+    answered, before the stream opens (a test holds the call there)."""
     base_url = base_url.rstrip("/")
     call_id = call_id or f"SIM_{uuid.uuid4().hex[:16]}"
     report = CallReport(call_id)
@@ -277,6 +280,8 @@ async def simulate_call(
             await post(status_url, {"callSessionState": "StreamStopped", "streamSid": stream_sid,
                                     "sessionId": call_id}, secret)  # fmt: skip
 
+    if before_stream is not None:
+        await before_stream()
     hello = {"callSid": call_id, "streamSid": stream_sid, "from": caller, "to": number,
              "sampleRate": rate, "headers": "{}"}  # fmt: skip
     await stream_call(stream.get("url"), report, caller_audio, spans, hello, tail_s,

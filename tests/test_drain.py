@@ -7,10 +7,13 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import threading
 
-from django.db import connection
+import pytest
+from django.db import connection, transaction
 
 from calls.models import Call
+from streaming.drain import LiveCalls
 from streaming.simulator import CallReport, simulate_call
 from tests.live_stack import SERVE_NUMBER as NUMBER
 from tests.live_stack import (
@@ -37,8 +40,8 @@ def place(base_url: str, call_id: str, plan: list[tuple[float, float]]) -> async
 
 def streaming(call_id: str) -> str:
     """Wait until the call's stream is live (its metadata stored: the consumer is past its
-    set-up); returns the process that holds it. A stop that lands while a call is still being
-    set up is not what these tests are about (see the issue's notes)."""
+    set-up); returns the process that holds it. A stop that lands during the set-up has a test
+    of its own (test_it_serves_a_call_still_being_set_up_when_told_to_stop)."""
     try:
         live = Call.objects.filter(call_id=call_id, metadata__has_key="stream")
         assert wait_until(live.exists, 20)
@@ -156,3 +159,104 @@ async def stop_twice(server) -> None:
     report = await call
     assert report.close_code == 1000
     assert await asyncio.to_thread(wait_until, lambda: not alive(worker), 20)
+
+
+@needs_services
+def test_it_serves_a_call_still_being_set_up_when_told_to_stop(shape):
+    server = shape(WORKERS="1")
+    report = asyncio.run(stop_during_set_up(server))
+    assert_completed(report)
+
+
+async def stop_during_set_up(server) -> CallReport:
+    """The stop lands while the call's socket is being set up: its claim waits on a row lock
+    this test holds, as it would on a busy database."""
+    held, release = threading.Event(), threading.Event()
+
+    async def hold() -> None:
+        threading.Thread(target=lock_call, args=("SETUP", held, release), daemon=True).start()
+        assert await asyncio.to_thread(held.wait, 10)
+
+    call = asyncio.create_task(simulate_call(
+        server.base_url, NUMBER, caller="+254700399001", out=None, call_id="SETUP", plan=LONG,
+        before_stream=hold,
+    ))  # fmt: skip
+    try:
+        assert await asyncio.to_thread(wait_until, claim_waiting, 20)
+        [worker] = server.workers()
+        os.kill(worker, signal.SIGTERM)
+        assert await asyncio.to_thread(
+            wait_until, lambda: any(f"worker {worker} is stopping" in x for x in server.lines)
+        ), server.lines
+        await asyncio.sleep(0.5)
+    finally:
+        release.set()  # well within daphne's handshake deadline (5 s)
+    report = await call
+    assert await asyncio.to_thread(wait_until, lambda: not alive(worker), 20)
+    process = await asyncio.to_thread(bridge_process, "SETUP")
+    assert int(process.rsplit(":", 1)[1]) == worker
+    return report
+
+
+def lock_call(call_id: str, held: threading.Event, release: threading.Event) -> None:
+    try:
+        with transaction.atomic():
+            Call.objects.select_for_update().get(call_id=call_id)
+            held.set()
+            release.wait(30)
+    finally:
+        connection.close()
+
+
+def claim_waiting() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+            return cursor.fetchone()[0] > 0
+    finally:
+        connection.close()
+
+
+# -- the drain itself, without a server --------------------------------------------------------
+
+
+class FakeCall:
+    def __init__(self, calls: LiveCalls) -> None:
+        self.calls = calls
+        self.ended = ""
+
+    async def end_for_drain(self, reason: str) -> None:
+        self.ended = reason
+        self.calls.discard(self)
+
+
+@pytest.mark.asyncio
+async def test_a_drain_waits_for_a_call_being_set_up():
+    calls = LiveCalls()
+    call = FakeCall(calls)
+    with calls.arriving():
+        draining = asyncio.create_task(calls.drain(30))
+        await asyncio.sleep(0.3)
+        assert not draining.done()
+        assert calls.add(call) == ""  # set up in time: it goes on as any live call
+    await asyncio.sleep(0.3)
+    assert not draining.done()
+    calls.discard(call)  # ended by itself
+    assert await asyncio.wait_for(draining, 5) == 0
+    assert call.ended == ""
+
+
+@pytest.mark.asyncio
+async def test_a_set_up_that_outlasts_the_drain_is_ended_as_it_goes_live():
+    calls = LiveCalls()
+    live, late = FakeCall(calls), FakeCall(calls)
+    calls.add(live)
+    with calls.arriving():
+        draining = asyncio.create_task(calls.drain(1))
+        await asyncio.sleep(1.5)
+        assert live.ended == "server stopping: drain limit reached (1 s)"
+        assert not draining.done()  # it waits for the call still being set up
+        reason = calls.add(late)
+        assert reason == live.ended
+        await late.end_for_drain(reason)  # as the consumer does
+    assert await asyncio.wait_for(draining, 5) == 2
