@@ -23,6 +23,7 @@ import websockets
 
 from streaming.audio import REALTIME_RATE, Resampler
 from streaming.simulator import CallReport, scripted_caller, simulate_call, stream_call
+from voiceproject.heap import set_aside_start_up
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE_NUMBER = 254711500000
@@ -54,7 +55,9 @@ def wait_port(port: int, timeout: float = 30) -> None:
 
 # The shapes measured: the project in one process on its embedded defaults (make run), the
 # production shape (make serve: 2 workers, PostgreSQL, Redis), and the minimal relay.
-EMBEDDED, SERVE, RELAY = "embedded", "serve", "relay"
+EMBEDDED, SERVE, RELAY, RELAY_DAPHNE = "embedded", "serve", "relay", "relay-daphne"
+# The yardsticks: no webhooks, no database; callers go straight to the stream socket.
+RELAYS = (RELAY, RELAY_DAPHNE)
 
 
 @dataclass
@@ -81,7 +84,7 @@ class Servers:
     def stop(self) -> None:
         for p in (self.server, self.fake):
             p.terminate()
-            if p is self.server and self.shape == SERVE:
+            if p is self.server and self.shape not in RELAYS:
                 p.terminate()  # twice: no drain wait for calls a failed run left open
         for p in (self.server, self.fake):
             try:
@@ -122,7 +125,7 @@ def start_servers(
         **(env or {}),
     }
     py = sys.executable
-    if calls and shape != RELAY:
+    if calls and shape not in RELAYS:
         subprocess.run([py, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
         make_agents = (
             "from agents.models import Agent\n"
@@ -138,14 +141,17 @@ def start_servers(
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
     )  # fmt: skip
     command = {
-        EMBEDDED: [py, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                   "voiceproject.asgi:application"],
+        EMBEDDED: [py, "-m", "voiceproject.worker", "-b", "127.0.0.1", "-p", str(port),
+                   "voiceproject.asgi:application"],  # as `make run`
         SERVE: [py, "-m", "voiceproject.serve"],
         RELAY: [py, "-m", "bench.relay", "--port", str(port), "--realtime-url",
                 env["OPENAI_REALTIME_URL"]],
+        RELAY_DAPHNE: [py, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "bench.relay:asgi"],
     }[shape]  # fmt: skip
     if shape == SERVE:
         env = {**env, "WORKERS": BENCH_WORKERS, "HOST": "127.0.0.1", "PORT": str(port)}
+    if shape == RELAY_DAPHNE:
+        env = {**env, "RELAY_REALTIME_URL": env["OPENAI_REALTIME_URL"]}
     with open(os.path.join(tmp.name, "server.log"), "w") as log:
         server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
     wait_port(port)
@@ -277,6 +283,7 @@ def proc_rss_mb(pid: int) -> float:
 
 
 async def run_calls(servers: Servers, n: int) -> tuple[list[CallReport], dict]:
+    set_aside_start_up()  # the callers' own collections would be measured as the server's lag
     pids = servers.pids()
     baseline_rss = sum(proc_rss_mb(pid) for pid in pids)
     peak = [baseline_rss]
@@ -295,7 +302,7 @@ async def run_calls(servers: Servers, n: int) -> tuple[list[CallReport], dict]:
             return CallReport(f"BENCH_{i}", refused=f"{type(e).__name__}: {e}")
 
     async def place(i: int) -> CallReport:
-        if servers.shape == RELAY:  # no webhooks: straight to the stream
+        if servers.shape in RELAYS:  # no webhooks: straight to the stream
             return await relay_call(servers, i)
         # One caller per call, as on a real line (the per-caller limits would refuse one caller
         # calling N times at once).

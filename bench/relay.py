@@ -7,6 +7,11 @@ barge-in sends killAudio and truncates. No framework, no database, no transcript
 what is left is the cost of the audio itself, which `make bench` sets the project against.
 
     python -m bench.relay --port 8100 --realtime-url ws://127.0.0.1:8765/v1/realtime
+
+The same relay also runs under daphne as a bare ASGI app (no Django, no Channels), to show what
+daphne's own WebSocket layer costs for the same work:
+
+    RELAY_REALTIME_URL=ws://127.0.0.1:8765/v1/realtime python -m daphne -p 8100 bench.relay:asgi
 """
 
 from __future__ import annotations
@@ -16,13 +21,16 @@ import asyncio
 import base64
 import contextlib
 import json
+import os
 import time
 from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import numpy as np
 import soxr
 import websockets
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import serve
 
 SUBPROTOCOL = "audio.drachtio.org"
 CALLER_RATE = 16000
@@ -46,7 +54,7 @@ class Stream:
 
 
 class Call:
-    def __init__(self, caller: ServerConnection, upstream: websockets.ClientConnection) -> None:
+    def __init__(self, caller: Any, upstream: websockets.ClientConnection) -> None:
         self.caller = caller
         self.upstream = upstream
         self.up = Stream(CALLER_RATE, OPENAI_RATE)
@@ -127,9 +135,9 @@ class Call:
             await self.caller.send(frame)
 
 
-async def handle(caller: ServerConnection, realtime_url: str) -> None:
+async def handle(caller: Any, realtime_url: str, path: str) -> None:
     # /sautikit/stream/BENCH_<i>/: the fake Realtime keys its figures by the instructions.
-    call_id = caller.request.path.strip("/").split("/")[-1].split("?")[0]
+    call_id = path.strip("/").split("/")[-1].split("?")[0]
     instructions = f"bench call {call_id.rsplit('_', 1)[-1]}"
     upstream = await websockets.connect(
         f"{realtime_url}?model=gpt-realtime",
@@ -160,7 +168,7 @@ async def handle(caller: ServerConnection, realtime_url: str) -> None:
 
 async def main(port: int, realtime_url: str) -> None:
     async with serve(
-        lambda ws: handle(ws, realtime_url),
+        lambda ws: handle(ws, realtime_url, ws.request.path),
         "127.0.0.1",
         port,
         subprotocols=[SUBPROTOCOL],
@@ -168,6 +176,36 @@ async def main(port: int, realtime_url: str) -> None:
         compression=None,
     ):
         await asyncio.Future()
+
+
+class AsgiCaller:
+    """The caller's socket as daphne hands it to an ASGI app, with the two things `Call` uses
+    of a `websockets` connection: iterating over messages and `send`."""
+
+    def __init__(self, receive: Callable[[], Awaitable[dict]], send: Callable[[dict], Any]):
+        self._receive = receive
+        self._send = send
+
+    async def __aiter__(self) -> AsyncIterator[bytes | str]:
+        while True:
+            message = await self._receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            data = message.get("bytes")
+            yield data if data is not None else message.get("text") or ""
+
+    async def send(self, data: bytes | str) -> None:
+        key = "bytes" if isinstance(data, bytes) else "text"
+        await self._send({"type": "websocket.send", key: data})
+
+
+async def asgi(scope: dict, receive: Callable[[], Awaitable[dict]], send: Any) -> None:
+    if scope["type"] != "websocket":
+        return  # daphne's lifespan and HTTP: nothing to serve
+    if (await receive())["type"] != "websocket.connect":
+        return
+    await send({"type": "websocket.accept", "subprotocol": SUBPROTOCOL})
+    await handle(AsgiCaller(receive, send), os.environ["RELAY_REALTIME_URL"], scope["path"])
 
 
 if __name__ == "__main__":

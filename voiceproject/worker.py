@@ -27,6 +27,7 @@ from twisted.internet import reactor
 
 from streaming import reports
 from streaming.drain import LIVE
+from voiceproject.heap import set_aside_start_up
 
 # After the calls, what their consumers still have to store gets this long at least.
 SETTLE_S = 15.0
@@ -47,6 +48,7 @@ class DrainingServer(Server):
         loop = reactor._asyncioEventloop  # type: ignore[attr-defined]
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.asked_to_stop)
+        _say(f"set aside {set_aside_start_up()} objects loaded at start")
         super().run()
 
     def asked_to_stop(self) -> None:
