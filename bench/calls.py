@@ -35,6 +35,11 @@ PLAN = [(2.0, 1.2), (1.0, 0.8), (2.5, 1.0), (2.5, 1.2), (2.5, 0.9), (2.5, 1.0), 
 # Calls arrive this fast (a busy call centre's Monday morning, and then some): 200 calls are
 # all set up within 10 s, and all live together for the rest of the 22 s conversation.
 ARRIVALS_PER_S = 20
+# The steady window: from this long after the last call arrived (its set-up done) to this long
+# before the first call's script ends; skipped when shorter than STEADY_MIN_S.
+STEADY_AFTER_LAST_S = 2.0
+STEADY_BEFORE_END_S = 2.0
+STEADY_MIN_S = 3.0
 
 
 def free_port() -> int:
@@ -294,6 +299,21 @@ async def run_calls(servers: Servers, n: int) -> tuple[list[CallReport], dict]:
             peak[0] = max(peak[0], sum(proc_rss_mb(pid) for pid in pids))
             await asyncio.sleep(0.25)
 
+    steady: list[float] = []
+
+    async def steady_window() -> None:
+        """CPU while every call is live and none is being set up or ending: the audio's own
+        cost, without the webhooks and records of calls starting and ending."""
+        start = (n - 1) / ARRIVALS_PER_S + STEADY_AFTER_LAST_S
+        end = scripted_call_seconds() - STEADY_BEFORE_END_S
+        if end - start < STEADY_MIN_S:
+            return
+        await asyncio.sleep(start)
+        cpu, t = sum(proc_cpu_s(pid) for pid in pids), time.monotonic()
+        await asyncio.sleep(end - start)
+        steady.append((sum(proc_cpu_s(pid) for pid in pids) - cpu) / ((time.monotonic() - t)
+                                                                      * n / 60))  # fmt: skip
+
     async def one(i: int) -> CallReport:
         await asyncio.sleep(i / ARRIVALS_PER_S)
         try:
@@ -313,7 +333,9 @@ async def run_calls(servers: Servers, n: int) -> tuple[list[CallReport], dict]:
 
     sampler = asyncio.create_task(sample())
     cpu0, t0 = sum(proc_cpu_s(pid) for pid in pids), time.monotonic()
+    window = asyncio.create_task(steady_window())
     reports = await asyncio.gather(*(one(i) for i in range(n)))
+    await window
     cpu1, t1 = sum(proc_cpu_s(pid) for pid in pids), time.monotonic()
     stop.set()
     await sampler
@@ -321,6 +343,7 @@ async def run_calls(servers: Servers, n: int) -> tuple[list[CallReport], dict]:
     load = {
         "cpu_s_per_call_minute": (cpu1 - cpu0) / call_minutes if call_minutes else 0,
         "cpu_share": (cpu1 - cpu0) / (t1 - t0),
+        "steady_cpu_s_per_call_minute": steady[0] if steady else float("nan"),
         "mb_per_call": (peak[0] - baseline_rss) / n,
         "baseline_mb": baseline_rss,
     }

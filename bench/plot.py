@@ -7,7 +7,8 @@ import math
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-COLOURS = {"serve": "#1f6feb", "embedded": "#d29922", "relay": "#6e7781"}
+COLOURS = {"serve": "#1f6feb", "embedded": "#d29922", "relay": "#6e7781",
+           "relay-daphne": "#8250df"}  # fmt: skip
 WIDTH, HEIGHT, PANEL_W, PANEL_H, LEFT, TOP = 760, 300, 300, 200, 60, 40
 
 
