@@ -1,5 +1,6 @@
 """(b) one call and (c) N concurrent calls through the real server (one daphne process, or
-`make serve`'s production shape) or the minimal relay, with the fake Realtime.
+`make serve`'s production shape) or the minimal relay (bare, or under daphne), with the fake
+Realtime.
 
 Every process here reads the same clock (time.monotonic is CLOCK_MONOTONIC on Linux), so the
 fake's receive times and the simulated callers' send times can be compared directly.
@@ -59,7 +60,8 @@ def wait_port(port: int, timeout: float = 30) -> None:
 
 
 # The shapes measured: the project in one process on its embedded defaults (make run), the
-# production shape (make serve: 2 workers, PostgreSQL, Redis), and the minimal relay.
+# production shape (make serve: 2 workers, PostgreSQL, Redis), and the minimal relay, on its
+# own `websockets` server and under daphne.
 EMBEDDED, SERVE, RELAY, RELAY_DAPHNE = "embedded", "serve", "relay", "relay-daphne"
 # The yardsticks: no webhooks, no database; callers go straight to the stream socket.
 RELAYS = (RELAY, RELAY_DAPHNE)
@@ -311,8 +313,8 @@ async def run_calls(servers: Servers, n: int) -> tuple[list[CallReport], dict]:
         await asyncio.sleep(start)
         cpu, t = sum(proc_cpu_s(pid) for pid in pids), time.monotonic()
         await asyncio.sleep(end - start)
-        steady.append((sum(proc_cpu_s(pid) for pid in pids) - cpu) / ((time.monotonic() - t)
-                                                                      * n / 60))  # fmt: skip
+        used = sum(proc_cpu_s(pid) for pid in pids) - cpu
+        steady.append(used / ((time.monotonic() - t) * n / 60))
 
     async def one(i: int) -> CallReport:
         await asyncio.sleep(i / ARRIVALS_PER_S)
