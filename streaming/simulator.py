@@ -183,6 +183,8 @@ class _MediaBuffer:
 # Sautikit retries a webhook that did not answer 2xx within 10 s (after 30 s, 2 min, 10 min, …);
 # the simulator does the same on a faster clock, so that a call plays out in seconds.
 RETRY_AFTER_S = (0.5, 1.0, 2.0, 4.0, 8.0)
+# Once the server has closed the stream, how long the caller waits to read how (the close code).
+CLOSE_NOTED_S = 2.0
 
 
 def _post(
@@ -342,7 +344,11 @@ async def stream_call(
                     report.sent_at.append(time.monotonic())
                     await ws.send(caller_audio[start : start + frame].tobytes())
                 await asyncio.wait_for(receiver, tail_s)
-            except (websockets.ConnectionClosed, TimeoutError):
+            except websockets.ConnectionClosed:
+                # Sending can notice the close before the receiver has run: let it note how
+                # and when the stream ended.
+                await asyncio.wait({receiver}, timeout=CLOSE_NOTED_S)
+            except TimeoutError:
                 pass
             # Closed from the other end while the caller was still on: the agent hung up.
             report.hung_up_by_server = receiver.done() and not receiver.cancelled()
