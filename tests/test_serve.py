@@ -40,7 +40,7 @@ def test_two_workers_share_the_port_and_callbacks_reach_each_call(shape):
 
 
 def test_each_worker_sets_aside_what_it_loaded_at_start(shape):
-    # Otherwise every full garbage collection walks all of Django again: a 65-130 ms pause in
+    # Otherwise every full garbage collection walks all of Django again: a 65-240 ms pause in
     # every call's audio (make bench: the worst gap, the slowest first audio).
     server = shape(WORKERS="1")
     [worker] = server.workers()
