@@ -45,23 +45,23 @@ def errors(row: dict) -> int:
     return row["server_errors"] + row["upstream_errors"] + row["calls"] - row["measured"]
 
 
-def relay_cpu(rows: list[dict], n: int, shape: str = calls.RELAY) -> float | None:
+def cpu(rows: list[dict], n: int, shape: str, key: str = "cpu_s_per_call_minute") -> float | None:
+    """One shape's CPU figure at `n` calls (`key`: all of it, or while every call is live)."""
     same = [r for r in rows if r["shape"] == shape and r["calls"] == n]
-    return same[0]["cpu_s_per_call_minute"] if same else None
+    return same[0][key] if same else None
+
+
+def steady(rows: list[dict], n: int, shape: str) -> float | None:
+    return cpu(rows, n, shape, "steady_cpu_s_per_call_minute")
 
 
 def versus_relay(row: dict, rows: list[dict]) -> str:
-    relay = relay_cpu(rows, row["calls"])
+    relay = cpu(rows, row["calls"], calls.RELAY)
     if row["shape"] == calls.RELAY or not relay:
         return ""
     ratio = row["cpu_s_per_call_minute"] / relay
     mark = "" if row["shape"] == calls.RELAY_DAPHNE else f" {ok(ratio, TARGETS['cpu_vs_relay'])}"
     return f" ({ratio:.2f}x{mark})"
-
-
-def steady(rows: list[dict], n: int, shape: str) -> float | None:
-    same = [r for r in rows if r["shape"] == shape and r["calls"] == n]
-    return same[0]["steady_cpu_s_per_call_minute"] if same else None
 
 
 def cpu_table(rows: list[dict], call_seconds: float) -> str:
@@ -120,7 +120,7 @@ def verdict(rows: list[dict]) -> str:
         row = next((r for r in rows if r["shape"] == calls.SERVE and r["calls"] == n), None)
         if row is None:
             continue
-        checks = targets_at(n, row, relay_cpu(rows, n))
+        checks = targets_at(n, row, cpu(rows, n, calls.RELAY))
         met = [name for name, passed in checks if passed]
         missed = [name for name, passed in checks if not passed]
         lines.append(
@@ -135,7 +135,7 @@ def verdict(rows: list[dict]) -> str:
 def daphne_floor(rows: list[dict], n: int = 100) -> str:
     """How the CPU target compares with what daphne alone costs (the server is fixed by the
     product's design): the same relay under daphne, against the relay."""
-    relay, on_daphne = relay_cpu(rows, n), relay_cpu(rows, n, calls.RELAY_DAPHNE)
+    relay, on_daphne = cpu(rows, n, calls.RELAY), cpu(rows, n, calls.RELAY_DAPHNE)
     live, live_on_daphne = steady(rows, n, calls.RELAY), steady(rows, n, calls.RELAY_DAPHNE)
     if not (relay and on_daphne and live and live_on_daphne):
         return ""

@@ -50,6 +50,12 @@ def streaming(call_id: str) -> str:
         connection.close()
 
 
+async def stopping_said(server, worker: int) -> bool:
+    """Whether the launcher said the worker is stopping (it drains from then on)."""
+    said = f"worker {worker} is stopping"
+    return await asyncio.to_thread(wait_until, lambda: any(said in x for x in server.lines))
+
+
 def assert_completed(report: CallReport) -> None:
     assert not report.refused, report.refused
     assert report.turns >= 1, f"{report.call_id}: no answer heard"
@@ -150,9 +156,7 @@ async def stop_twice(server) -> None:
     [worker] = server.workers()
     # Told directly, as a process manager would: it drains, and the launcher replaces it.
     os.kill(worker, signal.SIGTERM)
-    assert await asyncio.to_thread(
-        wait_until, lambda: any(f"worker {worker} is stopping" in x for x in server.lines)
-    )
+    assert await stopping_said(server, worker), server.lines
     await asyncio.sleep(1)
     assert alive(worker), "it dropped its call instead of draining"
     os.kill(worker, signal.SIGTERM)
@@ -185,9 +189,7 @@ async def stop_during_set_up(server) -> CallReport:
         assert await asyncio.to_thread(wait_until, claim_waiting, 20)
         [worker] = server.workers()
         os.kill(worker, signal.SIGTERM)
-        assert await asyncio.to_thread(
-            wait_until, lambda: any(f"worker {worker} is stopping" in x for x in server.lines)
-        ), server.lines
+        assert await stopping_said(server, worker), server.lines
         await asyncio.sleep(0.5)
     finally:
         release.set()  # well within daphne's handshake deadline (5 s)
