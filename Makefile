@@ -63,9 +63,11 @@ test: install browser
 		echo "PostgreSQL or Redis not reachable: the suite ran on SQLite only"; \
 	fi
 
+# Style, then the layers of docs/architecture.md (import-linter; contracts in pyproject.toml).
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 format: install
 	$(VENV)/bin/ruff format .

@@ -5,6 +5,7 @@ from datetime import datetime, time
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin
 from django.db import models
 from django.db.models import Count, Q, QuerySet
@@ -13,23 +14,15 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from agents import stats
 from agents.models import Agent, AgentRevision, Tool
-from agents.numbers import InvalidNumber, normalise
-from calls.timeline import clock
+from calls import agent_stats as stats
+from voiceproject.lib.durations import clock
+from voiceproject.lib.numbers import search_form
 
 
 def start_of_today() -> datetime:
     """Midnight in the operator's time zone, so "today" means their day."""
     return timezone.make_aware(datetime.combine(timezone.localdate(), time.min))
-
-
-def number_search_terms(term: str) -> str:
-    """Let "0712 345 678" find +254712345678."""
-    try:
-        return normalise(term)
-    except InvalidNumber:
-        return ""
 
 
 class RevisionInline(admin.TabularInline):
@@ -262,7 +255,7 @@ class AgentAdmin(admin.ModelAdmin):
         self, request: HttpRequest, queryset: QuerySet[Agent], search_term: str
     ) -> tuple[QuerySet[Agent], bool]:
         results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        number = number_search_terms(search_term)
+        number = search_form(search_term, settings.DEFAULT_COUNTRY_CODE)
         if number:
             results |= queryset.filter(phone_number=number)
         return results, may_have_duplicates

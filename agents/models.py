@@ -8,7 +8,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
 
 from agents.env_names import check_env_name, read_env
-from agents.numbers import InvalidNumber, normalise
+from voiceproject.lib.numbers import InvalidNumber, normalise
 
 SIGNING_SECRET_ENV_PREFIX = "SAUTIKIT_SIGNING_SECRET_"  # noqa: S105 (a name, not a secret)
 
@@ -84,11 +84,17 @@ def validate_signing_secret_env(value: str) -> None:
     check_env_name(value, SIGNING_SECRET_ENV_PREFIX, "SALES")
 
 
+def e164(raw: str) -> str:
+    """A number as stored, read in the line's country when written nationally (InvalidNumber
+    if it is not one)."""
+    return normalise(raw, settings.DEFAULT_COUNTRY_CODE)
+
+
 class AgentQuerySet(models.QuerySet["Agent"]):
     def for_number(self, raw: str) -> Agent | None:
         """The agent answering a number written any usual way, or None."""
         try:
-            number = normalise(raw)
+            number = e164(raw)
         except InvalidNumber:
             return None
         return self.filter(phone_number=number).first()
@@ -255,10 +261,10 @@ class Agent(models.Model):
 
     def save(self, *args: Any, author: Any = None, **kwargs: Any) -> None:
         """Save and keep a revision of what changed; `author` is the user who made the change."""
-        self.phone_number = normalise(self.phone_number)
+        self.phone_number = e164(self.phone_number)
         for name in OTHER_NUMBERS:
             if getattr(self, name):
-                setattr(self, name, normalise(getattr(self, name)))
+                setattr(self, name, e164(getattr(self, name)))
         with transaction.atomic():
             super().save(*args, **kwargs)
             self.record_revision(author)
@@ -266,13 +272,13 @@ class Agent(models.Model):
     def clean(self) -> None:
         errors = {}
         try:
-            self.phone_number = normalise(self.phone_number)
+            self.phone_number = e164(self.phone_number)
         except InvalidNumber as e:
             errors["phone_number"] = str(e)
         for name in OTHER_NUMBERS:
             if getattr(self, name):
                 try:
-                    setattr(self, name, normalise(getattr(self, name)))
+                    setattr(self, name, e164(getattr(self, name)))
                 except InvalidNumber as e:
                     errors[name] = str(e)
         if errors:

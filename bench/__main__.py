@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import calls, plot, resampler
-from streaming.audio import QUALITY
+from streaming.core.audio import QUALITY
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 PLOT = DOC.with_suffix(".svg")

@@ -11,23 +11,25 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
-import subprocess
 import sys
-import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import websockets
 
-from streaming.audio import REALTIME_RATE, Resampler
-from streaming.simulator import CallReport, scripted_caller, simulate_call, stream_call
-from voiceproject.heap import set_aside_start_up
+from streaming.core.audio import REALTIME_RATE, Resampler
+from streaming.devtools.servers import (
+    BASE_NUMBER,
+    EMBEDDED,
+    RELAYS,
+    Servers,
+    start_servers,
+)
+from streaming.devtools.simulator import CallReport, scripted_caller, simulate_call, stream_call
+from voiceproject.lib.heap import set_aside_start_up
 
-ROOT = Path(__file__).resolve().parent.parent
-BASE_NUMBER = 254711500000
 BASE_CALLER = 254700500000
 SETUP_FRAMES = 25
 # A dense conversation: the greeting, then six things said, each answered; the first answer is
@@ -41,153 +43,6 @@ ARRIVALS_PER_S = 20
 STEADY_AFTER_LAST_S = 2.0
 STEADY_BEFORE_END_S = 2.0
 STEADY_MIN_S = 3.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listening on port {port}")
-
-
-# The shapes measured: the project in one process on its embedded defaults (make run), the
-# production shape (make serve: 2 workers, PostgreSQL, Redis), and the minimal relay, on its
-# own `websockets` server and under daphne.
-EMBEDDED, SERVE, RELAY, RELAY_DAPHNE = "embedded", "serve", "relay", "relay-daphne"
-# The yardsticks: no webhooks, no database; callers go straight to the stream socket.
-RELAYS = (RELAY, RELAY_DAPHNE)
-
-
-@dataclass
-class Servers:
-    env: dict[str, str]
-    port: int
-    stats_path: str
-    server: subprocess.Popen
-    fake: subprocess.Popen
-    tmp: tempfile.TemporaryDirectory = field(repr=False)
-    shape: str = EMBEDDED
-    database: str = ""  # a PostgreSQL database made for this run, dropped at the end
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def pids(self) -> list[int]:
-        """The server's processes: the launcher and its workers under `make serve`."""
-        children = Path(f"/proc/{self.server.pid}/task/{self.server.pid}/children")
-        found = children.read_text().split() if children.exists() else []
-        return [self.server.pid, *map(int, found)]
-
-    def stop(self) -> None:
-        for p in (self.server, self.fake):
-            p.terminate()
-            if p is self.server and self.shape not in RELAYS:
-                p.terminate()  # twice: no drain wait for calls a failed run left open
-        for p in (self.server, self.fake):
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        if self.database:
-            _drop_database(self.database)
-
-
-def start_servers(
-    calls: int,
-    env: dict[str, str] | None = None,
-    fake_args: list[str] | None = None,
-    shape: str = EMBEDDED,
-) -> Servers:
-    """The server (by `shape`) and the fake Realtime as subprocesses, with one agent per call.
-
-    Without `env`, a fresh database (SQLite in a temporary folder; PostgreSQL for `serve`);
-    with a DATABASE_URL in `env` (a test's database), that one, already migrated, with `calls`
-    = 0 agents made here.
-    """
-    tmp = tempfile.TemporaryDirectory(prefix="voicebench-")
-    port, fake_port = free_port(), free_port()
-    stats = os.path.join(tmp.name, "fake-stats.jsonl")
-    database = _make_database() if shape == SERVE else ""
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "voiceproject.settings",
-        "DATABASE_URL": database or f"sqlite:///{tmp.name}/bench.sqlite3",
-        "OPENAI_API_KEY": "sk-bench",
-        "OPENAI_REALTIME_URL": f"ws://127.0.0.1:{fake_port}/v1/realtime",
-        "LOG_LEVEL": "WARNING",
-        "SAUTIKIT_SIGNING_SECRET": "",
-        "PUBLIC_BASE_URL": "",
-        "REDIS_URL": BENCH_REDIS_URL if shape == SERVE else "",
-        "CHANNEL_LAYER_PREFIX": f"bench-{os.getpid()}",
-        **(env or {}),
-    }
-    py = sys.executable
-    if calls and shape not in RELAYS:
-        subprocess.run([py, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-        make_agents = (
-            "from agents.models import Agent\n"
-            f"for i in range({calls}):\n"
-            f"    Agent(name=f'bench {{i}}', phone_number='+' + str({BASE_NUMBER} + i), "
-            "instructions=f'bench call {i}', greeting='Greet the caller.').save()\n"
-        )
-        subprocess.run([py, "manage.py", "shell", "-v0", "-c", make_agents], cwd=ROOT, env=env,
-                       check=True)  # fmt: skip
-    fake = subprocess.Popen(
-        [py, "manage.py", "fake_realtime", "--port", str(fake_port), "--stats", stats,
-         *(fake_args or [])],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    command = {
-        EMBEDDED: [py, "-m", "voiceproject.worker", "-b", "127.0.0.1", "-p", str(port),
-                   "voiceproject.asgi:application"],  # as `make run`
-        SERVE: [py, "-m", "voiceproject.serve"],
-        RELAY: [py, "-m", "bench.relay", "--port", str(port), "--realtime-url",
-                env["OPENAI_REALTIME_URL"]],
-        RELAY_DAPHNE: [py, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "bench.relay:asgi"],
-    }[shape]  # fmt: skip
-    if shape == SERVE:
-        env = {**env, "WORKERS": BENCH_WORKERS, "HOST": "127.0.0.1", "PORT": str(port)}
-    if shape == RELAY_DAPHNE:
-        env = {**env, "RELAY_REALTIME_URL": env["OPENAI_REALTIME_URL"]}
-    with open(os.path.join(tmp.name, "server.log"), "w") as log:
-        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
-    wait_port(port)
-    wait_port(fake_port)
-    return Servers(env, port, stats, server, fake, tmp, shape, database)
-
-
-# PostgreSQL and Redis for the production shape: the ones `make test` uses, by default.
-BENCH_POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
-BENCH_REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-BENCH_WORKERS = os.environ.get("BENCH_WORKERS", "2")
-
-
-def _make_database() -> str:
-    """A new, empty PostgreSQL database for one run (dropped by Servers.stop)."""
-    import psycopg
-
-    name = f"voicebench_{os.getpid()}_{int(time.time())}"
-    with psycopg.connect(BENCH_POSTGRES_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    return BENCH_POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
-
-
-def _drop_database(url: str) -> None:
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(BENCH_POSTGRES_URL, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # -- measuring one call -----------------------------------------------------------------------

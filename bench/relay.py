@@ -32,7 +32,8 @@ import soxr
 import websockets
 from websockets.asyncio.server import serve
 
-SUBPROTOCOL = "audio.drachtio.org"
+from streaming.core.stream_protocol import SUBPROTOCOL
+
 CALLER_RATE = 16000
 OPENAI_RATE = 24000
 FRAME_BYTES = CALLER_RATE // 50 * 2

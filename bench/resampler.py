@@ -7,7 +7,7 @@ import time
 import numpy as np
 import soxr
 
-from bench import signals
+from streaming.devtools import signals
 
 QUALITIES = ["QQ", "LQ", "MQ", "HQ", "VHQ"]
 

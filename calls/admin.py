@@ -4,6 +4,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
@@ -12,10 +13,11 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from agents.admin import number_search_terms
 from calls import limits, ranges, timeline
 from calls.costs import TOKEN_KINDS
 from calls.models import BlockedNumber, Call, latency_summary
+from voiceproject.lib.durations import clock
+from voiceproject.lib.numbers import search_form
 
 TOKEN_LABELS = {
     "input_text": "Text in (instructions, tools)",
@@ -113,7 +115,7 @@ class CallAdmin(ReadOnlyMixin, admin.ModelAdmin):
         turns = list(call.turns.all())
         events = list(call.events.all())
         for turn in turns:
-            turn.clock = timeline.clock(turn.started_ms)
+            turn.clock = clock(turn.started_ms)
             turn.heard_clock = f"{(turn.heard_ms or 0) / 1000:.1f} s"
             turn.arguments_text = json.dumps(turn.tool_arguments, ensure_ascii=False)
             turn.result_text = json.dumps(turn.tool_result, ensure_ascii=False)
@@ -194,7 +196,7 @@ class CallAdmin(ReadOnlyMixin, admin.ModelAdmin):
         self, request: HttpRequest, queryset: QuerySet[Call], search_term: str
     ) -> tuple[QuerySet[Call], bool]:
         results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        number = number_search_terms(search_term)
+        number = search_form(search_term, settings.DEFAULT_COUNTRY_CODE)
         if number:
             results |= queryset.filter(caller_number=number) | queryset.filter(
                 dialled_number=number
@@ -213,4 +215,4 @@ def _admin_url(name: str, pk: int | None) -> str:
 
 
 def format_duration(duration: timedelta | None) -> str:
-    return timeline.clock(duration.total_seconds() * 1000 if duration is not None else None)
+    return clock(duration.total_seconds() * 1000 if duration is not None else None)

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import wave
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from statistics import median
 from typing import Any
@@ -11,9 +11,18 @@ from django.db import models
 from django.utils import timezone
 
 from agents.models import Agent, AgentRevision
-from agents.numbers import normalise_or_keep
 from calls.costs import TOKEN_KINDS, Cost, openai_usd, sautikit_kes
 from calls.turns import Role, Turn
+from calls.webhook_fields import (
+    ENDED_OK,
+    ENDED_UNANSWERED,
+    parse_direction,
+    plausible_time,
+    state_key,
+    whole_seconds,
+)
+from streaming.core.endings import EndedBy
+from voiceproject.lib.numbers import normalise_or_keep
 
 
 class Status(models.TextChoices):
@@ -49,14 +58,6 @@ class Source(models.TextChoices):
     EVENTS = "events", "Call event"
     BRIDGE = "bridge", "Live bridge"
     SYSTEM = "system", "This server"
-
-
-class EndedBy(models.TextChoices):
-    CALLER = "caller", "Caller"
-    AGENT = "agent", "Agent"
-    LIMIT = "limit", "Time limit"
-    ERROR = "error", "Error"
-    UNKNOWN = "", "Unknown"
 
 
 def recording_name(call_id: str, day: datetime) -> str:
@@ -111,7 +112,10 @@ class Call(models.Model):
         max_length=200, blank=True, help_text="Why the call ended, as far as we know."
     )
     ended_by = models.CharField(
-        max_length=8, choices=EndedBy.choices, blank=True, help_text="Who ended the call."
+        max_length=8,
+        choices=[(e.value, e.label) for e in EndedBy],
+        blank=True,
+        help_text="Who ended the call.",
     )
     transfer_to = models.CharField(
         max_length=16, blank=True, help_text="The number the agent handed the caller over to."
@@ -357,84 +361,6 @@ def latency_summary(turns: list[Turn]) -> tuple[int | None, int | None]:
     return round(median(values)), max(values)
 
 
-ENDED_OK = {"completed", "hangup", "ended"}
-ENDED_UNANSWERED = {
-    "busy",
-    "failed",
-    "noanswer",
-    "notanswered",
-    "canceled",
-    "cancelled",
-    "rejected",
-}
-
-
-STREAM_STATES = {"streamstarted", "streamstopped", "streamerror"}
-# States the voice URL is re-invoked with after the call began: answer them with <Response/>.
-LIFECYCLE = STREAM_STATES | ENDED_OK | ENDED_UNANSWERED
-
-
-def state_key(state: str) -> str:
-    """StreamStopped, stream-stopped and STREAM_STOPPED are one state."""
-    return state.lower().replace("-", "").replace("_", "")
-
-
-def is_lifecycle_state(state: str) -> bool:
-    return state_key(state) in LIFECYCLE
-
-
-def parse_direction(value: Any) -> str:
-    text = str(value or "").lower()
-    return text if text in {"inbound", "outbound"} else ""
-
-
-def whole_seconds(value: Any) -> int | None:
-    """Seconds from a webhook field as a whole non-negative number, or None."""
-    try:
-        seconds = round(float(value))
-    except (TypeError, ValueError, OverflowError):
-        return None
-    return seconds if 0 <= seconds < 2**31 else None
-
-
-def parse_time(value: Any) -> datetime | None:
-    """An ISO 8601 time or unix seconds from a webhook, or None if it is neither.
-
-    Times that exist on paper but not in UTC (0001-01-01T00:00+05:00) are None too.
-    """
-    if value in (None, ""):
-        return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        try:
-            return datetime.fromtimestamp(value, tz=UTC)
-        except (OverflowError, OSError, ValueError):
-            return None
-    try:
-        parsed = datetime.fromisoformat(str(value)[:64].replace("Z", "+00:00"))
-        if timezone.is_naive(parsed):
-            parsed = parsed.replace(tzinfo=UTC)
-        return parsed.astimezone(UTC)
-    except (ValueError, OverflowError):
-        return None
-
-
-# A webhook's own times outside this window around its arrival are kept as sent (in its payload)
-# but drive nothing: not durations, not the call's page. A day ahead at most; two days back,
-# since Sautikit retries a delivery for about 33 hours and a late retry is still true.
-PLAUSIBLE_AHEAD = timedelta(days=1)
-PLAUSIBLE_BEHIND = timedelta(days=2)
-
-
-def is_plausible(at: datetime, around: datetime) -> bool:
-    return around - PLAUSIBLE_BEHIND <= at <= around + PLAUSIBLE_AHEAD
-
-
-def plausible_time(value: Any, around: datetime) -> datetime | None:
-    """parse_time(value) if it lies in the plausible window around `around`, else None."""
-    parsed = parse_time(value)
-    return parsed if parsed is not None and is_plausible(parsed, around) else None
-
-
 class CallEvent(models.Model):
     """Everything Sautikit told us about a call, as it arrived. Never edited."""
 
@@ -495,8 +421,8 @@ class BlockedNumber(models.Model):
         return self.number
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        self.number = normalise_or_keep(self.number)[:64]
+        self.number = normalise_or_keep(self.number, settings.DEFAULT_COUNTRY_CODE)[:64]
         super().save(*args, **kwargs)
 
 
-__all__ = ["BlockedNumber", "Call", "CallEvent", "EndedBy", "Role", "ServerProcess", "Turn"]
+__all__ = ["BlockedNumber", "Call", "CallEvent", "Role", "ServerProcess", "Turn"]

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from calls.models import Call, CallEvent, Role, Turn
+from voiceproject.lib.durations import clock
 
 WIDTH = 960
 LEFT = 90  # room for the lane names
@@ -76,16 +77,6 @@ class Timeline:
     @property
     def empty(self) -> bool:
         return not self.bars and not self.marks
-
-
-def clock(ms: int | float | None) -> str:
-    """0:07 or 1:02:03 from milliseconds."""
-    if ms is None:
-        return "—"
-    seconds = max(0, int(ms // 1000))
-    hours, rest = divmod(seconds, 3600)
-    minutes, seconds = divmod(rest, 60)
-    return f"{hours}:{minutes:02}:{seconds:02}" if hours else f"{minutes}:{seconds:02}"
 
 
 def event_ms(call: Call, at: datetime) -> int:

@@ -16,14 +16,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from agents.models import Agent
-from agents.numbers import normalise_or_keep
 from calls import limits, metrics, responses
 from calls.groups import call_group
-from calls.models import (
+from calls.models import Call, CallEvent, Source
+from calls.stream_tokens import stream_url
+from calls.webhook_fields import (
     STREAM_STATES,
-    Call,
-    CallEvent,
-    Source,
     is_lifecycle_state,
     is_plausible,
     parse_direction,
@@ -31,7 +29,7 @@ from calls.models import (
     state_key,
     whole_seconds,
 )
-from calls.webhooks import (
+from calls.webhook_http import (
     WebhookError,
     check_signature,
     delivery_id,
@@ -40,7 +38,7 @@ from calls.webhooks import (
     text,
     webhook,
 )
-from streaming.tokens import stream_url
+from voiceproject.lib.numbers import normalise_or_keep
 
 log = logging.getLogger(__name__)
 
@@ -134,8 +132,9 @@ def voice(request: HttpRequest) -> HttpResponse:
     with transaction.atomic():
         call, _ = _locked_call(call_id)
         call.record_event(Source.VOICE, state or "incoming", payload, event_id, now)
-        call.caller_number = call.caller_number or normalise_or_keep(caller)[:64]
-        call.dialled_number = call.dialled_number or normalise_or_keep(dialled)[:64]
+        country = settings.DEFAULT_COUNTRY_CODE
+        call.caller_number = call.caller_number or normalise_or_keep(caller, country)[:64]
+        call.dialled_number = call.dialled_number or normalise_or_keep(dialled, country)[:64]
         call.direction = call.direction or parse_direction(field(payload, "direction"))
         call.client_request_id = call.client_request_id or field(payload, "clientRequestId")
         if swapped:

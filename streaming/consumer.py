@@ -14,21 +14,23 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 from django.db import InterfaceError, OperationalError
 
-from calls import metrics, strict_json
+from calls import metrics
 from calls.groups import call_group
-from calls.models import state_key
-from streaming import calls
-from streaming.bridge import Bridge, EndedBy
+from calls.stream_tokens import check_token
+from calls.webhook_fields import state_key
+from streaming import store
+from streaming.core.bridge import Bridge
+from streaming.core.endings import EndedBy
+from streaming.core.realtime import RealtimeClient, UpstreamError
+from streaming.core.recording import Recorder
+from streaming.core.reports import ReportWriter
+from streaming.core.stream_protocol import SUBPROTOCOL
 from streaming.drain import LIVE
-from streaming.realtime import RealtimeClient, UpstreamError
-from streaming.recording import Recorder
-from streaming.reports import ReportWriter
-from streaming.tokens import check_token
+from voiceproject.lib import strict_json
 
 log = logging.getLogger(__name__)
 
-SUBPROTOCOL = "audio.drachtio.org"
-# Normalised with calls.models.state_key, as the webhooks that publish them do.
+# Normalised with calls.webhook_fields.state_key, as the webhooks that publish them do.
 ENDING_STATES = {"streamstopped", "streamerror"}
 # How long the end of a call waits for its record to be stored before leaving that to the
 # report writer in the background (the caller's socket is closed before either).
@@ -109,7 +111,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels' own dispatch hops to the database thread before every message to close
         # stale connections; 50 audio frames a second per call would queue behind webhooks
-        # there. Nothing here touches the database outside streaming.calls, whose helpers
+        # there. Nothing here touches the database outside streaming.store, whose helpers
         # (database_sync_to_async) clean up connections themselves.
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
@@ -131,7 +133,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         if not check_token(call_id, token):
             await self._refuse("stream_token")
             return
-        setup = await calls.claim_call(call_id)
+        setup = await store.claim_call(call_id)
         if setup is None:
             await self._refuse("stream_not_expected")  # unknown, over, or already streaming
             return
@@ -299,13 +301,13 @@ class StreamConsumer(AsyncWebsocketConsumer):
 
     async def _keep_transfer(self, number: str) -> None:
         try:
-            await asyncio.wait_for(calls.keep_transfer(self.call_id, number), TRANSFER_WRITE_S)
+            await asyncio.wait_for(store.keep_transfer(self.call_id, number), TRANSFER_WRITE_S)
         except Exception:
             log.exception("call %s: could not store the hand-over to %s", self.call_id, number)
 
     async def _keep_recording(self, recorder: Recorder) -> None:
         try:
-            name = await asyncio.to_thread(calls.store_recording, self.call_id, recorder)
+            name = await asyncio.to_thread(store.store_recording, self.call_id, recorder)
             self._report("recording", {"name": name})
         except Exception:
             log.exception("call %s: could not keep its recording", self.call_id)
@@ -345,7 +347,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self._reports.put(kind, payload)
 
     async def _store(self, batch: list[tuple[str, dict[str, Any]]]) -> None:
-        await calls.apply_reports(self._call_pk, batch, self._turns)
+        await store.apply_reports(self._call_pk, batch, self._turns)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)

@@ -8,17 +8,15 @@ import json
 from typing import Any
 from urllib.parse import urlsplit
 
-import pytest_asyncio
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
 from agents.models import Agent
 from calls.models import Call, Turn
-from tests.conftest import DEMO_NUMBER, post_form
+from streaming.core.stream_protocol import SUBPROTOCOL
+from tests.helpers import DEMO_NUMBER, post_form
 from voiceproject.asgi import application
-
-SUBPROTOCOL = "audio.drachtio.org"
 
 
 @database_sync_to_async
@@ -80,10 +78,8 @@ def communicator(path: str, subprotocols: list[str] | None = None) -> Communicat
     return comm
 
 
-@pytest_asyncio.fixture(autouse=True)
-async def hang_up_leftovers():
-    """After each test, hang up the calls it left open and let their consumers finish."""
-    yield
+async def hang_up_all() -> None:
+    """Hang up the calls a test left open and let their consumers finish."""
     while _made:
         comm = _made.pop()
         if not comm.future.done():

@@ -4,42 +4,26 @@ import json
 import os
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
-from urllib.parse import urlencode
 
 import pytest
+import pytest_asyncio
 from django.conf import settings
-from django.test import Client
 from django.utils import timezone
 
-from agents.models import Agent
-from streaming import calls as bridge_db
-from tests.live_stack import clinic, shape, tool_endpoint  # noqa: F401 (fixtures for whole calls)
+from agents.models import Agent, Tool
+from agents.tools import derived_key
+from streaming import store
+from streaming.core.tools import signed_message
+from streaming.devtools.fake_realtime import FakeRealtimeServer, Options
+from tests.helpers import DEMO_NUMBER
+from tests.live_stack import BOOKING, NUMBER, SECRET, Shape, ToolEndpoint
+from voiceproject.lib import signatures
 
 # No heartbeat thread in the test process (which imports the ASGI app; Django's settings are
 # loaded by then), nor in the servers tests start unless a test asks for one: it would write to
 # the database at any moment.
 settings.SERVER_HEARTBEAT_S = 0
 os.environ["SERVER_HEARTBEAT_S"] = "0"
-
-DATA = Path(__file__).parent / "test_data"
-DEMO_NUMBER = "+254711000100"
-
-
-def load(name: str) -> dict[str, Any]:
-    return json.loads((DATA / f"{name}.json").read_text())
-
-
-def post_form(client: Client, url: str, data: dict[str, Any], **extra: Any):
-    return client.post(
-        url, urlencode(data), content_type="application/x-www-form-urlencoded", **extra
-    )
-
-
-def post_json(client: Client, url: str, data: Any, **extra: Any):
-    body = data if isinstance(data, str | bytes) else json.dumps(data)
-    return client.post(url, body, content_type="application/json", **extra)
 
 
 @pytest.fixture
@@ -80,4 +64,92 @@ def _release_records_connection():
     # The thread that stores calls' reports keeps its connection open (as in production); the
     # test's database is emptied or dropped after the test, so it lets go of it first.
     yield
-    bridge_db.release_connection()
+    store.release_connection()
+
+
+# -- whole calls over real sockets (tests/live_stack.py) ---------------------------------------
+
+
+@pytest.fixture
+def tool_endpoint():
+    def answer(body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        # What the endpoint's developer does: this tool's own key, over the whole request.
+        key = derived_key(SECRET, NUMBER, "look_up_booking")
+        signed = signed_message("POST", endpoint.url, headers.get("X-Call-Id", ""),
+                                headers.get("X-Tool-Name", ""), body)  # fmt: skip
+        try:
+            signatures.verify(signed, headers.get("X-Tool-Signature"), [key])
+        except signatures.SignatureError:
+            return 403, b'{"error": "bad signature"}'
+        return 200, json.dumps(BOOKING).encode()
+
+    endpoint = ToolEndpoint(answer)
+    yield endpoint
+    endpoint.close()
+
+
+@pytest.fixture
+def clinic(tool_endpoint) -> Agent:
+    agent = Agent(
+        name="Clinic",
+        phone_number=NUMBER,
+        instructions="You book clinic appointments.",
+        greeting="Welcome to the clinic, how can I help?",
+        record_calls=True,
+    )
+    agent.save(author="tests")
+    Tool.objects.create(
+        agent=agent,
+        name="look_up_booking",
+        description="Finds the caller's booking.",
+        parameters={
+            "type": "object",
+            "properties": {"phone": {"type": "string"}},
+            "required": ["phone"],
+        },
+        endpoint=tool_endpoint.url,
+    )
+    return agent
+
+
+@pytest.fixture
+def shape(transactional_db):
+    made: list[Shape] = []
+
+    def start(**env: str) -> Shape:
+        made.append(Shape(**env))
+        return made[-1]
+
+    yield start
+    for s in made:
+        s.close()
+
+
+# -- the consumer driven in the test's own process (tests/bridge_helpers.py) -------------------
+
+
+@pytest_asyncio.fixture
+async def fake_realtime(settings):
+    """Starts the Realtime stand-in with the options given and points the bridge at it."""
+    started: list[FakeRealtimeServer] = []
+
+    async def start(options: Options | None = None) -> FakeRealtimeServer:
+        server = await FakeRealtimeServer(options or Options()).start()
+        started.append(server)
+        settings.OPENAI_REALTIME_URL = server.url
+        settings.OPENAI_API_KEY = "sk-test"
+        return server
+
+    yield start
+    for server in started:
+        await server.stop()
+
+
+@pytest_asyncio.fixture
+async def hang_up_leftovers():
+    """After the test, hang up the calls it left open and let their consumers finish."""
+    yield
+    # Imported here: bridge_helpers loads the ASGI app, after the settings above are made.
+    from tests.bridge_helpers import hang_up_all
+
+    await hang_up_all()

@@ -23,13 +23,11 @@ import websockets
 from django.conf import settings
 from django.db import connection
 
-from agents.models import Agent, Tool
-from agents.tools import derived_key
-from bench.calls import Servers, free_port, start_servers, wait_port
-from calls import signatures
+from agents.models import Agent
 from calls.models import Call
-from streaming.simulator import SUBPROTOCOL, CallReport, post, simulate_call
-from streaming.tools import signed_message
+from streaming.core.stream_protocol import SUBPROTOCOL
+from streaming.devtools.servers import Servers, free_port, start_servers, wait_port
+from streaming.devtools.simulator import CallReport, post, simulate_call
 
 
 def database_url() -> str:
@@ -121,48 +119,6 @@ SECRET = "tool-secret-for-tests"
 ANSWER = "Your appointment is on Tuesday at ten in the morning, please arrive early."
 THINK_MS = 300  # the fake's "thinking" before each answer's first audio
 BOOKING = {"booking": "Tuesday 10:00", "doctor": "Dr Achieng"}
-
-
-@pytest.fixture
-def tool_endpoint():
-    def answer(body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
-        # What the endpoint's developer does: this tool's own key, over the whole request.
-        key = derived_key(SECRET, NUMBER, "look_up_booking")
-        signed = signed_message("POST", endpoint.url, headers.get("X-Call-Id", ""),
-                                headers.get("X-Tool-Name", ""), body)  # fmt: skip
-        try:
-            signatures.verify(signed, headers.get("X-Tool-Signature"), [key])
-        except signatures.SignatureError:
-            return 403, b'{"error": "bad signature"}'
-        return 200, json.dumps(BOOKING).encode()
-
-    endpoint = ToolEndpoint(answer)
-    yield endpoint
-    endpoint.close()
-
-
-@pytest.fixture
-def clinic(tool_endpoint) -> Agent:
-    agent = Agent(
-        name="Clinic",
-        phone_number=NUMBER,
-        instructions="You book clinic appointments.",
-        greeting="Welcome to the clinic, how can I help?",
-        record_calls=True,
-    )
-    agent.save(author="tests")
-    Tool.objects.create(
-        agent=agent,
-        name="look_up_booking",
-        description="Finds the caller's booking.",
-        parameters={
-            "type": "object",
-            "properties": {"phone": {"type": "string"}},
-            "required": ["phone"],
-        },
-        endpoint=tool_endpoint.url,
-    )
-    return agent
 
 
 def recording_stack(tmp_path: Path, **env: str) -> Servers:
@@ -265,19 +221,6 @@ class Shape:
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
-
-
-@pytest.fixture
-def shape(transactional_db):
-    made: list[Shape] = []
-
-    def start(**env: str) -> Shape:
-        made.append(Shape(**env))
-        return made[-1]
-
-    yield start
-    for s in made:
-        s.close()
 
 
 async def calls_on_both_workers(base_url: str) -> tuple[dict, dict[str, str]]:

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from agents.models import Agent
 from calls.models import Call
-from tests.conftest import load, post_form, post_json
+from tests.helpers import load, post_form, post_json
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +22,8 @@ def staff(client):
 
 
 @pytest.fixture
-def call(client, agent) -> Call:
+def call(client, agent, on_recording_day) -> Call:
+    # Posted as on the day the payloads were recorded: their times are then believed.
     post_form(client, "/sautikit/voice/", load("voice_incoming"))
     post_json(client, "/sautikit/stream-status/", load("stream_started"))
     post_json(client, "/sautikit/events/", load("event_call_completed"))

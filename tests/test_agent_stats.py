@@ -11,7 +11,7 @@ from django.contrib.auth.models import User
 from django.urls import reverse
 from django.utils import timezone
 
-from agents import stats
+from calls import agent_stats as stats
 from calls.models import Call, Turn
 
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,7 @@ import pytest
 from django.db import IntegrityError, OperationalError
 
 from calls.models import Call, CallEvent
-from tests.conftest import load, post_form, post_json
+from tests.helpers import load, post_form, post_json
 
 pytestmark = pytest.mark.django_db
 URLS = ["/sautikit/voice/", "/sautikit/stream-status/", "/sautikit/events/"]

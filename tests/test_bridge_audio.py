@@ -9,29 +9,28 @@ import json
 import pytest
 import pytest_asyncio
 
-from bench.signals import active_span, band_db, dominant_hz, samples, snr_db, tone
 from streaming.consumer import STORED_TEXT_FRAMES
-from streaming.fake_realtime import FakeRealtimeServer, Options, Voice
+from streaming.devtools.fake_realtime import Options, Voice
+from streaming.devtools.signals import active_span, band_db, dominant_hz, samples, snr_db, tone
 from tests.bridge_helpers import (
     bridge_events,
     collect,
     communicator,
     get_call,
-    hang_up_leftovers,  # noqa: F401 (autouse)
     start_call,
     wait_for,
 )
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.asyncio,
+    pytest.mark.usefixtures("hang_up_leftovers"),
+]
 
 
 @pytest_asyncio.fixture
-async def fake(settings):
-    server = await FakeRealtimeServer(Options(voice=Voice(tones=[(440.0, 0.3)]))).start()
-    settings.OPENAI_REALTIME_URL = server.url
-    settings.OPENAI_API_KEY = "sk-test"
-    yield server
-    await server.stop()
+async def fake(fake_realtime):
+    return await fake_realtime(Options(voice=Voice(tones=[(440.0, 0.3)])))
 
 
 async def send_frames(comm, pcm: bytes, frame_bytes: int, pace: float = 0.0) -> None:

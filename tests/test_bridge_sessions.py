@@ -8,37 +8,36 @@ import pytest
 import pytest_asyncio
 from channels.layers import get_channel_layer
 
-from bench.signals import samples, tone
 from calls.groups import call_group
 from calls.models import Status
-from streaming import bridge as bridge_module
-from streaming import calls as bridge_db
 from streaming import consumer as consumer_module
-from streaming.bridge import Limits
+from streaming import store
 from streaming.consumer import CLOSE_UPSTREAM_FAILED
-from streaming.fake_realtime import FakeRealtimeServer, Options, Voice
+from streaming.core import bridge as bridge_module
+from streaming.core.bridge import Limits
+from streaming.devtools.fake_realtime import Options, Voice
+from streaming.devtools.signals import samples, tone
 from tests.bridge_helpers import (
     bridge_events,
     call_turns,
     collect,
     communicator,
     get_call,
-    hang_up_leftovers,  # noqa: F401 (autouse)
     post_voice,
     start_call,
     wait_for,
 )
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.asyncio,
+    pytest.mark.usefixtures("hang_up_leftovers"),
+]
 
 
 @pytest_asyncio.fixture
-async def fake(settings):
-    server = await FakeRealtimeServer(Options(voice=Voice(duration_ms=1500))).start()
-    settings.OPENAI_REALTIME_URL = server.url
-    settings.OPENAI_API_KEY = "sk-test"
-    yield server
-    await server.stop()
+async def fake(fake_realtime):
+    return await fake_realtime(Options(voice=Voice(duration_ms=1500)))
 
 
 async def ended(call_id: str = "call-1") -> bool:
@@ -254,13 +253,13 @@ async def test_it_fails_the_call_when_openai_goes_away_early(fake):
     ],
 )
 async def test_it_ends_at_the_agent_limits(fake, monkeypatch, limits, reason):
-    original = bridge_db.CallSetup.__init__
+    original = store.CallSetup.__init__
 
     def with_limits(self, call):
         original(self, call)
         self.limits = limits
 
-    monkeypatch.setattr(bridge_db.CallSetup, "__init__", with_limits)
+    monkeypatch.setattr(store.CallSetup, "__init__", with_limits)
     comm = communicator(await start_call())
     await comm.connect()
     _, texts, _ = await collect(comm, seconds=4, stop_after_quiet=3)
@@ -305,7 +304,7 @@ async def test_it_fails_the_call_when_openai_is_unreachable(fake, settings):
 
 async def test_it_refuses_the_beta_shape_like_openai(fake):
     # The fake is faithful: a beta-shaped session.update is refused with close 4000.
-    from streaming.realtime import RealtimeClient
+    from streaming.core.realtime import RealtimeClient
 
     client = RealtimeClient(fake.url, "k", "gpt-realtime")
     await client.connect()
@@ -351,7 +350,7 @@ async def test_it_records_openai_errors_and_goes_on(fake):
 
 
 async def test_the_fake_checks_truncates_like_openai(fake):
-    from streaming.realtime import RealtimeClient
+    from streaming.core.realtime import RealtimeClient
 
     fake.options.voice = Voice(duration_ms=200)
     client = RealtimeClient(fake.url, "k", "gpt-realtime")

@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.signals import dominant_hz, snr_db
-from calls.models import Call, EndedBy, Status
-from streaming.simulator import DEFAULT_PLAN
+from calls.models import Call, Status
+from streaming.core.endings import EndedBy
+from streaming.devtools.signals import dominant_hz, snr_db
+from streaming.devtools.simulator import DEFAULT_PLAN
 from tests.live_stack import ANSWER, BOOKING, THINK_MS, record_a_call
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -16,7 +16,7 @@ import pytest
 from django.conf import settings
 
 from calls.groups import call_group
-from tests.conftest import load, post_form
+from tests.helpers import load, post_form
 
 ROOT = Path(__file__).resolve().parent.parent
 CALL_ID = "ATVId_5f0c2b1e9a7d4c3b8e21"
@@ -83,7 +83,7 @@ asyncio.run(get_channel_layer().group_send(
 async def test_stream_stopped_from_another_process_closes_the_bridge(settings):
     import asyncio
 
-    from streaming.fake_realtime import FakeRealtimeServer
+    from streaming.devtools.fake_realtime import FakeRealtimeServer
     from tests.bridge_helpers import collect, communicator, get_call, start_call, wait_for
 
     fake = await FakeRealtimeServer().start()

@@ -15,7 +15,7 @@ from django.db import connection
 
 from agents.models import Agent
 from calls.models import Call, Status
-from streaming.simulator import simulate_call
+from streaming.devtools.simulator import simulate_call
 from tests.live_stack import start_stack, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -13,8 +13,8 @@ import pytest
 from django.db import connection, transaction
 
 from calls.models import Call
+from streaming.devtools.simulator import CallReport, simulate_call
 from streaming.drain import LiveCalls
-from streaming.simulator import CallReport, simulate_call
 from tests.live_stack import SERVE_NUMBER as NUMBER
 from tests.live_stack import (
     alive,

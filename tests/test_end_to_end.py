@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.calls import BASE_NUMBER, start_servers
-from streaming.simulator import simulate_call
+from streaming.devtools.servers import BASE_NUMBER, start_servers
+from streaming.devtools.simulator import simulate_call
 
 
 def test_it_carries_a_simulated_call_end_to_end(tmp_path):

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import pytest
 
 from calls.models import Call, CallEvent, Status
-from tests.conftest import load, post_form, post_json
+from tests.helpers import load, post_form, post_json
 
 URL = "/sautikit/events/"
 CALL_ID = "ATVId_5f0c2b1e9a7d4c3b8e21"

@@ -21,8 +21,9 @@ from agents.models import Agent
 from calls import limits as limits_module
 from calls import responses
 from calls.models import BlockedNumber, Call, Status
-from streaming.simulator import SUBPROTOCOL, post
-from tests.conftest import DEMO_NUMBER, post_form
+from streaming.core.stream_protocol import SUBPROTOCOL
+from streaming.devtools.simulator import post
+from tests.helpers import DEMO_NUMBER, post_form
 from tests.live_stack import start_stack
 
 pytestmark = pytest.mark.django_db

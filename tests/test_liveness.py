@@ -9,7 +9,8 @@ import pytest
 from django.utils import timezone
 
 from calls import liveness
-from calls.models import Call, EndedBy, ServerProcess, Status
+from calls.models import Call, ServerProcess, Status
+from streaming.core.endings import EndedBy
 
 pytestmark = pytest.mark.django_db
 

@@ -15,9 +15,10 @@ from collections.abc import Iterator
 import pytest
 
 from agents.models import Agent
-from calls.models import Call, EndedBy, Status
+from calls.models import Call, Status
 from streaming.consumer import CLOSE_UPSTREAM_FAILED
-from streaming.simulator import CallReport, simulate_call
+from streaming.core.endings import EndedBy
+from streaming.devtools.simulator import CallReport, simulate_call
 from tests.live_stack import start_stack, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)

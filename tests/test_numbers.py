@@ -4,7 +4,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from agents.models import Agent
-from agents.numbers import InvalidNumber, normalise, normalise_or_keep
+from voiceproject.lib.numbers import InvalidNumber, normalise, normalise_or_keep
 
 
 @pytest.mark.parametrize(
@@ -23,29 +23,31 @@ from agents.numbers import InvalidNumber, normalise, normalise_or_keep
     ],
 )
 def test_it_normalises_one_number_written_many_ways(raw):
-    assert normalise(raw) == "+254712345678"
+    assert normalise(raw, "254") == "+254712345678"
 
 
-def test_it_uses_the_country_default(settings):
+@pytest.mark.django_db
+def test_it_reads_national_numbers_in_the_lines_country(settings):
     settings.DEFAULT_COUNTRY_CODE = "255"
-    assert normalise("0712 345 678") == "+255712345678"
-    assert normalise("0712 345 678", country_code="+256") == "+256712345678"
+    Agent(name="A", phone_number="0712 345 678", instructions="x").save()
+    assert Agent.objects.get().phone_number == "+255712345678"
+    assert normalise("0712 345 678", "+256") == "+256712345678"
 
 
 def test_it_keeps_other_countries_in_international_form():
-    assert normalise("+1 (415) 555-0100") == "+14155550100"
-    assert normalise("14155550100") == "+14155550100"
+    assert normalise("+1 (415) 555-0100", "254") == "+14155550100"
+    assert normalise("14155550100", "254") == "+14155550100"
 
 
 @pytest.mark.parametrize("raw", ["", "   ", "abc", "+0712345678", "12", "+1234567890123456"])
 def test_it_refuses_what_is_not_a_number(raw):
     with pytest.raises(InvalidNumber):
-        normalise(raw)
+        normalise(raw, "254")
 
 
 def test_it_keeps_callers_that_are_not_numbers():
-    assert normalise_or_keep(" anonymous ") == "anonymous"
-    assert normalise_or_keep("0700000001") == "+254700000001"
+    assert normalise_or_keep(" anonymous ", "254") == "anonymous"
+    assert normalise_or_keep("0700000001", "254") == "+254700000001"
 
 
 @pytest.mark.django_db

@@ -13,9 +13,9 @@ from django.core.files.base import ContentFile
 from django.core.management import call_command
 from django.utils import timezone
 
-from bench.signals import dominant_hz, snr_db, tone
 from calls.models import Call
-from streaming.recording import MIX_CHUNK, Recorder
+from streaming.core.recording import MIX_CHUNK, Recorder
+from streaming.devtools.signals import dominant_hz, snr_db, tone
 
 RATE = 16000
 

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from streaming import reports
-from streaming.reports import ReportWriter
+from streaming.core import reports
+from streaming.core.reports import ReportWriter
 
 pytestmark = pytest.mark.asyncio
 

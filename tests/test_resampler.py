@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bench.signals import samples, snr_db, tone
-from streaming.audio import OddByteCarry, Resampler
+from streaming.core.audio import OddByteCarry, Resampler
+from streaming.devtools.signals import samples, snr_db, tone
 
 
 def test_it_is_seamless_across_20ms_frames():

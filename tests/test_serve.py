@@ -7,8 +7,8 @@ import asyncio
 import os
 import signal
 
-from bench.calls import free_port
-from streaming.simulator import post
+from streaming.devtools.servers import free_port
+from streaming.devtools.simulator import post
 from tests.live_stack import SERVE_NUMBER as NUMBER
 from tests.live_stack import (
     alive,

@@ -8,7 +8,7 @@ from django.core.management import call_command
 
 from agents.models import Agent
 from calls.models import Call
-from tests.conftest import post_form
+from tests.helpers import post_form
 
 pytestmark = pytest.mark.django_db
 

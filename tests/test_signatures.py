@@ -6,9 +6,9 @@ import time
 import pytest
 
 from agents.models import Agent
-from calls import signatures
 from calls.models import Call, CallEvent
-from tests.conftest import load
+from tests.helpers import load
+from voiceproject.lib import signatures
 
 SECRET = "whsec_test_0123456789"
 pytestmark = pytest.mark.django_db

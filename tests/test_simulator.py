@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from streaming.simulator import _MediaBuffer, scripted_caller
+from streaming.devtools.simulator import _MediaBuffer, scripted_caller
 
 RATE = 16000
 FRAME = np.full(320, 1000, dtype="<i2").tobytes()  # 20 ms

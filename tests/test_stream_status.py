@@ -6,7 +6,7 @@ from channels.layers import get_channel_layer
 
 from calls.groups import call_group
 from calls.models import Call, Status
-from tests.conftest import load, post_form, post_json
+from tests.helpers import load, post_form, post_json
 
 URL = "/sautikit/stream-status/"
 CALL_ID = "ATVId_5f0c2b1e9a7d4c3b8e21"

@@ -21,23 +21,25 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 
 from agents.models import Agent, Tool
-from bench.signals import tone
-from calls import signatures
-from calls.models import EndedBy, Status
-from streaming.fake_realtime import FakeRealtimeServer, Options, Voice
-from streaming.tools import ToolBox, ToolSpec, signed_message
+from calls.models import Status
+from streaming.core.endings import EndedBy
+from streaming.core.tools import ToolBox, ToolSpec, signed_message
+from streaming.devtools.fake_realtime import Options, Voice
+from streaming.devtools.signals import tone
 from tests.bridge_helpers import (
     call_turns,
     collect,
     communicator,
     get_call,
-    hang_up_leftovers,  # noqa: F401 (autouse)
     start_call,
     wait_for,
 )
-from tests.conftest import DEMO_NUMBER, post_form
+from tests.helpers import DEMO_NUMBER, post_form
 from tests.live_stack import ToolEndpoint, json_answer
+from voiceproject.lib import signatures
 
+# Calls driven through the consumer are hung up after each test.
+pytestmark = pytest.mark.usefixtures("hang_up_leftovers")
 SECRET = "s3cret"
 LOOKUP = {"type": "object", "properties": {"day": {"type": "string"}}, "required": ["day"]}
 
@@ -444,13 +446,9 @@ def admin_form(response) -> dict[str, str]:
 
 
 @pytest_asyncio.fixture
-async def fake(settings):
-    server = await FakeRealtimeServer(Options(voice=Voice(duration_ms=600))).start()
-    settings.OPENAI_REALTIME_URL = server.url
-    settings.OPENAI_API_KEY = "sk-test"
+async def fake(fake_realtime, settings):
     settings.TOOL_SIGNING_SECRET = SECRET
-    yield server
-    await server.stop()
+    return await fake_realtime(Options(voice=Voice(duration_ms=600)))
 
 
 async def speak(comm, ms: int = 400) -> None:

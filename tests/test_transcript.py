@@ -7,7 +7,7 @@ import pytest
 
 from calls.models import Call
 from calls.turns import Turn, cut_words
-from streaming.transcript import TurnTracker
+from streaming.core.transcript import TurnTracker
 
 
 def test_it_cuts_to_whole_words_at_the_share_heard():

@@ -7,8 +7,8 @@ import pytest
 
 from agents.models import Agent
 from calls.models import Call, CallEvent, Status
-from streaming.tokens import check_token
-from tests.conftest import load, post_form, post_json
+from calls.stream_tokens import check_token
+from tests.helpers import load, post_form, post_json
 
 URL = "/sautikit/voice/"
 pytestmark = pytest.mark.django_db

@@ -15,8 +15,8 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from calls import liveness  # noqa: E402
 from calls.security import warn_if_unsigned  # noqa: E402
-from streaming.calls import PROCESS  # noqa: E402
 from streaming.routing import websocket_urlpatterns  # noqa: E402
+from streaming.store import PROCESS  # noqa: E402
 
 warn_if_unsigned()
 liveness.start(PROCESS)

@@ -25,9 +25,9 @@ from daphne.server import Server  # installs Twisted's asyncio reactor: before t
 from django.conf import settings
 from twisted.internet import reactor
 
-from streaming import reports
+from streaming.core import reports
 from streaming.drain import LIVE
-from voiceproject.heap import set_aside_start_up
+from voiceproject.lib.heap import set_aside_start_up
 
 # After the calls, what their consumers still have to store gets this long at least.
 SETTLE_S = 15.0

@@ -8,8 +8,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from streaming.fake_realtime import FakeRealtimeServer, Options, Voice, load_clip
-from voiceproject.heap import set_aside_start_up
+from streaming.devtools.fake_realtime import FakeRealtimeServer, Options, Voice, load_clip
+from voiceproject.lib.heap import set_aside_start_up
 
 
 class Command(BaseCommand):

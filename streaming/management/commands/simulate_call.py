@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from streaming.simulator import simulate_call
+from streaming.devtools.simulator import simulate_call
 
 
 class Command(BaseCommand):

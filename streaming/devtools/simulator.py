@@ -28,9 +28,8 @@ import numpy as np
 import soxr
 import websockets
 
-from calls import signatures
-
-SUBPROTOCOL = "audio.drachtio.org"
+from streaming.core.stream_protocol import SUBPROTOCOL
+from voiceproject.lib import signatures
 
 
 @dataclass

@@ -13,7 +13,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from streaming.audio import REALTIME_RATE
+from streaming.core.audio import REALTIME_RATE
 
 TRANSCRIPTION_MODEL = "gpt-4o-mini-transcribe"
 # Our session.update carries this event_id, so an `error` naming it is known to refuse the

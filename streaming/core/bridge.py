@@ -18,17 +18,19 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from streaming.audio import REALTIME_RATE, OddByteCarry, Resampler, bytes_to_ms
-from streaming.playout import Playout
-from streaming.realtime import (
+from streaming.core.audio import REALTIME_RATE, OddByteCarry, Resampler, bytes_to_ms
+from streaming.core.endings import EndedBy
+from streaming.core.playout import Playout
+from streaming.core.realtime import (
     SESSION_UPDATE_EVENT_ID,
     RealtimeClient,
     SessionConfig,
     UpstreamError,
 )
-from streaming.recording import Recorder
-from streaming.tools import END_CALL, TRANSFER_CALL, ToolBox, ToolOutcome
-from streaming.transcript import TurnTracker
+from streaming.core.recording import Recorder
+from streaming.core.stream_protocol import KILL_AUDIO
+from streaming.core.tools import END_CALL, TRANSFER_CALL, ToolBox, ToolOutcome
+from streaming.core.transcript import TurnTracker
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +38,6 @@ SendBytes = Callable[[bytes], Awaitable[None]]
 SendText = Callable[[str], Awaitable[None]]
 Report = Callable[[str, dict[str, Any]], None]
 
-KILL_AUDIO = '{"type":"killAudio"}'
 AUDIO_DELTAS = {"response.output_audio.delta", "response.audio.delta"}
 AUDIO_DONE = {"response.output_audio.done", "response.audio.done"}
 # OpenAI closes every Realtime session after 60 minutes with code 1001. Its clock starts a
@@ -45,13 +46,6 @@ OPENAI_SESSION_LIMIT_S = 60 * 60
 OPENAI_LIMIT_SLACK_S = 60
 # After end_call/transfer_call the line closes once the goodbye is heard, or after this anyway.
 HANG_UP_WITHIN_S = 15.0
-
-
-class EndedBy:
-    CALLER = "caller"
-    AGENT = "agent"
-    LIMIT = "limit"
-    ERROR = "error"
 
 
 @dataclass
@@ -130,7 +124,7 @@ class Bridge:
         self.stats = BridgeStats()
         self.ended = asyncio.Event()
         self.end_reason = ""
-        self.ended_by = ""
+        self.ended_by = EndedBy.UNKNOWN
         self.transfer_to = ""
         self.failed = False
         # Function calls of the response in progress, answered once it is done.
@@ -168,7 +162,11 @@ class Bridge:
         ]
 
     async def stop(
-        self, reason: str, failed: bool = False, ended_by: str = "", hand_over: bool = False
+        self,
+        reason: str,
+        failed: bool = False,
+        ended_by: EndedBy = EndedBy.UNKNOWN,
+        hand_over: bool = False,
     ) -> None:
         """End the call's bridge once; the first reason given is the one kept.
 
@@ -471,4 +469,4 @@ class Bridge:
                 return
 
 
-__all__ = ["Bridge", "BridgeStats", "EndedBy", "Limits", "UpstreamError"]
+__all__ = ["Bridge", "BridgeStats", "Limits", "UpstreamError"]

@@ -30,7 +30,7 @@ import httpcore
 import httpx
 from jsonschema import Draft202012Validator
 
-from calls.signatures import sign
+from voiceproject.lib.signatures import sign
 
 SIGNATURE_HEADER = "X-Tool-Signature"
 END_CALL = "end_call"

@@ -22,10 +22,10 @@ from agents.models import turn_detection_config
 from calls import limits
 from calls.costs import TOKEN_KINDS, tokens_from_usage
 from calls.models import TERMINAL, Call, Role, Source, Turn, recording_name
-from streaming.bridge import Limits
-from streaming.realtime import SessionConfig
-from streaming.recording import Recorder
-from streaming.tools import ToolBox
+from streaming.core.bridge import Limits
+from streaming.core.realtime import SessionConfig
+from streaming.core.recording import Recorder
+from streaming.core.tools import ToolBox
 
 # Which server process holds a call: several daphne workers (make serve) share one port.
 PROCESS = f"{socket.gethostname()}:{os.getpid()}"[:80]

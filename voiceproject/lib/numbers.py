@@ -1,10 +1,12 @@
-"""Phone numbers in E.164: "0712 345 678", "254712345678" and "+254712345678" are one number."""
+"""Phone numbers in E.164: "0712 345 678", "254712345678" and "+254712345678" are one number.
+
+A national number needs the country it was written in: callers pass the project's
+(settings.DEFAULT_COUNTRY_CODE).
+"""
 
 from __future__ import annotations
 
 import re
-
-from django.conf import settings
 
 E164 = re.compile(r"^\+[1-9]\d{7,14}$")
 SEPARATORS = re.compile(r"[\s\-.()/\u00a0]")
@@ -16,9 +18,9 @@ class InvalidNumber(ValueError):
     pass
 
 
-def normalise(raw: str, country_code: str | None = None) -> str:
+def normalise(raw: str, country_code: str) -> str:
     """Return the E.164 form of a number, or raise InvalidNumber with a reason."""
-    cc = (country_code or settings.DEFAULT_COUNTRY_CODE).lstrip("+")
+    cc = country_code.lstrip("+")
     text = SEPARATORS.sub("", str(raw or ""))
     lowered = text.lower()
     if lowered.startswith(("tel:", "sip:")):
@@ -48,9 +50,17 @@ def normalise(raw: str, country_code: str | None = None) -> str:
     return number
 
 
-def normalise_or_keep(raw: str) -> str:
+def normalise_or_keep(raw: str, country_code: str) -> str:
     """Best effort for numbers we only record (callers may be 'anonymous' or a SIP URI)."""
     try:
-        return normalise(raw)
+        return normalise(raw, country_code)
     except InvalidNumber:
         return str(raw or "").strip()
+
+
+def search_form(term: str, country_code: str) -> str:
+    """What an operator's search for "0712 345 678" should match (+254712345678), or ""."""
+    try:
+        return normalise(term, country_code)
+    except InvalidNumber:
+        return ""

@@ -13,7 +13,8 @@ from statistics import median, quantiles
 from django.utils import timezone
 
 from calls.costs import Cost
-from calls.models import Call, EndedBy, Role, Turn
+from calls.models import Call, Role, Turn
+from streaming.core.endings import EndedBy
 
 ENDINGS = (EndedBy.CALLER, EndedBy.AGENT, EndedBy.LIMIT, EndedBy.ERROR)
 

@@ -15,7 +15,7 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.http.multipartparser import MultiPartParser, MultiPartParserError
 from django.views.decorators.csrf import csrf_exempt
 
-from calls import signatures, strict_json
+from voiceproject.lib import signatures, strict_json
 
 log = logging.getLogger(__name__)
 

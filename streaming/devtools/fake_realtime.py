@@ -1,6 +1,6 @@
 """A local stand-in for OpenAI's Realtime API (GA shape), for work with no internet and no key.
 
-It speaks the same WebSocket protocol as the real service, as `shared/protocols.md` records it:
+It speaks the same WebSocket protocol as the real service, as `docs/protocols.md` records it:
 session.created first, GA session.update only (the beta shape is refused with close 4000),
 24 kHz PCM both ways, an energy VAD that emits speech_started/stopped, transcripts, answers of
 synthesised audio sent faster than real time, response.done with usage, and cancel/truncate

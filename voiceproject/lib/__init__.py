@@ -1,0 +1,1 @@
+"""Plain helpers every layer may use: no Django, no app (see docs/architecture.md)."""
