@@ -2,19 +2,19 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, time
-from typing import Any
+from typing import Any, Protocol, cast
 
 from django import forms
 from django.conf import settings
 from django.contrib import admin
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Count, Q, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from agents.models import Agent, AgentRevision, Tool
+from agents.models import Agent, AgentRevision, Tool, one_revision
 from calls import agent_stats as stats
 from voiceproject.lib.durations import clock
 from voiceproject.lib.numbers import search_form
@@ -91,6 +91,18 @@ class ToolInline(admin.StackedInline):
         return f"Missing: ask your administrator to set {name}. Until then the tool fails."
 
 
+class _Listed(Protocol):
+    """An agent as the list shows it: its calls today (annotated by the query) and last week
+    (added for the page)."""
+
+    calls_today_count: int
+    week: stats.Week
+
+
+def _listed(agent: Agent) -> _Listed:
+    return cast(_Listed, agent)
+
+
 @admin.register(Agent)
 class AgentAdmin(admin.ModelAdmin):
     list_display = (
@@ -163,8 +175,10 @@ class AgentAdmin(admin.ModelAdmin):
         (None, {"fields": ("signing_secret_status", "created_at", "updated_at")}),
     )
 
-    def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
-        form = super().get_form(request, obj, **kwargs)
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        form = super().get_form(request, obj, change, **kwargs)
         # The prompt is the heart of the agent: give it room.
         form.base_fields["instructions"].widget.attrs.update(rows=24, cols=100)
         return form
@@ -180,7 +194,7 @@ class AgentAdmin(admin.ModelAdmin):
 
     @admin.display(description="calls today", ordering="calls_today_count")
     def calls_today(self, obj: Agent) -> int:
-        return obj.calls_today_count
+        return _listed(obj).calls_today_count
 
     # -- last week, per agent, for the list: computed once for the page ----------------------
 
@@ -188,25 +202,25 @@ class AgentAdmin(admin.ModelAdmin):
         changelist = super().get_changelist_instance(request)
         weeks = stats.last_week([agent.pk for agent in changelist.result_list])
         for agent in changelist.result_list:
-            agent.week = weeks.get(agent.pk) or stats.Week()
+            _listed(agent).week = weeks.get(agent.pk) or stats.Week()
         return changelist
 
     @admin.display(description="calls (7 days)")
     def calls_week(self, obj: Agent) -> str:
         url = reverse("admin:calls_call_changelist") + f"?agent__id__exact={obj.pk}"
-        return format_html('<a href="{}">{}</a>', url, obj.week.calls)
+        return format_html('<a href="{}">{}</a>', url, _listed(obj).week.calls)
 
     @admin.display(description="median length")
     def median_duration(self, obj: Agent) -> str:
-        return _seconds(obj.week.median_duration_s)
+        return _seconds(_listed(obj).week.median_duration_s)
 
     @admin.display(description="median answer time")
     def median_latency(self, obj: Agent) -> str:
-        return _ms(obj.week.latency_p50_ms)
+        return _ms(_listed(obj).week.latency_p50_ms)
 
     @admin.display(description="ended by (7 days)")
     def endings(self, obj: Agent) -> str:
-        return obj.week.endings_text()
+        return _listed(obj).week.endings_text()
 
     # -- the agent's own page ------------------------------------------------------------
 
@@ -259,6 +273,17 @@ class AgentAdmin(admin.ModelAdmin):
         if number:
             results |= queryset.filter(phone_number=number)
         return results, may_have_duplicates
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        # The agent is saved, then each of its tools: one Save is one revision.
+        with transaction.atomic(), one_revision(author=request.user):
+            return super().changeform_view(request, object_id, form_url, extra_context)
 
     def save_model(self, request: HttpRequest, obj: Agent, form: Any, change: bool) -> None:
         obj.save(author=request.user)

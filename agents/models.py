@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from django.conf import settings
@@ -8,6 +12,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
 
 from agents.env_names import check_env_name, read_env
+from streaming.core.agent_settings import AgentSettings
 from voiceproject.lib.numbers import InvalidNumber, normalise
 
 SIGNING_SECRET_ENV_PREFIX = "SAUTIKIT_SIGNING_SECRET_"  # noqa: S105 (a name, not a secret)
@@ -267,7 +272,7 @@ class Agent(models.Model):
                 setattr(self, name, e164(getattr(self, name)))
         with transaction.atomic():
             super().save(*args, **kwargs)
-            self.record_revision(author)
+            self.revise(author)
 
     def clean(self) -> None:
         errors = {}
@@ -285,7 +290,19 @@ class Agent(models.Model):
             raise ValidationError(errors)
 
     def snapshot(self) -> dict[str, Any]:
-        return {field: getattr(self, field) for field in REVISED_FIELDS}
+        """Every setting that shapes a call, its enabled custom tools included."""
+        values = {field: getattr(self, field) for field in REVISED_FIELDS}
+        enabled = self.tools.filter(is_enabled=True) if self.pk else []
+        values["tools"] = [tool.snapshot() for tool in enabled]
+        return values
+
+    def revise(self, author: Any = None) -> None:
+        """Keep a revision of the agent as it now is; inside one_revision(), at its end."""
+        batch = _BATCH.get()
+        if batch is None:
+            self.record_revision(author)
+        else:
+            batch.add(self.pk)
 
     def record_revision(self, author: Any = None) -> AgentRevision | None:
         latest = self.revisions.order_by("-number").first()
@@ -316,25 +333,9 @@ class Agent(models.Model):
         """This number's own webhook secret, read from the environment (never stored here)."""
         return read_env(self.signing_secret_env)
 
-    def turn_detection_config(self) -> dict[str, Any]:
-        """The `turn_detection` object of a Realtime session.update for this agent."""
-        return turn_detection_config(self.snapshot())
-
-
-def turn_detection_config(values: dict[str, Any]) -> dict[str, Any]:
-    """`turn_detection` for a Realtime session from an agent's settings (live or a revision)."""
-    kind = values.get("turn_detection") or TurnDetection.SERVER_VAD
-    config: dict[str, Any] = {"type": str(kind)}
-    if kind == TurnDetection.SEMANTIC_VAD:
-        config["eagerness"] = values.get("eagerness") or Eagerness.AUTO
-    else:
-        config.update(
-            threshold=values.get("vad_threshold", 0.5),
-            prefix_padding_ms=values.get("vad_prefix_padding_ms", 300),
-            silence_duration_ms=values.get("vad_silence_duration_ms", 500),
-        )
-    config.update(create_response=True, interrupt_response=True)
-    return config
+    def settings(self) -> AgentSettings:
+        """What a call would know of the agent as it is now (calls use their revision's)."""
+        return settings_from(self.snapshot())
 
 
 class AgentRevision(models.Model):
@@ -361,7 +362,46 @@ class AgentRevision(models.Model):
     def __str__(self) -> str:
         return f"{self.agent.name} v{self.number}"
 
+    def settings(self) -> AgentSettings:
+        """What a call on this revision knows of its agent (built when its stream opens)."""
+        return settings_from(self.snapshot)
 
-from agents.tools import Tool  # noqa: E402 (the model lives in its own file)
+
+# Inside one_revision(), saving an agent or its tools records nothing at once: each agent changed
+# gets one revision when it ends (an admin page saves the agent, then each of its tools).
+_BATCH: ContextVar[set[int] | None] = ContextVar("agent_revisions", default=None)
+
+
+@contextmanager
+def one_revision(author: Any = None) -> Iterator[None]:
+    token = _BATCH.set(set())
+    try:
+        yield
+        changed = _BATCH.get() or set()
+    finally:
+        _BATCH.reset(token)
+    for pk in sorted(changed):
+        Agent.objects.get(pk=pk).record_revision(author)
+
+
+SETTINGS_FIELDS = [f.name for f in dataclasses.fields(AgentSettings) if f.name != "tools"]
+
+
+def settings_from(snapshot: dict[str, Any]) -> AgentSettings:
+    """Typed settings from a revision's snapshot. A setting added after the revision was saved
+    takes the Agent field's default, as the agent had it then."""
+
+    def value(name: str) -> Any:
+        if name in snapshot:
+            return snapshot[name]
+        field = Agent._meta.get_field(name)
+        return field.get_default() if isinstance(field, models.Field) else None
+
+    number = str(snapshot.get("phone_number", ""))
+    tools = tuple(tool_spec(saved, number) for saved in snapshot.get("tools", []))
+    return AgentSettings(**{name: value(name) for name in SETTINGS_FIELDS}, tools=tools)
+
+
+from agents.tools import Tool, tool_spec  # noqa: E402 (the model lives in its own file)
 
 __all__ = ["Agent", "AgentRevision", "Tool"]

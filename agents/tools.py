@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models
+from django.db import models, transaction
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
@@ -82,6 +82,28 @@ def _resolved_problem(url: str, allow_loopback: bool) -> str:
     return resolved_problem(host, infos, allow_loopback)
 
 
+def signing_secret_for(secret_env: str, agent_number: str, tool_name: str) -> str:
+    """A tool's signing secret, read from the environment now: the setting named, or the key
+    derived from TOOL_SIGNING_SECRET for this agent's number and tool."""
+    if secret_env:
+        return read_env(secret_env)
+    return derived_key(settings.TOOL_SIGNING_SECRET, agent_number, tool_name)
+
+
+def tool_spec(saved: dict[str, Any], agent_number: str) -> ToolSpec:
+    """What a call needs of a tool as a revision saved it (Tool.snapshot); the secret is read
+    now, from the environment."""
+    return ToolSpec(
+        name=saved["name"],
+        description=saved["description"],
+        parameters=saved["parameters"],
+        endpoint=saved["endpoint"],
+        secret=signing_secret_for(saved["secret_env"], agent_number, saved["name"]),
+        timeout_s=saved["timeout_seconds"],
+        allow_loopback=settings.TOOL_ALLOW_LOOPBACK,
+    )
+
+
 def derived_key(master: str, agent_number: str, tool_name: str) -> str:
     """A tool's own signing key, derived from TOOL_SIGNING_SECRET: one leaked key signs for one
     tool only. `manage.py tool_signing_key` prints it for whoever builds the endpoint."""
@@ -148,20 +170,29 @@ class Tool(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Save, and keep a revision of the agent: its tools are versioned with it."""
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            self.agent.revise()
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        with transaction.atomic():
+            deleted = super().delete(*args, **kwargs)
+            self.agent.revise()
+        return deleted
+
     def signing_secret(self) -> str:
         """Read from the environment at call time; never stored in the database."""
-        if self.secret_env:
-            return read_env(self.secret_env)
-        return derived_key(settings.TOOL_SIGNING_SECRET, self.agent.phone_number, self.name)
+        return signing_secret_for(self.secret_env, self.agent.phone_number, self.name)
 
-    def spec(self) -> ToolSpec:
-        """What a call needs of this tool; the secret is read now, from the environment."""
-        return ToolSpec(
-            name=self.name,
-            description=self.description,
-            parameters=self.parameters,
-            endpoint=self.endpoint,
-            secret=self.signing_secret(),
-            timeout_s=self.timeout_seconds,
-            allow_loopback=settings.TOOL_ALLOW_LOOPBACK,
-        )
+    def snapshot(self) -> dict[str, Any]:
+        """The tool as a revision keeps it (the secret's setting name, never the secret)."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "parameters": self.parameters,
+            "endpoint": self.endpoint,
+            "secret_env": self.secret_env,
+            "timeout_seconds": self.timeout_seconds,
+        }

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from bench import calls, plot, resampler
 from streaming.core.audio import QUALITY
+from streaming.devtools.servers import EMBEDDED, RELAY, RELAY_DAPHNE, RELAYS, SERVE
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 PLOT = DOC.with_suffix(".svg")
@@ -21,10 +22,10 @@ EMBEDDED_SIZES = [n for n in SIZES if n <= 50]
 TARGETS = {"lag_median": 12, "lag_p99": 30, "first": 20, "tail": 150, "mb": 2, "gap": 20,
            "cpu_vs_relay": 1.5, "lag_p99_at_200": 60}  # fmt: skip
 SHAPE_NAMES = {
-    calls.SERVE: "`make serve`: 2 workers, PostgreSQL, Redis",
-    calls.EMBEDDED: "one process, embedded (SQLite)",
-    calls.RELAY: "minimal relay (`bench/relay.py`)",
-    calls.RELAY_DAPHNE: "the same minimal relay as a bare ASGI app under daphne",
+    SERVE: "`make serve`: 2 workers, PostgreSQL, Redis",
+    EMBEDDED: "one process, embedded (SQLite)",
+    RELAY: "minimal relay (`bench/relay.py`)",
+    RELAY_DAPHNE: "the same minimal relay as a bare ASGI app under daphne",
 }
 
 
@@ -56,11 +57,11 @@ def steady(rows: list[dict], n: int, shape: str) -> float | None:
 
 
 def versus_relay(row: dict, rows: list[dict]) -> str:
-    relay = cpu(rows, row["calls"], calls.RELAY)
-    if row["shape"] == calls.RELAY or not relay:
+    relay = cpu(rows, row["calls"], RELAY)
+    if row["shape"] == RELAY or not relay:
         return ""
     ratio = row["cpu_s_per_call_minute"] / relay
-    mark = "" if row["shape"] == calls.RELAY_DAPHNE else f" {ok(ratio, TARGETS['cpu_vs_relay'])}"
+    mark = "" if row["shape"] == RELAY_DAPHNE else f" {ok(ratio, TARGETS['cpu_vs_relay'])}"
     return f" ({ratio:.2f}x{mark})"
 
 
@@ -74,12 +75,12 @@ def cpu_table(rows: list[dict], call_seconds: float) -> str:
     ]
     for r in rows:
         live = r["steady_cpu_s_per_call_minute"]
-        relay = steady(rows, r["calls"], calls.RELAY)
-        on_daphne = steady(rows, r["calls"], calls.RELAY_DAPHNE)
+        relay = steady(rows, r["calls"], RELAY)
+        on_daphne = steady(rows, r["calls"], RELAY_DAPHNE)
         ratios = []
-        if r["shape"] != calls.RELAY and relay:
+        if r["shape"] != RELAY and relay:
             ratios.append(f"{live / relay:.2f}x")
-        if r["shape"] not in calls.RELAYS and on_daphne:
+        if r["shape"] not in RELAYS and on_daphne:
             ratios.append(f"{live / on_daphne:.2f}x")
         shown = " (" + "; ".join(ratios) + ")" if ratios else ""
         fixed = (r["cpu_s_per_call_minute"] - live) * call_seconds / 60 * 1000
@@ -117,10 +118,10 @@ def verdict(rows: list[dict]) -> str:
     """The production shape against its targets at 100 and 200 calls, in words."""
     lines = []
     for n in (100, 200):
-        row = next((r for r in rows if r["shape"] == calls.SERVE and r["calls"] == n), None)
+        row = next((r for r in rows if r["shape"] == SERVE and r["calls"] == n), None)
         if row is None:
             continue
-        checks = targets_at(n, row, cpu(rows, n, calls.RELAY))
+        checks = targets_at(n, row, cpu(rows, n, RELAY))
         met = [name for name, passed in checks if passed]
         missed = [name for name, passed in checks if not passed]
         lines.append(
@@ -135,8 +136,8 @@ def verdict(rows: list[dict]) -> str:
 def daphne_floor(rows: list[dict], n: int = 100) -> str:
     """How the CPU target compares with what daphne alone costs (the server is fixed by the
     product's design): the same relay under daphne, against the relay."""
-    relay, on_daphne = cpu(rows, n, calls.RELAY), cpu(rows, n, calls.RELAY_DAPHNE)
-    live, live_on_daphne = steady(rows, n, calls.RELAY), steady(rows, n, calls.RELAY_DAPHNE)
+    relay, on_daphne = cpu(rows, n, RELAY), cpu(rows, n, RELAY_DAPHNE)
+    live, live_on_daphne = steady(rows, n, RELAY), steady(rows, n, RELAY_DAPHNE)
     if not (relay and on_daphne and live and live_on_daphne):
         return ""
     floor = on_daphne / relay
@@ -176,8 +177,8 @@ def main() -> None:
     one = calls.bench_calls(1)
     rows = []
     for n in SIZES:
-        shapes = [calls.RELAY, calls.RELAY_DAPHNE, calls.SERVE]
-        shapes += [calls.EMBEDDED] if n in EMBEDDED_SIZES else []
+        shapes = [RELAY, RELAY_DAPHNE, SERVE]
+        shapes += [EMBEDDED] if n in EMBEDDED_SIZES else []
         for shape in shapes:
             print(f"(c) {n} concurrent calls, {shape}…", flush=True)
             rows.append(calls.bench_calls(n, shape=shape))

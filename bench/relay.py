@@ -31,6 +31,7 @@ import numpy as np
 import soxr
 import websockets
 from websockets.asyncio.server import serve
+from websockets.typing import Subprotocol
 
 from streaming.core.stream_protocol import SUBPROTOCOL
 
@@ -169,10 +170,10 @@ async def handle(caller: Any, realtime_url: str, path: str) -> None:
 
 async def main(port: int, realtime_url: str) -> None:
     async with serve(
-        lambda ws: handle(ws, realtime_url, ws.request.path),
+        lambda ws: handle(ws, realtime_url, ws.request.path if ws.request else ""),
         "127.0.0.1",
         port,
-        subprotocols=[SUBPROTOCOL],
+        subprotocols=[Subprotocol(SUBPROTOCOL)],
         max_size=None,
         compression=None,
     ):

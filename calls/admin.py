@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from typing import Any
 
@@ -10,6 +9,7 @@ from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
@@ -114,13 +114,6 @@ class CallAdmin(ReadOnlyMixin, admin.ModelAdmin):
         call = self._viewable_call(request, object_id)
         turns = list(call.turns.all())
         events = list(call.events.all())
-        for turn in turns:
-            turn.clock = clock(turn.started_ms)
-            turn.heard_clock = f"{(turn.heard_ms or 0) / 1000:.1f} s"
-            turn.arguments_text = json.dumps(turn.tool_arguments, ensure_ascii=False)
-            turn.result_text = json.dumps(turn.tool_result, ensure_ascii=False)
-        for event in events:
-            event.pretty = json.dumps(event.payload, indent=2, ensure_ascii=False)
         median_ms, worst_ms = latency_summary(turns)
         tokens = call.tokens()
         context = {
@@ -152,7 +145,7 @@ class CallAdmin(ReadOnlyMixin, admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/calls/call/timeline.html", context)
 
-    def recording_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+    def recording_view(self, request: HttpRequest, object_id: str) -> HttpResponseBase:
         """Recordings are never public files: only people who may see the call hear it."""
         call = self._viewable_call(request, object_id)
         if not call.recording:

@@ -73,6 +73,8 @@ def last_week(agent_ids: list[int], days: int = 7) -> dict[int, Week]:
         "agent_id", "duration_seconds", "started_at", "answered_at", "ended_at", "ended_by"
     )
     for call in calls:
+        if call.agent_id is None:  # not returned: the query asks for these agents' calls
+            continue
         week = weeks[call.agent_id]
         week.calls += 1
         if call.duration is not None:
@@ -85,7 +87,8 @@ def last_week(agent_ids: list[int], days: int = 7) -> dict[int, Week]:
         latency_ms__isnull=False,
     ).values_list("call__agent_id", "latency_ms")
     for agent_id, latency in latencies:
-        weeks[agent_id].latencies_ms.append(latency)
+        if agent_id is not None and latency is not None:  # always, by the query
+            weeks[agent_id].latencies_ms.append(latency)
     return weeks
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import wave
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -387,6 +388,11 @@ class CallEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} ({self.get_source_display()})"
+
+    @property
+    def pretty(self) -> str:
+        """The payload as the call's page shows it."""
+        return json.dumps(self.payload, indent=2, ensure_ascii=False)
 
 
 class ServerProcess(models.Model):

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import IO
 
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 
 RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 CHUNK = 64 * 1024
@@ -15,13 +16,13 @@ MAX_DIGITS = 18
 
 
 def serve(request: HttpRequest, handle: IO[bytes], size: int, content_type: str,
-          filename: str) -> HttpResponse:  # fmt: skip
+          filename: str) -> HttpResponseBase:  # fmt: skip
     """The whole file, or the one range asked for (206); 416 for a range past the end."""
     wanted = _parse(request.headers.get("Range", ""), size)
     if wanted is None:
-        response: HttpResponse = FileResponse(handle, content_type=content_type,
+        response: HttpResponseBase = FileResponse(handle, content_type=content_type,
                                               filename=filename)  # fmt: skip
-    elif wanted == "unsatisfiable":
+    elif isinstance(wanted, str):  # "unsatisfiable"
         handle.close()
         response = HttpResponse(status=416)
         response["Content-Range"] = f"bytes */{size}"

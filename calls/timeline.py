@@ -138,8 +138,8 @@ def build(call: Call, turns: list[Turn], events: list[CallEvent]) -> Timeline:
     for group in groups:
         title = ", ".join(f"{label} at {clock(ms)}" for label, ms in group)
         short = group[0][0] + (f" +{len(group) - 1}" if len(group) > 1 else "")
-        y = lane_y["event"] + LANE_HEIGHT / 2
-        timeline.marks.append(Mark(x(group[0][1]), y, "event", title, short))
+        event_y = lane_y["event"] + LANE_HEIGHT / 2
+        timeline.marks.append(Mark(x(group[0][1]), event_y, "event", title, short))
     step = _tick_step(span)
     first = -(-start_ms // step) * step
     for ms in range(int(first), int(end_ms) + 1, step):

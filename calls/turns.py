@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.db import models
+
+from voiceproject.lib.durations import clock
 
 
 class Role(models.TextChoices):
@@ -58,6 +61,24 @@ class Turn(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_role_display()}: {self.text[:60]}"
+
+    # -- as the call's page shows it ---------------------------------------------------------
+
+    @property
+    def clock(self) -> str:
+        return clock(self.started_ms)
+
+    @property
+    def heard_clock(self) -> str:
+        return f"{(self.heard_ms or 0) / 1000:.1f} s"
+
+    @property
+    def arguments_text(self) -> str:
+        return json.dumps(self.tool_arguments, ensure_ascii=False)
+
+    @property
+    def result_text(self) -> str:
+        return json.dumps(self.tool_result, ensure_ascii=False)
 
     def update(self, values: dict[str, Any]) -> None:
         """Fold in what the bridge learnt; agent text is cut to what the caller heard."""

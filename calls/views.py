@@ -31,6 +31,7 @@ from calls.webhook_fields import (
 )
 from calls.webhook_http import (
     WebhookError,
+    WebhookRequest,
     check_signature,
     delivery_id,
     field,
@@ -112,7 +113,7 @@ def _find_agent(dialled: str, caller: str) -> tuple[Agent | None, bool]:
 
 
 @webhook
-def voice(request: HttpRequest) -> HttpResponse:
+def voice(request: WebhookRequest) -> HttpResponse:
     payload = parse_payload(request)
     call_id = _call_id(payload, *CALL_ID_FIELDS)
     caller = field(payload, "callerNumber", "From", "from", limit=64)
@@ -198,7 +199,7 @@ def voice(request: HttpRequest) -> HttpResponse:
 
 
 @webhook
-def stream_status(request: HttpRequest) -> HttpResponse:
+def stream_status(request: WebhookRequest) -> HttpResponse:
     payload = parse_payload(request)
     call_id = _call_id(payload, *CALL_ID_FIELDS)
     state = field(payload, "callSessionState", limit=40) or _state_from_stream_event(
@@ -229,7 +230,7 @@ def stream_status(request: HttpRequest) -> HttpResponse:
 
 
 @webhook
-def events(request: HttpRequest) -> HttpResponse:
+def events(request: WebhookRequest) -> HttpResponse:
     payload = parse_payload(request)
     kind = field(payload, "kind", limit=64)
     event_id = delivery_id(request, payload)

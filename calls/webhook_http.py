@@ -6,7 +6,7 @@ import functools
 import io
 import logging
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.exceptions import TooManyFieldsSent
@@ -33,6 +33,12 @@ class WebhookError(Exception):
         self.reason = reason
 
 
+class WebhookRequest(HttpRequest):
+    """A webhook's request once `webhook` has read its (bounded) body."""
+
+    raw_body: bytes
+
+
 def text(reason: str, status: int = 200) -> HttpResponse:
     return HttpResponse(reason + "\n", status=status, content_type="text/plain; charset=utf-8")
 
@@ -48,8 +54,9 @@ def webhook(view: View) -> View:
             response["Allow"] = "POST"
             return response
         try:
-            request.raw_body = read_body(request)
-            return view(request, *args, **kwargs)
+            hook = cast(WebhookRequest, request)
+            hook.raw_body = read_body(request)
+            return view(hook, *args, **kwargs)
         except WebhookError as e:
             log.warning("webhook %s refused (%s): %s", request.path, e.status, e.reason)
             return text(e.reason, e.status)
@@ -84,7 +91,7 @@ def read_body(request: HttpRequest) -> bytes:
     return body
 
 
-def parse_payload(request: HttpRequest) -> dict[str, Any]:
+def parse_payload(request: WebhookRequest) -> dict[str, Any]:
     """The body as a dict, from JSON or a form; query parameters fill fields the body lacks."""
     body: bytes = request.raw_body
     content_type = request.content_type or ""
@@ -100,7 +107,8 @@ def parse_payload(request: HttpRequest) -> dict[str, Any]:
         raise WebhookError(415, f"{content_type} not understood: send form fields or JSON")
     for key, value in request.GET.items():
         payload.setdefault(key, value)
-    return strip_nul(payload)
+    cleaned: dict[str, Any] = strip_nul(payload)
+    return cleaned
 
 
 def _parse_json(body: bytes) -> dict[str, Any]:
@@ -160,7 +168,7 @@ def field(payload: dict[str, Any], *names: str, limit: int = 128) -> str:
     return ""
 
 
-def check_signature(request: HttpRequest, secrets: Iterable[str]) -> None:
+def check_signature(request: WebhookRequest, secrets: Iterable[str]) -> None:
     try:
         signatures.verify(
             request.raw_body,

@@ -147,23 +147,24 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self._reports = ReportWriter(self._store, RETRYABLE, name=f"call {call_id}")
         await self.accept(subprotocol=SUBPROTOCOL)
         await self._join_group()
+        agent = setup.agent
         self.bridge = Bridge(
-            setup.session,
+            agent,
             RealtimeClient(
                 setup.realtime_url,
                 setup.api_key,
-                setup.session.model,
+                agent.model,
                 open_timeout=setup.connect_timeout_s,
             ),
-            setup.rate,
+            agent.sample_rate,
             send_audio=self._send_audio,
             send_text=self._send_text,
             report=self._report,
             limits=setup.limits,
             tools=setup.tools,
-            recorder=Recorder(setup.rate) if setup.record else None,
+            recorder=Recorder(agent.sample_rate) if agent.record_calls else None,
             call_id=call_id,
-            fallback_to=setup.fallback_to,
+            fallback_to=agent.fallback_number,
         )
         ending = LIVE.add(self)
         metrics.LIVE_CALLS.inc()

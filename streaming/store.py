@@ -18,12 +18,11 @@ from django.core.files.storage import default_storage
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
-from agents.models import turn_detection_config
+from agents.models import Agent
 from calls import limits
 from calls.costs import TOKEN_KINDS, tokens_from_usage
 from calls.models import TERMINAL, Call, Role, Source, Turn, recording_name
 from streaming.core.bridge import Limits
-from streaming.core.realtime import SessionConfig
 from streaming.core.recording import Recorder
 from streaming.core.tools import ToolBox
 
@@ -34,35 +33,21 @@ PROCESS = f"{socket.gethostname()}:{os.getpid()}"[:80]
 class CallSetup:
     """What the bridge needs from a call, read once when the socket opens."""
 
-    def __init__(self, call: Call) -> None:
-        values: dict[str, Any] = dict(call.agent_revision.snapshot if call.agent_revision else {})
-        if not values and call.agent:
-            values = call.agent.snapshot()
+    def __init__(self, call: Call, agent: Agent) -> None:
+        revision = call.agent_revision
+        # Settings and tools as the call's revision saved them; secrets are read now.
+        self.agent = revision.settings() if revision is not None else agent.settings()
         self.call_id = call.call_id
         self.pk = call.pk
-        self.rate = int(values.get("sample_rate") or 16000)
-        self.session = SessionConfig(
-            model=values.get("model") or "gpt-realtime",
-            instructions=values.get("instructions") or "",
-            voice=values.get("voice") or "marin",
-            greeting=values.get("greeting") or "",
-            turn_detection=turn_detection_config(values),
-        )
         self.limits = Limits(
-            max_call_s=60 * int(values.get("max_call_minutes") or 15),
-            silence_timeout_s=int(values.get("silence_timeout_seconds") or 60),
+            max_call_s=60 * self.agent.max_call_minutes,
+            silence_timeout_s=self.agent.silence_timeout_seconds,
         )
         self.tools = ToolBox(
-            end_call=bool(values.get("end_call_enabled", True)),
-            transfer_to=values.get("transfer_number") or "",
-            # Custom tools are read live: an endpoint fixed in the admin helps the next call.
-            custom={
-                tool.name: tool.spec()
-                for tool in (call.agent.tools.filter(is_enabled=True) if call.agent else [])
-            },
+            end_call=self.agent.end_call_enabled,
+            transfer_to=self.agent.transfer_number,
+            custom={tool.name: tool for tool in self.agent.tools},
         )
-        self.record = bool(values.get("record_calls", False))
-        self.fallback_to = values.get("fallback_number") or ""
         self.connect_timeout_s = settings.OPENAI_CONNECT_TIMEOUT
         self.realtime_url = settings.OPENAI_REALTIME_URL
         self.api_key = settings.OPENAI_API_KEY
@@ -80,7 +65,7 @@ def claim_call(call_id: str) -> CallSetup | None:
     ).exclude(status__in=TERMINAL)
     with transaction.atomic():
         call = claimable.select_related("agent", "agent_revision").first()
-        if call is None:
+        if call is None or call.agent is None:  # (it has one: the query asks for it)
             return None
         limits.serialise(call.caller_number, call.agent)
         now = timezone.now()
@@ -94,7 +79,7 @@ def claim_call(call_id: str) -> CallSetup | None:
         if not claimable.filter(pk=call.pk).update(bridge_started_at=now, bridge_process=PROCESS):
             return None
         call.bridge_started_at = now
-        return CallSetup(call)
+        return CallSetup(call, call.agent)
 
 
 # The calls' reports are written by one thread of their own, which keeps its database connection

@@ -74,8 +74,9 @@ def test_it_finds_an_agent_by_a_number_written_locally(staff, agent):
     assert response.context["cl"].result_count == 1
 
 
-def test_it_saves_an_agent_from_the_form_with_a_revision(staff):
-    data = {
+def agent_form(**fields: str) -> dict[str, str]:
+    """The agent's admin form as a browser posts it, with no tools unless given."""
+    return {
         "name": "Bookings",
         "phone_number": "0722 000 000",
         "is_active": "on",
@@ -102,8 +103,12 @@ def test_it_saves_an_agent_from_the_form_with_a_revision(staff):
         "revisions-INITIAL_FORMS": "0",
         "revisions-MIN_NUM_FORMS": "0",
         "revisions-MAX_NUM_FORMS": "0",
+        **fields,
     }
-    response = staff.post(reverse("admin:agents_agent_add"), data)
+
+
+def test_it_saves_an_agent_from_the_form_with_a_revision(staff):
+    response = staff.post(reverse("admin:agents_agent_add"), agent_form())
     assert response.status_code == 302, response.content.decode()[:2000]
     agent = Agent.objects.get()
     assert agent.phone_number == "+254722000000"
@@ -114,6 +119,43 @@ def test_it_saves_an_agent_from_the_form_with_a_revision(staff):
         reverse("admin:agents_agentrevision_change", args=[agent.current_revision.pk])
     )
     assert "Book things." in revision_page.content.decode()
+
+
+def test_one_save_of_an_agent_and_its_tools_is_one_revision(staff, settings):
+    settings.TOOL_ALLOW_LOOPBACK = True
+    tool = {
+        "tools-0-name": "look_up",
+        "tools-0-description": "Looks up a booking.",
+        "tools-0-parameters": '{"type": "object", "properties": {}, "required": []}',
+        "tools-0-endpoint": "http://127.0.0.1:9/look-up",
+        "tools-0-timeout_seconds": "5",
+        "tools-0-secret_env": "",
+        "tools-0-is_enabled": "on",
+    }
+    response = staff.post(
+        reverse("admin:agents_agent_add"), agent_form(**{"tools-TOTAL_FORMS": "1"}, **tool)
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    agent = Agent.objects.get()
+    [revision] = agent.revisions.all()
+    assert revision.author.username == "operator"
+    assert [t["endpoint"] for t in revision.snapshot["tools"]] == ["http://127.0.0.1:9/look-up"]
+
+    # Changing the instructions and the tool's address together: one more revision, not two.
+    [saved] = agent.tools.all()
+    edit = {**tool, "tools-0-id": str(saved.pk), "tools-0-agent": str(agent.pk),
+            "tools-0-endpoint": "http://127.0.0.1:9/v2"}  # fmt: skip
+    response = staff.post(
+        reverse("admin:agents_agent_change", args=[agent.pk]),
+        agent_form(instructions="Book things kindly.",
+                   **{"tools-TOTAL_FORMS": "1", "tools-INITIAL_FORMS": "1"}, **edit),
+    )  # fmt: skip
+    assert response.status_code == 302, response.content.decode()[:2000]
+    latest = agent.current_revision
+    assert latest.number == 2
+    assert set(latest.changes) == {"instructions", "tools"}
+    assert [t.endpoint for t in latest.settings().tools] == ["http://127.0.0.1:9/v2"]
+    assert [t.endpoint for t in revision.settings().tools] == ["http://127.0.0.1:9/look-up"]
 
 
 def test_it_never_shows_a_signing_secret(staff, agent, monkeypatch):

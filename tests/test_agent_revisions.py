@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import importlib
+
 import pytest
+from django.apps import apps
 from django.contrib.auth.models import User
 
-from agents.models import Agent
+from agents.models import Agent, Tool
+from streaming.core.realtime import turn_detection
 
 pytestmark = pytest.mark.django_db
 
@@ -62,7 +66,7 @@ def test_it_keeps_the_author_name_when_the_user_is_deleted():
 
 def test_it_gives_the_realtime_turn_detection():
     agent = make_agent(vad_threshold=0.7, vad_silence_duration_ms=800)
-    assert agent.turn_detection_config() == {
+    assert turn_detection(agent.current_revision.settings()) == {
         "type": "server_vad",
         "threshold": 0.7,
         "prefix_padding_ms": 300,
@@ -72,7 +76,8 @@ def test_it_gives_the_realtime_turn_detection():
     }
     agent.turn_detection = "semantic_vad"
     agent.eagerness = "low"
-    assert agent.turn_detection_config() == {
+    agent.save()
+    assert turn_detection(agent.current_revision.settings()) == {
         "type": "semantic_vad",
         "eagerness": "low",
         "create_response": True,
@@ -86,3 +91,51 @@ def test_it_reads_the_agent_secret_from_the_environment_only(monkeypatch):
     monkeypatch.setenv("SAUTIKIT_SIGNING_SECRET_CLINIC", "s3")
     assert agent.signing_secret() == "s3"
     assert "s3" not in str(agent.current_revision.snapshot)
+
+
+def test_a_call_keeps_the_tools_of_its_revision(settings):
+    settings.TOOL_ALLOW_LOOPBACK = True
+    agent = make_agent()
+    tool = Tool.objects.create(agent=agent, name="look_up", description="Looks up.",
+                               endpoint="http://127.0.0.1:9/v1")  # fmt: skip
+    with_tool = agent.current_revision
+    assert with_tool.number == 2
+    assert with_tool.changes["tools"]["from"] == []
+    tool.endpoint = "http://127.0.0.1:9/v2"
+    tool.save()
+    tool.is_enabled = False
+    tool.save()
+    assert agent.current_revision.number == 4
+    assert agent.current_revision.settings().tools == ()
+    [kept] = with_tool.settings().tools
+    assert (kept.name, kept.endpoint, kept.timeout_s) == ("look_up", "http://127.0.0.1:9/v1", 5.0)
+    tool.delete()
+    assert agent.current_revision.number == 4  # a switched-off tool was not offered anyway
+
+
+def test_settings_added_after_a_revision_take_the_fields_defaults():
+    agent = make_agent(voice="cedar")
+    revision = agent.current_revision
+    for name in ("silence_timeout_seconds", "fallback_number", "tools"):
+        del revision.snapshot[name]
+    settings = revision.settings()
+    assert settings.voice == "cedar"
+    assert settings.silence_timeout_seconds == 60
+    assert settings.fallback_number == ""
+    assert settings.tools == ()
+
+
+def test_revisions_saved_before_tools_were_versioned_get_the_agents_tools():
+    agent = make_agent()
+    Tool.objects.create(
+        agent=agent, name="look_up", description="d", endpoint="https://a.example/t"
+    )
+    Tool.objects.create(agent=agent, name="off", description="d", endpoint="https://a.example/o",
+                        is_enabled=False)  # fmt: skip
+    for revision in agent.revisions.all():
+        del revision.snapshot["tools"]
+        revision.save()
+    migration = importlib.import_module("agents.migrations.0005_tools_in_revisions")
+    migration.tools_into_revisions(apps, None)
+    for revision in agent.revisions.all():
+        assert [t["name"] for t in revision.snapshot["tools"]] == ["look_up"]

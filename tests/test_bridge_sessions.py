@@ -255,8 +255,8 @@ async def test_it_fails_the_call_when_openai_goes_away_early(fake):
 async def test_it_ends_at_the_agent_limits(fake, monkeypatch, limits, reason):
     original = store.CallSetup.__init__
 
-    def with_limits(self, call):
-        original(self, call)
+    def with_limits(self, *args):
+        original(self, *args)
         self.limits = limits
 
     monkeypatch.setattr(store.CallSetup, "__init__", with_limits)

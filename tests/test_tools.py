@@ -147,9 +147,10 @@ async def test_one_deadline_covers_an_endpoint_that_trickles_its_answer(raw_endp
             time.sleep(0.2)  # each read is quick; the whole answer is not
 
     tool = raw_endpoint(trickle)
+    started = time.monotonic()
     outcome = await box(tool.url, timeout_s=1.0).run("look_up", '{"day": "monday"}', "C")
     assert (outcome.ok, outcome.result) == (False, "the tool did not answer within 1 s")
-    assert outcome.duration_ms < 3000
+    assert time.monotonic() - started < 3.0
 
 
 @pytest.mark.asyncio
@@ -254,10 +255,11 @@ async def test_it_checks_the_address_a_name_resolves_to_and_connects_to_that_one
 @pytest.mark.asyncio
 async def test_it_turns_a_timeout_into_an_error_result(endpoint):
     tool = endpoint(json_answer({"open": True}, delay_s=3))
+    started = time.monotonic()
     outcome = await box(tool.url, timeout_s=0.5).run("look_up", '{"day": "monday"}', "C")
     assert not outcome.ok
     assert outcome.result == "the tool did not answer within 0.5 s"
-    assert 500 <= outcome.duration_ms < 2500
+    assert 0.5 <= time.monotonic() - started < 2.5
     assert json.loads(outcome.output()) == {"error": "the tool did not answer within 0.5 s"}
 
 
@@ -388,7 +390,9 @@ def test_each_tool_signs_with_a_key_of_its_own(agent, settings, monkeypatch):
                                  endpoint="https://a.example/t")  # fmt: skip
     keys = {look_up.signing_secret(), cancel.signing_secret(), settings.TOOL_SIGNING_SECRET}
     assert len(keys) == 3 and "" not in keys
-    assert look_up.spec().secret == look_up.signing_secret()
+    # A call reads each tool's key when it starts, from its revision's tools.
+    offered = {t.name: t.secret for t in agent.current_revision.settings().tools}
+    assert offered == {"look_up": look_up.signing_secret(), "cancel": cancel.signing_secret()}
     printed = io.StringIO()
     call_command("tool_signing_key", "0711 000 100", "look_up", stdout=printed)
     assert printed.getvalue().strip() == look_up.signing_secret()

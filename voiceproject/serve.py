@@ -106,8 +106,8 @@ class Supervisor:
         while True:
             time.sleep(0.2)
             while self.signals:
-                signum = self.signals.pop(0)
-                if signum == signal.SIGHUP:
+                received = self.signals.pop(0)
+                if received == signal.SIGHUP:
                     self.restart()
                 else:
                     return self.shutdown()
@@ -217,7 +217,9 @@ def main() -> int:
     except ValueError:
         print("make serve: WORKERS and PORT must be whole numbers", file=sys.stderr)
         return 2
-    problem = shape_problem(workers, settings.DATABASES["default"]["ENGINE"], settings.REDIS_URL)
+    problem = shape_problem(
+        workers, str(settings.DATABASES["default"]["ENGINE"]), settings.REDIS_URL
+    )
     if problem:
         print(f"make serve: {problem}", file=sys.stderr)
         return 2

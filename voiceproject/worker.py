@@ -23,11 +23,14 @@ from typing import Any
 from daphne.cli import CommandLineInterface
 from daphne.server import Server  # installs Twisted's asyncio reactor: before the next import
 from django.conf import settings
-from twisted.internet import reactor
+from twisted.internet import reactor as _reactor
 
 from streaming.core import reports
 from streaming.drain import LIVE
 from voiceproject.lib.heap import set_aside_start_up
+
+# The asyncio reactor daphne installed: Twisted types the module attribute as a bare interface.
+reactor: Any = _reactor
 
 # After the calls, what their consumers still have to store gets this long at least.
 SETTLE_S = 15.0
@@ -45,7 +48,7 @@ class DrainingServer(Server):
         super().listen_success(port)
 
     def run(self) -> None:
-        loop = reactor._asyncioEventloop  # type: ignore[attr-defined]
+        loop = reactor._asyncioEventloop
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.asked_to_stop)
         _say(f"set aside {set_aside_start_up()} objects loaded at start")

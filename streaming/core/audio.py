@@ -47,13 +47,15 @@ class Resampler:
         if not pcm:
             return b""
         samples = np.frombuffer(pcm, dtype="<i2")
-        return self._stream.resample_chunk(samples).astype("<i2", copy=False).tobytes()
+        out: bytes = self._stream.resample_chunk(samples).astype("<i2", copy=False).tobytes()
+        return out
 
     def flush(self) -> bytes:
         """Release what the filter still holds (the tail of a response) and start afresh."""
         tail = self._stream.resample_chunk(np.zeros(0, dtype=np.int16), last=True)
         self._stream.clear()
-        return tail.astype("<i2", copy=False).tobytes()
+        out: bytes = tail.astype("<i2", copy=False).tobytes()
+        return out
 
     def reset(self) -> None:
         """Forget everything held, e.g. the interrupted answer on barge-in."""

@@ -18,14 +18,17 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from streaming.core.agent_settings import AgentSettings
 from streaming.core.audio import REALTIME_RATE, OddByteCarry, Resampler, bytes_to_ms
 from streaming.core.endings import EndedBy
 from streaming.core.playout import Playout
 from streaming.core.realtime import (
     SESSION_UPDATE_EVENT_ID,
     RealtimeClient,
-    SessionConfig,
     UpstreamError,
+    greeting_request,
+    session_update,
+    turn_detection,
 )
 from streaming.core.recording import Recorder
 from streaming.core.stream_protocol import KILL_AUDIO
@@ -83,7 +86,7 @@ class BridgeStats:
 class Bridge:
     def __init__(
         self,
-        config: SessionConfig,
+        agent: AgentSettings,
         client: RealtimeClient,
         rate: int,
         send_audio: SendBytes,
@@ -95,7 +98,7 @@ class Bridge:
         call_id: str = "",
         fallback_to: str = "",
     ) -> None:
-        self.config = config
+        self.agent = agent
         self.client = client
         self.limits = limits or Limits()
         self.tools = tools or ToolBox(end_call=False)
@@ -105,7 +108,7 @@ class Bridge:
         self.fallback_to = fallback_to
         self._send_text = send_text
         self._report = report
-        self.turns = TurnTracker(report, config.turn_detection)
+        self.turns = TurnTracker(report, turn_detection(agent))
         self._carry = OddByteCarry()
         self._up = Resampler(rate, REALTIME_RATE)
         self._down = Resampler(REALTIME_RATE, rate)
@@ -141,8 +144,8 @@ class Bridge:
         if self.ended.is_set():  # the caller hung up while we connected
             await self.client.close()
             return
-        await self.client.send(self.config.session_update(self.tools.definitions()))
-        greeting = self.config.greeting_request()
+        await self.client.send(session_update(self.agent, self.tools.definitions()))
+        greeting = greeting_request(self.agent)
         if greeting:
             await self.client.send(greeting)
         # Caller audio that came while connecting goes first, in order; frames arriving

@@ -1,4 +1,5 @@
-"""A small client for the OpenAI Realtime API (GA interface) over websockets."""
+"""A small client for the OpenAI Realtime API (GA interface) over websockets, and the messages
+that set up a call's session: the only module that writes Realtime message shapes."""
 
 from __future__ import annotations
 
@@ -6,13 +7,13 @@ import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import websockets
 from websockets.asyncio.client import ClientConnection
 
+from streaming.core.agent_settings import SEMANTIC_VAD, AgentSettings
 from streaming.core.audio import REALTIME_RATE
 
 TRANSCRIPTION_MODEL = "gpt-4o-mini-transcribe"
@@ -26,47 +27,48 @@ class UpstreamError(Exception):
     """OpenAI could not be reached, refused us, or failed the session."""
 
 
-@dataclass
-class SessionConfig:
-    """What one call's Realtime session needs; built from the agent, free of Django."""
+def turn_detection(agent: AgentSettings) -> dict[str, Any]:
+    """The session's `turn_detection`: how OpenAI decides the caller has finished."""
+    config: dict[str, Any] = {"type": agent.turn_detection}
+    if agent.turn_detection == SEMANTIC_VAD:
+        config["eagerness"] = agent.eagerness
+    else:
+        config.update(
+            threshold=agent.vad_threshold,
+            prefix_padding_ms=agent.vad_prefix_padding_ms,
+            silence_duration_ms=agent.vad_silence_duration_ms,
+        )
+    config.update(create_response=True, interrupt_response=True)
+    return config
 
-    model: str = "gpt-realtime"
-    instructions: str = ""
-    voice: str = "marin"
-    greeting: str = ""
-    turn_detection: dict[str, Any] = field(
-        default_factory=lambda: {
-            "type": "server_vad",
-            "create_response": True,
-            "interrupt_response": True,
-        }
-    )
-    transcription_model: str = TRANSCRIPTION_MODEL
 
-    def session_update(self, tools: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-        pcm = {"type": "audio/pcm", "rate": REALTIME_RATE}
-        session: dict[str, Any] = {
-            "type": "realtime",
-            "instructions": self.instructions,
-            "output_modalities": ["audio"],
-            "audio": {
-                "input": {
-                    "format": pcm,
-                    "transcription": {"model": self.transcription_model},
-                    "turn_detection": self.turn_detection,
-                },
-                "output": {"format": pcm, "voice": self.voice},
+def session_update(agent: AgentSettings, tools: list[dict[str, Any]]) -> dict[str, Any]:
+    """The call's first message: the agent's instructions, voice, audio formats and tools."""
+    pcm = {"type": "audio/pcm", "rate": REALTIME_RATE}
+    session: dict[str, Any] = {
+        "type": "realtime",
+        "instructions": agent.instructions,
+        "output_modalities": ["audio"],
+        "audio": {
+            "input": {
+                "format": pcm,
+                "transcription": {"model": TRANSCRIPTION_MODEL},
+                "turn_detection": turn_detection(agent),
             },
-        }
-        if tools:
-            session["tools"] = tools
-            session["tool_choice"] = "auto"
-        return {"type": "session.update", "event_id": SESSION_UPDATE_EVENT_ID, "session": session}
+            "output": {"format": pcm, "voice": agent.voice},
+        },
+    }
+    if tools:
+        session["tools"] = tools
+        session["tool_choice"] = "auto"
+    return {"type": "session.update", "event_id": SESSION_UPDATE_EVENT_ID, "session": session}
 
-    def greeting_request(self) -> dict[str, Any] | None:
-        if not self.greeting:
-            return None
-        return {"type": "response.create", "response": {"instructions": self.greeting}}
+
+def greeting_request(agent: AgentSettings) -> dict[str, Any] | None:
+    """The agent speaking first, if it has a greeting."""
+    if not agent.greeting:
+        return None
+    return {"type": "response.create", "response": {"instructions": agent.greeting}}
 
 
 def realtime_url(base: str, model: str) -> str:
@@ -109,28 +111,29 @@ class RealtimeClient:
 
     async def _first_event(self) -> dict[str, Any]:
         try:
-            raw = await asyncio.wait_for(self._ws.recv(), timeout=self.open_timeout)
+            raw = await asyncio.wait_for(self._open().recv(), timeout=self.open_timeout)
         except websockets.ConnectionClosed as e:
             raise UpstreamError(f"OpenAI closed the session at once: {_close_text(e)}") from e
         except TimeoutError:
             await self.close()
             raise UpstreamError("OpenAI sent nothing after connecting") from None
-        return json.loads(raw)
+        event: dict[str, Any] = json.loads(raw)
+        return event
 
     async def send(self, event: dict[str, Any]) -> None:
-        await self._ws.send(json.dumps(event))
+        await self._open().send(json.dumps(event))
 
     async def append_audio(self, pcm24k: bytes) -> None:
         if pcm24k:
             # Fifty a second per call: written directly (base64 needs no JSON escaping), as
             # json.dumps would scan the whole payload for characters to escape.
             audio = base64.b64encode(pcm24k).decode("ascii")
-            await self._ws.send(APPEND_HEAD + audio + APPEND_TAIL)
+            await self._open().send(APPEND_HEAD + audio + APPEND_TAIL)
 
     async def events(self) -> AsyncIterator[dict[str, Any]]:
         """Server events until the socket closes; close_code/close_reason say how it ended."""
         try:
-            async for raw in self._ws:
+            async for raw in self._open():
                 try:
                     yield json.loads(raw)
                 except ValueError:
@@ -139,6 +142,11 @@ class RealtimeClient:
             pass
         finally:
             self._note_close()
+
+    def _open(self) -> ClientConnection:
+        if self._ws is None:
+            raise UpstreamError("the session is not open")
+        return self._ws
 
     def _note_close(self) -> None:
         if self._ws is not None and self.close_code is None:

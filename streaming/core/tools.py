@@ -20,7 +20,6 @@ import asyncio
 import ipaddress
 import json
 import socket
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -69,16 +68,16 @@ TRANSFER_CALL_DEFINITION = {
 }
 
 
-@dataclass
+@dataclass(frozen=True)
 class ToolSpec:
     name: str
     description: str
     parameters: dict[str, Any]
     endpoint: str
-    secret: str = ""
-    timeout_s: float = 5.0
+    secret: str
+    timeout_s: float
     # Development and tests only: endpoints on this machine (plain http to loopback).
-    allow_loopback: bool = False
+    allow_loopback: bool
 
     def definition(self) -> dict[str, Any]:
         return {
@@ -93,7 +92,6 @@ class ToolSpec:
 class ToolOutcome:
     ok: bool
     result: Any
-    duration_ms: int = 0
 
     def output(self) -> str:
         """The function_call_output's `output`: a JSON string, as OpenAI expects."""
@@ -120,12 +118,6 @@ class ToolBox:
 
     async def run(self, name: str, arguments: str, call_id: str) -> ToolOutcome:
         """Call a custom tool; never raises."""
-        started = time.monotonic()
-        outcome = await self._run(name, arguments, call_id)
-        outcome.duration_ms = round((time.monotonic() - started) * 1000)
-        return outcome
-
-    async def _run(self, name: str, arguments: str, call_id: str) -> ToolOutcome:
         spec = self.custom.get(name)
         if spec is None:
             return ToolOutcome(False, f"there is no tool named {name!r}")

@@ -53,7 +53,9 @@ class Voice:
             return self.clip.astype("<i2").tobytes()
         n = RATE * self.duration_ms // 1000
         t = np.arange(n) / RATE
-        signal = sum(amp * np.sin(2 * math.pi * freq * t) for freq, amp in self.tones)
+        signal = np.zeros(n)  # silence when there are no tones
+        for freq, amp in self.tones:
+            signal += amp * np.sin(2 * math.pi * freq * t)
         fade = min(n // 2, RATE * self.fade_ms // 1000)
         if fade:
             ramp = np.linspace(0.0, 1.0, fade)
@@ -429,7 +431,7 @@ class FakeSession:
 
     def _transcript(self, request: dict[str, Any]) -> str:
         if request.get("instructions"):
-            return request["instructions"]
+            return str(request["instructions"])
         if len(self.tool_outputs) > self._outputs_spoken:
             self._outputs_spoken = len(self.tool_outputs)
             return f"(the tool said: {self.tool_outputs[-1]['output']})"

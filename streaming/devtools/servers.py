@@ -21,7 +21,8 @@ BASE_NUMBER = 254711500000
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def wait_port(port: int, timeout: float = 30) -> None:
@@ -47,9 +48,9 @@ class Servers:
     env: dict[str, str]
     port: int
     stats_path: str
-    server: subprocess.Popen
-    fake: subprocess.Popen
-    tmp: tempfile.TemporaryDirectory = field(repr=False)
+    server: subprocess.Popen[bytes]
+    fake: subprocess.Popen[bytes]
+    tmp: tempfile.TemporaryDirectory[str] = field(repr=False)
     shape: str = EMBEDDED
     database: str = ""  # a PostgreSQL database made for this run, dropped at the end
 

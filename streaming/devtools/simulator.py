@@ -17,7 +17,7 @@ import urllib.request
 import uuid
 import wave
 import xml.etree.ElementTree as ET
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +27,7 @@ from urllib.parse import urlencode
 import numpy as np
 import soxr
 import websockets
+from websockets.typing import Subprotocol
 
 from streaming.core.stream_protocol import SUBPROTOCOL
 from voiceproject.lib import signatures
@@ -222,7 +223,9 @@ def _post_once(
         return e.code, e.read()
 
 
-async def post(url: str, fields: dict[str, Any], secret: str, as_json: bool = False):
+async def post(
+    url: str, fields: dict[str, Any], secret: str, as_json: bool = False
+) -> tuple[int, bytes]:
     return await asyncio.to_thread(_post, url, fields, secret, as_json)
 
 
@@ -261,8 +264,9 @@ async def simulate_call(
     stream_sid = f"MZ{uuid.uuid4().hex[:16]}"
     status_url = stream.get("statusCallback", "")
 
+    spans: list[tuple[float, float]] = []
     if wav:
-        caller_audio, spans = read_wav(wav, rate), []
+        caller_audio = read_wav(wav, rate)
     else:
         caller_audio, spans = scripted_caller(rate, plan)
 
@@ -285,7 +289,7 @@ async def simulate_call(
         await before_stream()
     hello = {"callSid": call_id, "streamSid": stream_sid, "from": caller, "to": number,
              "sampleRate": rate, "headers": "{}"}  # fmt: skip
-    await stream_call(stream.get("url"), report, caller_audio, spans, hello, tail_s,
+    await stream_call(stream.get("url", ""), report, caller_audio, spans, hello, tail_s,
                       announce=announce, stopped=stopped)  # fmt: skip
     # Sautikit asks the voice URL what to do next when the stream ends with the caller still on.
     if report.hung_up_by_server:
@@ -303,7 +307,7 @@ async def simulate_call(
                  duration_seconds=round(duration), ended_at=datetime.now(UTC).isoformat(),
                  hangup_cause="NORMAL_CLEARING")  # fmt: skip
 
-    if out:
+    if out and report.heard is not None:
         report.wav = str(Path(out).resolve())
         _write_stereo(report.wav, caller_audio, report.heard, rate)
     return report
@@ -316,7 +320,7 @@ async def stream_call(
     spans: list[tuple[float, float]],
     hello: dict[str, Any],
     tail_s: float = 3.0,
-    announce: Callable[[], Awaitable[None]] | None = None,
+    announce: Callable[[], Coroutine[Any, Any, None]] | None = None,
     stopped: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """The media part of a call: the stream socket, audio both ways, what was heard.
@@ -329,7 +333,7 @@ async def stream_call(
     report.caller_audio_s = len(caller_audio) / rate
 
     async with websockets.connect(
-        url, subprotocols=[SUBPROTOCOL], max_size=None, compression=None
+        url, subprotocols=[Subprotocol(SUBPROTOCOL)], max_size=None, compression=None
     ) as ws:
         t0 = report.t0 = time.monotonic()
         media = _MediaBuffer(rate, t0)

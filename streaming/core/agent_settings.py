@@ -1,0 +1,37 @@
+"""What a call knows of its agent: one revision's settings, typed and frozen.
+
+Built once per call, when its stream opens, by agents.models.AgentRevision.settings(); every
+default is the Agent model field's, and OpenAI's message shapes are made from these values in
+realtime.py only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from streaming.core.tools import ToolSpec
+
+SEMANTIC_VAD = "semantic_vad"
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    model: str
+    instructions: str
+    voice: str
+    greeting: str
+    sample_rate: int
+    turn_detection: str  # "server_vad" (pauses) or "semantic_vad" (meaning)
+    vad_threshold: float
+    vad_prefix_padding_ms: int
+    vad_silence_duration_ms: int
+    eagerness: str
+    max_call_minutes: int
+    silence_timeout_seconds: int
+    end_call_enabled: bool
+    transfer_number: str
+    fallback_number: str
+    record_calls: bool
+    # The agent's enabled custom tools, as the revision saved them; their signing secrets are
+    # read from the environment when the settings are built, never stored.
+    tools: tuple[ToolSpec, ...]
