@@ -63,11 +63,13 @@ test: install browser
 		echo "PostgreSQL or Redis not reachable: the suite ran on SQLite only"; \
 	fi
 
-# Style, then the layers of docs/architecture.md (import-linter; contracts in pyproject.toml).
+# Style, the layers of docs/architecture.md (import-linter; contracts in pyproject.toml), then
+# types (mypy: strict on the audio core, the library and the development tools).
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports --no-cache
+	$(VENV)/bin/mypy
 
 format: install
 	$(VENV)/bin/ruff format .

@@ -16,11 +16,12 @@ from django.db import InterfaceError, OperationalError
 
 from calls import metrics
 from calls.groups import call_group
+from calls.models import Turn
 from calls.stream_tokens import check_token
 from calls.webhook_fields import state_key
 from streaming import store
 from streaming.core.bridge import Bridge
-from streaming.core.endings import EndedBy
+from streaming.core.endings import CallEnd, EndedBy
 from streaming.core.realtime import RealtimeClient, UpstreamError
 from streaming.core.recording import Recorder
 from streaming.core.reports import ReportWriter
@@ -143,11 +144,12 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self._have_metadata = False
         self._text_frames = 0
         self._background: set[asyncio.Task[Any]] = set()
-        self._turns: dict[str, Any] = {}  # the transcript rows written, by item id
+        self._turn_rows: dict[str, Turn] = {}  # the transcript rows written, by item id
         self._reports = ReportWriter(self._store, RETRYABLE, name=f"call {call_id}")
         await self.accept(subprotocol=SUBPROTOCOL)
         await self._join_group()
         agent = setup.agent
+        self._recorder = Recorder(agent.sample_rate) if agent.record_calls else None
         self.bridge = Bridge(
             agent,
             RealtimeClient(
@@ -156,15 +158,13 @@ class StreamConsumer(AsyncWebsocketConsumer):
                 agent.model,
                 open_timeout=setup.connect_timeout_s,
             ),
-            agent.sample_rate,
             send_audio=self._send_audio,
             send_text=self._send_text,
             report=self._report,
             limits=setup.limits,
             tools=setup.tools,
-            recorder=Recorder(agent.sample_rate) if agent.record_calls else None,
+            recorder=self._recorder,
             call_id=call_id,
-            fallback_to=agent.fallback_number,
         )
         ending = LIVE.add(self)
         metrics.LIVE_CALLS.inc()
@@ -173,7 +173,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         if ending:  # its set-up outlasted this process's drain
             await self.end_for_drain(ending)
         else:
-            self._spawn(self._run())
+            self._spawn(self._run(self.bridge))
 
     async def _refuse(self, reason: str) -> None:
         metrics.CALLS_REFUSED.labels(reason).inc()
@@ -232,8 +232,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
 
     # -- the bridge's life ----------------------------------------------------------------
 
-    async def _run(self) -> None:
-        bridge = self.bridge
+    async def _run(self, bridge: Bridge) -> None:
         try:
             await bridge.start()
         except Exception as e:
@@ -243,7 +242,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
             await bridge.stop(f"OpenAI unavailable: {reason}", failed=True)
             await self._finish(close=True, error=reason)
             return
-        await bridge.ended.wait()
+        await bridge.wait_ended()
         await self._finish(close=True)
 
     async def _finish(self, close: bool = False, error: str = "") -> None:
@@ -252,50 +251,53 @@ class StreamConsumer(AsyncWebsocketConsumer):
         Whoever comes second (the hang-up racing the bridge's own end) waits for the first to
         be done: the consumer must not exit while the end is still being written.
         """
+        if self.bridge is None:
+            return
         if self._finishing is None:
-            self._finishing = asyncio.create_task(self._write_end(close, error))
+            # Called after the bridge's stop: its result is final.
+            result = self.bridge.result()
+            self._finishing = asyncio.create_task(self._write_end(result, close, error))
         await asyncio.shield(self._finishing)
 
-    async def _write_end(self, close: bool, error: str) -> None:
+    async def _write_end(self, result: CallEnd, close: bool, error: str) -> None:
         try:
-            await self._record_end(close, error)
+            await self._record_end(result, close, error)
         finally:
             LIVE.discard(self)  # a draining process waits for the record, not just the socket
-            self._count_end()
+            self._count_end(result)
 
-    def _count_end(self) -> None:
-        bridge = self.bridge
+    def _count_end(self, result: CallEnd) -> None:
         metrics.LIVE_CALLS.dec()
-        metrics.CALLS_ENDED.labels(bridge.ended_by or "unknown").inc()
-        if bridge.failed:
+        metrics.CALLS_ENDED.labels(result.ending.ended_by or "unknown").inc()
+        if result.ending.failed:
             metrics.UPSTREAM_ERRORS.inc()
-        metrics.PLAYOUT_UNDERRUNS.inc(bridge.playout.stats.underruns)
+        metrics.PLAYOUT_UNDERRUNS.inc(result.playout_underruns)
 
-    async def _record_end(self, close: bool, error: str) -> None:
-        bridge = self.bridge
-        if not error and bridge.failed:
-            error = bridge.end_reason
+    async def _record_end(self, result: CallEnd, close: bool, error: str) -> None:
+        ending = result.ending
+        if not error and ending.failed:
+            error = ending.reason
         if close:
             # The caller first: nothing below (a slow database included) may keep them on a
             # line with no agent. A handed-over call's number is stored before the socket
             # closes, since closing it makes Sautikit ask the voice URL what to do next.
-            if bridge.transfer_to:
-                await self._keep_transfer(bridge.transfer_to)
-            failed = bool(error) and not bridge.transfer_to
+            if ending.transfer_to:
+                await self._keep_transfer(ending.transfer_to)
+            failed = bool(error) and not ending.transfer_to
             await self.close(code=CLOSE_UPSTREAM_FAILED if failed else CLOSE_NORMAL)
         summary = {
-            "frames_written": bridge.playout.stats.frames,
-            "playout_underruns": bridge.playout.stats.underruns,
-            "barge_ins": bridge.stats.barge_ins,
-            "turns": bridge.stats.turns,
+            "frames_written": result.frames_written,
+            "playout_underruns": result.playout_underruns,
+            "barge_ins": result.barge_ins,
+            "turns": result.responses,  # stored under this name since the first calls
             "text_frames": self._text_frames,
         }
         # After everything reported so far, in order: a call marked over is complete.
-        end = {"reason": bridge.end_reason, "error": error, "summary": summary,
-               "ended_by": bridge.ended_by, "transfer_to": bridge.transfer_to}  # fmt: skip
+        end = {"reason": ending.reason, "error": error, "summary": summary,
+               "ended_by": ending.ended_by, "transfer_to": ending.transfer_to}  # fmt: skip
         self._report("end", end)
-        if bridge.recorder is not None:
-            await self._keep_recording(bridge.recorder)
+        if self._recorder is not None:
+            await self._keep_recording(self._recorder)
         if not await self._reports.close(DRAIN_TIMEOUT_S):
             log.warning("call %s: the database is slow; its record is completed in the "
                         "background", self.call_id)  # fmt: skip
@@ -348,7 +350,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self._reports.put(kind, payload)
 
     async def _store(self, batch: list[tuple[str, dict[str, Any]]]) -> None:
-        await store.apply_reports(self._call_pk, batch, self._turns)
+        await store.apply_reports(self._call_pk, batch, self._turn_rows)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)

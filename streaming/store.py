@@ -22,7 +22,7 @@ from agents.models import Agent
 from calls import limits
 from calls.costs import TOKEN_KINDS, tokens_from_usage
 from calls.models import TERMINAL, Call, Role, Source, Turn, recording_name
-from streaming.core.bridge import Limits
+from streaming.core.limits import Limits
 from streaming.core.recording import Recorder
 from streaming.core.tools import ToolBox
 
@@ -39,10 +39,7 @@ class CallSetup:
         self.agent = revision.settings() if revision is not None else agent.settings()
         self.call_id = call.call_id
         self.pk = call.pk
-        self.limits = Limits(
-            max_call_s=60 * self.agent.max_call_minutes,
-            silence_timeout_s=self.agent.silence_timeout_seconds,
-        )
+        self.limits = Limits.of(self.agent)
         self.tools = ToolBox(
             end_call=self.agent.end_call_enabled,
             transfer_to=self.agent.transfer_number,

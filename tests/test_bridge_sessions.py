@@ -13,8 +13,8 @@ from calls.models import Status
 from streaming import consumer as consumer_module
 from streaming import store
 from streaming.consumer import CLOSE_UPSTREAM_FAILED
-from streaming.core import bridge as bridge_module
-from streaming.core.bridge import Limits
+from streaming.core import limits as limits_module
+from streaming.core.limits import Limits
 from streaming.devtools.fake_realtime import Options, Voice
 from streaming.devtools.signals import samples, tone
 from tests.bridge_helpers import (
@@ -219,8 +219,8 @@ async def test_it_ends_on_stream_status_from_the_channel_layer(fake, state):
 
 async def test_it_ends_at_openais_60_minute_close(fake, monkeypatch):
     # OpenAI's clock runs a little ahead of ours: its close comes just before our own limit.
-    monkeypatch.setattr(bridge_module, "OPENAI_SESSION_LIMIT_S", 1.2)
-    monkeypatch.setattr(bridge_module, "OPENAI_LIMIT_SLACK_S", 0.5)
+    monkeypatch.setattr(limits_module, "OPENAI_SESSION_LIMIT_S", 1.2)
+    monkeypatch.setattr(limits_module, "OPENAI_LIMIT_SLACK_S", 0.5)
     fake.options.max_session_s = 0.9
     comm = communicator(await start_call())
     await comm.connect()
@@ -311,7 +311,7 @@ async def test_it_refuses_the_beta_shape_like_openai(fake):
     await client.send({"type": "session.update", "session": {"modalities": ["audio"]}})
     events = [event async for event in client.events()]
     assert events[-1]["error"]["code"] == "beta_api_shape_disabled"
-    assert client.close_code == 4000
+    assert client.closed_how()[0] == 4000
 
 
 async def test_it_records_transcripts_and_usage(fake):

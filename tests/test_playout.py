@@ -42,7 +42,7 @@ async def test_it_sends_20ms_frames_at_real_time_pace_with_a_100ms_lead():
     # (no upper bound: a loaded machine may be late, which the lead check already covers).
     assert sent[-1][0] - start >= 0.85
     assert playout.written_ms("a") == 1000
-    assert playout.stats.underruns == 0
+    assert playout.counts().underruns == 0
 
 
 async def test_it_never_mixes_two_answers_in_one_frame():

@@ -7,7 +7,8 @@ import pytest
 
 from calls.models import Call
 from calls.turns import Turn, cut_words
-from streaming.core.transcript import TurnTracker
+from streaming.core.clock import CallClock
+from streaming.core.transcript import Transcript
 
 
 def test_it_cuts_to_whole_words_at_the_share_heard():
@@ -38,10 +39,10 @@ def test_reports_fold_into_one_turn_in_any_order(agent, order):
 def test_the_tracker_reports_when_the_caller_really_spoke():
     reports: list[tuple[str, dict]] = []
     now = [100.0]
-    tracker = TurnTracker(
+    tracker = Transcript(
         lambda kind, payload: reports.append((kind, payload)),
         {"prefix_padding_ms": 300, "silence_duration_ms": 500},
-        clock=lambda: now[0],
+        CallClock(lambda: now[0]),
     )
     now[0] = 100.2
     tracker.caller_audio_started()  # the first caller frame, 200 ms after the socket opened

@@ -4,6 +4,7 @@ real-time clock, never more than `lead_ms` ahead, so that a barge-in can still s
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -60,8 +61,8 @@ class Playout:
         self._wake = asyncio.Event()
         # Wall-clock time up to which audio has been handed to the caller's side.
         self._played_until = 0.0
-        self.stats = PlayoutStats()
-        self.current_item: str | None = None
+        self._stats = PlayoutStats()
+        self._current_item: str | None = None
         self._on_frame = on_frame
         self._on_item_end = on_item_end
 
@@ -85,7 +86,7 @@ class Playout:
         dropped = self._queued
         self._queue.clear()
         self._queued = 0
-        self.current_item = None
+        self._current_item = None
         return dropped
 
     # -- what was played --------------------------------------------------------
@@ -101,6 +102,10 @@ class Playout:
     def is_playing(self) -> bool:
         return self._queued > 0 or self.ahead_s() > 0
 
+    def counts(self) -> PlayoutStats:
+        """Frames written and underruns so far."""
+        return dataclasses.replace(self._stats)
+
     # -- the clock --------------------------------------------------------------
 
     async def run(self) -> None:
@@ -111,8 +116,8 @@ class Playout:
                 continue
             now = self._clock()
             if self._played_until < now:
-                if self.current_item is not None and self.stats.frames:
-                    self.stats.underruns += 1
+                if self._current_item is not None and self._stats.frames:
+                    self._stats.underruns += 1
                 self._played_until = now
             ahead = self._played_until - now
             if ahead >= self.lead:
@@ -142,7 +147,7 @@ class Playout:
         ended = False
         while self._queue and self._queue[0].end_of_item:
             marker = self._queue.popleft()
-            self.current_item = None
+            self._current_item = None
             ended = True
             if self._on_item_end is not None:
                 item = self._items.get(marker.item_id)
@@ -174,10 +179,10 @@ class Playout:
             else:
                 chunk.data = chunk.data[need:]
         self._queued -= len(out)
-        self.current_item = item_id
+        self._current_item = item_id
         return bytes(out), item_id, ended
 
     def _count(self, item_id: str | None, frame: bytes) -> None:
         if item_id is not None:
             self._items[item_id].written += len(frame)
-        self.stats.frames += 1
+        self._stats.frames += 1

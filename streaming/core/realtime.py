@@ -83,8 +83,8 @@ class RealtimeClient:
         self.api_key = api_key
         self.open_timeout = open_timeout
         self._ws: ClientConnection | None = None
-        self.close_code: int | None = None
-        self.close_reason: str = ""
+        self._close_code: int | None = None
+        self._close_reason = ""
 
     async def connect(self) -> dict[str, Any]:
         """Open the session and return its first event (session.created)."""
@@ -123,6 +123,30 @@ class RealtimeClient:
     async def send(self, event: dict[str, Any]) -> None:
         await self._open().send(json.dumps(event))
 
+    # -- what the bridge says to OpenAI -------------------------------------------------------
+
+    async def configure(self, agent: AgentSettings, tools: list[dict[str, Any]]) -> None:
+        await self.send(session_update(agent, tools))
+
+    async def greet(self, agent: AgentSettings) -> None:
+        """The agent speaks first, if it has a greeting."""
+        greeting = greeting_request(agent)
+        if greeting is not None:
+            await self.send(greeting)
+
+    async def truncate(self, item_id: str, audio_end_ms: int) -> None:
+        """The caller heard `audio_end_ms` of an answer, and no more."""
+        await self.send({"type": "conversation.item.truncate", "item_id": item_id,
+                         "content_index": 0, "audio_end_ms": audio_end_ms})  # fmt: skip
+
+    async def send_tool_output(self, function_call_id: str, output: str) -> None:
+        await self.send({"type": "conversation.item.create",
+                         "item": {"type": "function_call_output", "call_id": function_call_id,
+                                  "output": output}})  # fmt: skip
+
+    async def create_response(self) -> None:
+        await self.send({"type": "response.create"})
+
     async def append_audio(self, pcm24k: bytes) -> None:
         if pcm24k:
             # Fifty a second per call: written directly (base64 needs no JSON escaping), as
@@ -131,7 +155,7 @@ class RealtimeClient:
             await self._open().send(APPEND_HEAD + audio + APPEND_TAIL)
 
     async def events(self) -> AsyncIterator[dict[str, Any]]:
-        """Server events until the socket closes; close_code/close_reason say how it ended."""
+        """Server events until the socket closes; closed_how() then says how it ended."""
         try:
             async for raw in self._open():
                 try:
@@ -148,10 +172,14 @@ class RealtimeClient:
             raise UpstreamError("the session is not open")
         return self._ws
 
+    def closed_how(self) -> tuple[int | None, str]:
+        """How the session closed: (code, reason), once it has."""
+        return self._close_code, self._close_reason
+
     def _note_close(self) -> None:
-        if self._ws is not None and self.close_code is None:
-            self.close_code = self._ws.close_code
-            self.close_reason = self._ws.close_reason or ""
+        if self._ws is not None and self._close_code is None:
+            self._close_code = self._ws.close_code
+            self._close_reason = self._ws.close_reason or ""
 
     async def close(self) -> None:
         if self._ws is not None:

@@ -9,29 +9,25 @@ come. Times are milliseconds from when the stream socket opened.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
+
+from streaming.core.clock import CallClock
 
 Report = Callable[[str, dict[str, Any]], None]
 TURN = "turn"
 
 
-class TurnTracker:
-    def __init__(
-        self,
-        report: Report,
-        turn_detection: dict[str, Any] | None = None,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+class Transcript:
+    """The turns of one live call (who spoke when, what was said, which tools ran)."""
+
+    def __init__(self, report: Report, turn_detection: dict[str, Any], clock: CallClock) -> None:
         self._report = report
         self._clock = clock
         # OpenAI's speech times include the padding it keeps before speech and the silence
         # it waits for after; the transcript shows when the caller actually spoke.
-        td = turn_detection or {}
-        self._padding_ms = int(td.get("prefix_padding_ms") or 0)
-        self._silence_ms = int(td.get("silence_duration_ms") or 0)
-        self.t0 = clock()
+        self._padding_ms = int(turn_detection.get("prefix_padding_ms") or 0)
+        self._silence_ms = int(turn_detection.get("silence_duration_ms") or 0)
         # OpenAI's audio_start_ms/audio_end_ms count from the first caller sample it got.
         self._caller_offset_ms: int | None = None
         self._speech_stopped_at: float | None = None
@@ -39,9 +35,6 @@ class TurnTracker:
         self._agent_text: dict[str, str] = {}
         self._open: dict[str, dict[str, Any]] = {}  # what is known of turns not yet over
         self._over: set[str] = set()
-
-    def ms(self, at: float | None = None) -> int:
-        return max(0, round(((self._clock() if at is None else at) - self.t0) * 1000))
 
     def _turn(self, item_id: str, role: str, over: bool = False, **values: Any) -> None:
         if item_id in self._over:
@@ -63,7 +56,7 @@ class TurnTracker:
 
     def caller_audio_started(self) -> None:
         if self._caller_offset_ms is None:
-            self._caller_offset_ms = self.ms()
+            self._caller_offset_ms = self._clock.ms()
 
     def _caller_ms(self, audio_ms: Any, adjust_ms: int) -> int | None:
         if not isinstance(audio_ms, int | float) or isinstance(audio_ms, bool):
@@ -72,15 +65,15 @@ class TurnTracker:
 
     def speech_started(self, event: dict[str, Any]) -> None:
         started = self._caller_ms(event.get("audio_start_ms"), self._padding_ms)
-        self._turn(event.get("item_id") or f"speech-{self.ms()}", "caller",
-                   started_ms=started if started is not None else self.ms())  # fmt: skip
+        self._turn(event.get("item_id") or f"speech-{self._clock.ms()}", "caller",
+                   started_ms=started if started is not None else self._clock.ms())  # fmt: skip
 
     def speech_stopped(self, event: dict[str, Any]) -> None:
-        self._speech_stopped_at = self._clock()
+        self._speech_stopped_at = self._clock.now()
         ended = self._caller_ms(event.get("audio_end_ms"), -self._silence_ms)
         if event.get("item_id"):
             self._turn(event["item_id"], "caller", over=True,
-                       ended_ms=ended if ended is not None else self.ms())  # fmt: skip
+                       ended_ms=ended if ended is not None else self._clock.ms())  # fmt: skip
 
     def caller_said(self, event: dict[str, Any]) -> None:
         if event.get("item_id"):
@@ -93,10 +86,10 @@ class TurnTracker:
         if item_id in self._agent_started:
             return
         self._agent_started.add(item_id)
-        values: dict[str, Any] = {"started_ms": self.ms(begins)}
+        values: dict[str, Any] = {"started_ms": self._clock.ms(begins)}
         if self._speech_stopped_at is not None:
             # The caller waited from the end of their speech to this first frame.
-            latency = round((self._clock() - self._speech_stopped_at) * 1000)
+            latency = round((self._clock.now() - self._speech_stopped_at) * 1000)
             values["latency_ms"] = latency
             self._speech_stopped_at = None
         self._turn(item_id, "agent", **values)
@@ -109,23 +102,24 @@ class TurnTracker:
         self._turn(item_id, "agent", text=transcript)
 
     def agent_played(self, item_id: str, heard_until: float, heard_ms: int, audio_ms: int) -> None:
-        self._turn(item_id, "agent", over=True, ended_ms=self.ms(heard_until), heard_ms=heard_ms,
-                   audio_ms=audio_ms)  # fmt: skip
+        self._turn(item_id, "agent", over=True, ended_ms=self._clock.ms(heard_until),
+                   heard_ms=heard_ms, audio_ms=audio_ms)  # fmt: skip
 
     def agent_interrupted(self, item_id: str, heard_ms: int, audio_ms: int) -> None:
         values: dict[str, Any] = {"interrupted": True, "heard_ms": heard_ms,
-                                  "audio_ms": audio_ms, "ended_ms": self.ms()}  # fmt: skip
+                                  "audio_ms": audio_ms, "ended_ms": self._clock.ms()}  # fmt: skip
         if item_id in self._agent_text:
             values["text"] = self._agent_text[item_id]  # so far; a later .done replaces it
         if item_id not in self._agent_started:
-            values["started_ms"] = self.ms()
+            values["started_ms"] = self._clock.ms()
         self._turn(item_id, "agent", over=True, **values)
 
     # -- tools ---------------------------------------------------------------------------
 
-    def tool_called(self, call_id: str, name: str, arguments: Any) -> None:
-        self._turn(call_id, "tool", started_ms=self.ms(), tool_name=name,
+    def tool_called(self, function_call_id: str, name: str, arguments: Any) -> None:
+        self._turn(function_call_id, "tool", started_ms=self._clock.ms(), tool_name=name,
                    tool_arguments=arguments)  # fmt: skip
 
-    def tool_answered(self, call_id: str, ok: bool, result: Any) -> None:
-        self._turn(call_id, "tool", over=True, ended_ms=self.ms(), tool_ok=ok, tool_result=result)
+    def tool_answered(self, function_call_id: str, ok: bool, result: Any) -> None:
+        self._turn(function_call_id, "tool", over=True, ended_ms=self._clock.ms(), tool_ok=ok,
+                   tool_result=result)  # fmt: skip

@@ -1,0 +1,63 @@
+"""The caller's side on its way to OpenAI: whole samples, resampled to 24 kHz, recorded, and held
+while the session opens (see pending.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from streaming.core.audio import REALTIME_RATE, OddByteCarry, Resampler
+from streaming.core.clock import CallClock
+from streaming.core.pending import PendingAudio
+from streaming.core.realtime import RealtimeClient
+from streaming.core.recording import Recorder
+from streaming.core.transcript import Transcript
+
+log = logging.getLogger(__name__)
+
+
+class CallerAudio:
+    def __init__(
+        self,
+        rate: int,
+        client: RealtimeClient,
+        pending_s: float,
+        clock: CallClock,
+        transcript: Transcript,
+        recorder: Recorder | None,
+    ) -> None:
+        self._client = client
+        self._clock = clock
+        self._transcript = transcript
+        self._recorder = recorder
+        self._carry = OddByteCarry()
+        self._up = Resampler(rate, REALTIME_RATE)
+        self._pending = PendingAudio(int(pending_s * REALTIME_RATE) * 2)
+        self._open = asyncio.Event()
+
+    async def feed(self, data: bytes) -> None:
+        """One binary frame from Sautikit: S16LE mono at the call's rate, any length."""
+        even = self._carry.push(data)
+        if not even:
+            return
+        self._transcript.caller_audio_started()
+        if self._recorder is not None:
+            self._recorder.caller(even, self._clock.seconds())
+        pcm = self._up.process(even)
+        if not pcm:
+            return
+        if not self._open.is_set():
+            self._pending.add(pcm)
+            return
+        try:
+            await self._client.append_audio(pcm)
+        except Exception as e:  # the bridge's reader notices the close and ends the call
+            log.debug("append failed: %s", e)
+
+    async def session_opened(self) -> None:
+        """Send what came while connecting, in order, then the rest as it comes. Frames that
+        arrive meanwhile join the queue; nothing awaits between its last check and the switch,
+        so nothing can overtake."""
+        while (pcm := self._pending.take()) is not None:
+            await self._client.append_audio(pcm)
+        self._open.set()
