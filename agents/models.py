@@ -333,7 +333,7 @@ class Agent(models.Model):
         """This number's own webhook secret, read from the environment (never stored here)."""
         return read_env(self.signing_secret_env)
 
-    def settings(self) -> AgentSettings:
+    def call_settings(self) -> AgentSettings:
         """What a call would know of the agent as it is now (calls use their revision's)."""
         return settings_from(self.snapshot())
 
@@ -362,7 +362,7 @@ class AgentRevision(models.Model):
     def __str__(self) -> str:
         return f"{self.agent.name} v{self.number}"
 
-    def settings(self) -> AgentSettings:
+    def call_settings(self) -> AgentSettings:
         """What a call on this revision knows of its agent (built when its stream opens)."""
         return settings_from(self.snapshot)
 

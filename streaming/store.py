@@ -36,7 +36,7 @@ class CallSetup:
     def __init__(self, call: Call, agent: Agent) -> None:
         revision = call.agent_revision
         # Settings and tools as the call's revision saved them; secrets are read now.
-        self.agent = revision.settings() if revision is not None else agent.settings()
+        self.agent = revision.call_settings() if revision is not None else agent.call_settings()
         self.call_id = call.call_id
         self.pk = call.pk
         self.limits = Limits.of(self.agent)

@@ -227,8 +227,13 @@ async def calls_on_both_workers(base_url: str) -> tuple[dict, dict[str, str]]:
     """Open calls until each of the two workers holds one: (sockets, process -> call id)."""
     sockets: dict[str, websockets.ClientConnection] = {}
     held: dict[str, str] = {}
-    # Which worker accepts a socket is the kernel's choice: call until both hold one.
-    for i in range(20):
+    # Which worker accepts a socket is the kernel's choice (whichever waits in accept() first):
+    # call until both hold one. A worker still starting takes none, so the calls are spaced out
+    # and go on for as long as a busy machine may take to start one.
+    deadline = time.monotonic() + 30
+    i = 0
+    while time.monotonic() < deadline:
+        i += 1
         call_id = f"SERVE_{i}"
         fields = {"sessionId": call_id, "callerNumber": f"+2547001000{i:02d}",
                   "destinationNumber": SERVE_NUMBER, "isActive": "1"}  # fmt: skip
@@ -240,7 +245,8 @@ async def calls_on_both_workers(base_url: str) -> tuple[dict, dict[str, str]]:
         held.setdefault(process, call_id)
         if len(held) == 2:
             return sockets, held
-    raise AssertionError(f"all calls went to one worker: {held}")
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"all {i} calls went to one worker: {held}")
 
 
 def alive(pid: int) -> bool:

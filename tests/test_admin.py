@@ -154,8 +154,8 @@ def test_one_save_of_an_agent_and_its_tools_is_one_revision(staff, settings):
     latest = agent.current_revision
     assert latest.number == 2
     assert set(latest.changes) == {"instructions", "tools"}
-    assert [t.endpoint for t in latest.settings().tools] == ["http://127.0.0.1:9/v2"]
-    assert [t.endpoint for t in revision.settings().tools] == ["http://127.0.0.1:9/look-up"]
+    assert [t.endpoint for t in latest.call_settings().tools] == ["http://127.0.0.1:9/v2"]
+    assert [t.endpoint for t in revision.call_settings().tools] == ["http://127.0.0.1:9/look-up"]
 
 
 def test_it_never_shows_a_signing_secret(staff, agent, monkeypatch):

@@ -66,7 +66,7 @@ def test_it_keeps_the_author_name_when_the_user_is_deleted():
 
 def test_it_gives_the_realtime_turn_detection():
     agent = make_agent(vad_threshold=0.7, vad_silence_duration_ms=800)
-    assert turn_detection(agent.current_revision.settings()) == {
+    assert turn_detection(agent.current_revision.call_settings()) == {
         "type": "server_vad",
         "threshold": 0.7,
         "prefix_padding_ms": 300,
@@ -77,7 +77,7 @@ def test_it_gives_the_realtime_turn_detection():
     agent.turn_detection = "semantic_vad"
     agent.eagerness = "low"
     agent.save()
-    assert turn_detection(agent.current_revision.settings()) == {
+    assert turn_detection(agent.current_revision.call_settings()) == {
         "type": "semantic_vad",
         "eagerness": "low",
         "create_response": True,
@@ -106,8 +106,8 @@ def test_a_call_keeps_the_tools_of_its_revision(settings):
     tool.is_enabled = False
     tool.save()
     assert agent.current_revision.number == 4
-    assert agent.current_revision.settings().tools == ()
-    [kept] = with_tool.settings().tools
+    assert agent.current_revision.call_settings().tools == ()
+    [kept] = with_tool.call_settings().tools
     assert (kept.name, kept.endpoint, kept.timeout_s) == ("look_up", "http://127.0.0.1:9/v1", 5.0)
     tool.delete()
     assert agent.current_revision.number == 4  # a switched-off tool was not offered anyway
@@ -118,11 +118,11 @@ def test_settings_added_after_a_revision_take_the_fields_defaults():
     revision = agent.current_revision
     for name in ("silence_timeout_seconds", "fallback_number", "tools"):
         del revision.snapshot[name]
-    settings = revision.settings()
-    assert settings.voice == "cedar"
-    assert settings.silence_timeout_seconds == 60
-    assert settings.fallback_number == ""
-    assert settings.tools == ()
+    call = revision.call_settings()
+    assert call.voice == "cedar"
+    assert call.silence_timeout_seconds == 60
+    assert call.fallback_number == ""
+    assert call.tools == ()
 
 
 def test_revisions_saved_before_tools_were_versioned_get_the_agents_tools():

@@ -391,7 +391,7 @@ def test_each_tool_signs_with_a_key_of_its_own(agent, settings, monkeypatch):
     keys = {look_up.signing_secret(), cancel.signing_secret(), settings.TOOL_SIGNING_SECRET}
     assert len(keys) == 3 and "" not in keys
     # A call reads each tool's key when it starts, from its revision's tools.
-    offered = {t.name: t.secret for t in agent.current_revision.settings().tools}
+    offered = {t.name: t.secret for t in agent.current_revision.call_settings().tools}
     assert offered == {"look_up": look_up.signing_secret(), "cancel": cancel.signing_secret()}
     printed = io.StringIO()
     call_command("tool_signing_key", "0711 000 100", "look_up", stdout=printed)

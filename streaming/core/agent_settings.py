@@ -1,6 +1,6 @@
 """What a call knows of its agent: one revision's settings, typed and frozen.
 
-Built once per call, when its stream opens, by agents.models.AgentRevision.settings(); every
+Built once per call, when its stream opens, by agents.models.AgentRevision.call_settings(); every
 default is the Agent model field's, and OpenAI's message shapes are made from these values in
 realtime.py only.
 """
