@@ -111,7 +111,7 @@ def test_an_answer_heard_in_full_is_not_interrupted():
 
 
 def test_it_answers_only_the_built_in_tools_the_agent_has():
-    none = HangUp(ToolBox(end_call=False))
+    none = HangUp(ToolBox(end_call=False, transfer_to="", custom={}))
     assert none.builtin(END_CALL) is None
     assert none.builtin(TRANSFER_CALL) is None
     assert none.builtin("look_up") is None
@@ -119,7 +119,7 @@ def test_it_answers_only_the_built_in_tools_the_agent_has():
 
 
 def test_it_keeps_the_first_hang_up_asked_and_waits_for_the_goodbye():
-    hang_up = HangUp(ToolBox(end_call=True, transfer_to="+254700000009"))
+    hang_up = HangUp(ToolBox(end_call=True, transfer_to="+254700000009", custom={}))
     transfer = hang_up.builtin(TRANSFER_CALL)
     assert transfer is not None and transfer.ok
     assert "putting them through" in transfer.output()

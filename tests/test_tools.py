@@ -62,7 +62,7 @@ def box(
     url: str, timeout_s: float = 2.0, secret: str = SECRET, allow_loopback: bool = True
 ) -> ToolBox:
     spec = ToolSpec("look_up", "Looks things up.", LOOKUP, url, secret, timeout_s, allow_loopback)
-    return ToolBox(custom={"look_up": spec})
+    return ToolBox(end_call=True, transfer_to="", custom={"look_up": spec})
 
 
 @pytest.fixture(autouse=True)

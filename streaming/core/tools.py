@@ -21,7 +21,7 @@ import ipaddress
 import json
 import socket
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -103,9 +103,9 @@ class ToolOutcome:
 class ToolBox:
     """What one call may call: built-ins per the agent's switches, and its custom tools."""
 
-    end_call: bool = True
-    transfer_to: str = ""
-    custom: dict[str, ToolSpec] = field(default_factory=dict)
+    end_call: bool
+    transfer_to: str
+    custom: dict[str, ToolSpec]
 
     def definitions(self) -> list[dict[str, Any]]:
         tools = []
