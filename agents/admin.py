@@ -148,6 +148,21 @@ class AgentAdmin(admin.ModelAdmin):
                     "vad_prefix_padding_ms",
                     "vad_silence_duration_ms",
                     "eagerness",
+                    "idle_nudge_seconds",
+                ),
+            },
+        ),
+        (
+            "Hearing and speaking",
+            {
+                "description": "How the agent hears the caller and how it speaks. The defaults "
+                "suit most lines.",
+                "fields": (
+                    "noise_reduction",
+                    "transcription_language",
+                    "transcription_prompt",
+                    "speaking_speed",
+                    "longest_answer_seconds",
                 ),
             },
         ),

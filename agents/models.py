@@ -8,7 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models, transaction
 
 from agents.env_names import check_env_name, read_env
@@ -47,6 +47,17 @@ class TurnDetection(models.TextChoices):
     SEMANTIC_VAD = "semantic_vad", "Meaning detection (answers when the caller sounds finished)"
 
 
+class NoiseReduction(models.TextChoices):
+    OFF = "", "Off"
+    NEAR_FIELD = "near_field", "Near: a phone held to the ear"
+    FAR_FIELD = "far_field", "Far: a speakerphone or a phone across the room"
+
+
+LANGUAGE_CODE = RegexValidator(
+    r"^[a-z]{2}$", "Two lowercase letters, the language's ISO 639-1 code (sw, en, fr…)."
+)
+
+
 class Eagerness(models.TextChoices):
     AUTO = "auto", "Automatic"
     LOW = "low", "Low: lets the caller finish long thoughts"
@@ -69,6 +80,12 @@ REVISED_FIELDS = (
     "vad_prefix_padding_ms",
     "vad_silence_duration_ms",
     "eagerness",
+    "idle_nudge_seconds",
+    "noise_reduction",
+    "transcription_language",
+    "transcription_prompt",
+    "speaking_speed",
+    "longest_answer_seconds",
     "signing_secret_env",
     "max_call_minutes",
     "silence_timeout_seconds",
@@ -183,6 +200,53 @@ class Agent(models.Model):
         default=Eagerness.AUTO,
         help_text="Meaning detection only. How quickly the agent jumps in.",
     )
+    idle_nudge_seconds = models.PositiveIntegerField(
+        default=0,
+        validators=[MaxValueValidator(120)],
+        verbose_name="nudge a quiet caller after (seconds)",
+        help_text="0 for never. If the caller says nothing this long after the agent finished "
+        "speaking, the agent speaks again (for example asks whether they are still there). "
+        "Pause detection only. A nudge does not count as talk for “hang up after silence”, so a "
+        "forgotten phone is still hung up.",
+    )
+    noise_reduction = models.CharField(
+        max_length=16,
+        choices=NoiseReduction.choices,
+        default=NoiseReduction.OFF,
+        blank=True,
+        help_text="Filters background noise from the caller's audio before the agent listens, "
+        "so it is less often fooled into thinking the caller spoke. “Near” suits callers on "
+        "handsets; “far” suits speakerphones and noisy rooms.",
+    )
+    transcription_language = models.CharField(
+        max_length=2,
+        blank=True,
+        validators=[LANGUAGE_CODE],
+        verbose_name="callers' language (for the transcript)",
+        help_text="Optional. The two-letter code of the language callers speak, e.g. sw for "
+        "Swahili or en for English: the written transcript is more accurate and quicker. The "
+        "agent itself understands callers either way.",
+    )
+    transcription_prompt = models.TextField(
+        blank=True,
+        max_length=1000,
+        verbose_name="words to expect (for the transcript)",
+        help_text="Optional. Names, places and words callers are likely to say, so the written "
+        "transcript spells them right, e.g. “Dr Achieng, Kisumu, Mater Hospital”.",
+    )
+    speaking_speed = models.FloatField(
+        default=1.0,
+        validators=[MinValueValidator(0.25), MaxValueValidator(1.5)],
+        help_text="1 is the voice's natural pace; from 0.25 (slowest) to 1.5 (fastest). Slightly "
+        "slower (0.9) can help on poor lines.",
+    )
+    longest_answer_seconds = models.PositiveIntegerField(
+        default=0,
+        validators=[MaxValueValidator(300)],
+        verbose_name="longest answer (seconds)",
+        help_text="0 for no limit. An answer is cut off at about this length, so the agent "
+        "cannot talk on and on; say in the instructions that answers should be short, too.",
+    )
     signing_secret_env = models.CharField(
         max_length=80,
         blank=True,
@@ -276,6 +340,8 @@ class Agent(models.Model):
 
     def clean(self) -> None:
         errors = {}
+        if self.idle_nudge_seconds and self.turn_detection != TurnDetection.SERVER_VAD:
+            errors["idle_nudge_seconds"] = "Only with pause detection: set 0, or switch to it."
         try:
             self.phone_number = e164(self.phone_number)
         except InvalidNumber as e:

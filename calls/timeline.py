@@ -31,6 +31,7 @@ EVENT_LABELS = {
     "bridge.ended": "agent left",
     "bridge.failed": "agent failed",
     "barge-in": "interrupted",
+    "idle nudge": "nudged the quiet caller",
     "transfer.dial": "transfer dialled",
 }
 

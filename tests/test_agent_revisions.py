@@ -5,6 +5,7 @@ import importlib
 import pytest
 from django.apps import apps
 from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
 
 from agents.models import Agent, Tool
 from streaming.core.realtime import turn_detection
@@ -139,3 +140,15 @@ def test_revisions_saved_before_tools_were_versioned_get_the_agents_tools():
     migration.tools_into_revisions(apps, None)
     for revision in agent.revisions.all():
         assert [t["name"] for t in revision.snapshot["tools"]] == ["look_up"]
+
+
+def test_a_nudge_needs_pause_detection():
+    agent = Agent(name="A", phone_number="+254711000100", instructions="x",
+                  turn_detection="semantic_vad", idle_nudge_seconds=5)  # fmt: skip
+    with pytest.raises(ValidationError) as e:
+        agent.full_clean()
+    assert "pause detection" in e.value.message_dict["idle_nudge_seconds"][0]
+    agent.transcription_language = "Swahili"
+    with pytest.raises(ValidationError) as e:
+        agent.full_clean()
+    assert "ISO 639-1" in e.value.message_dict["transcription_language"][0]

@@ -26,6 +26,12 @@ class AgentSettings:
     vad_prefix_padding_ms: int
     vad_silence_duration_ms: int
     eagerness: str
+    idle_nudge_seconds: int  # 0: never
+    noise_reduction: str  # "near_field", "far_field", or "" for off
+    transcription_language: str  # ISO 639-1, or "" to let the model guess
+    transcription_prompt: str
+    speaking_speed: float
+    longest_answer_seconds: int  # 0: no limit
     max_call_minutes: int
     silence_timeout_seconds: int
     end_call_enabled: bool

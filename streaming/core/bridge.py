@@ -81,6 +81,9 @@ class Bridge:
         self._function_calls: list[FunctionCall] = []
         self._tasks: list[asyncio.Task[Any]] = []
         self._last_activity = self._clock.now()
+        # OpenAI is answering the caller's silence (the agent's idle nudge): what it says then
+        # is not talk for the silence limit, or a forgotten phone would never be hung up.
+        self._nudging = False
         self._session_opened = 0.0
         self._ended = asyncio.Event()
         self._ending: Ending | None = None
@@ -184,6 +187,7 @@ class Bridge:
             self._finish_answer(event.get("item_id", ""))
         elif kind == "input_audio_buffer.speech_started":
             self._last_activity = self._clock.now()
+            self._nudging = False
             self._transcript.speech_started(event)
             await self._barge_in()
         elif kind == "input_audio_buffer.speech_stopped":
@@ -198,7 +202,11 @@ class Bridge:
             self._transcript.caller_said(event)
         elif kind == "response.function_call_arguments.done":
             self._on_function_call(event)
+        elif kind == "input_audio_buffer.timeout_triggered":
+            self._nudging = True
+            self._report("idle nudge", {"item_id": event.get("item_id")})
         elif kind == "response.done":
+            self._nudging = False
             await self._on_response_done(event.get("response") or {})
         elif kind == "error":
             error = event.get("error") or {}
@@ -234,7 +242,8 @@ class Bridge:
         pcm24 = base64.b64decode(event.get("delta") or "")
         if not self._answers.audio(item_id, str(event.get("response_id") or ""), len(pcm24)):
             return  # late audio of an answer the caller interrupted
-        self._last_activity = self._clock.now()
+        if not self._nudging:
+            self._last_activity = self._clock.now()
         self._playout.enqueue(item_id, self._down.process(pcm24))
 
     def _finish_answer(self, item_id: str) -> None:

@@ -17,6 +17,9 @@ from streaming.core.agent_settings import SEMANTIC_VAD, AgentSettings
 from streaming.core.audio import REALTIME_RATE
 
 TRANSCRIPTION_MODEL = "gpt-4o-mini-transcribe"
+# An answer's output tokens per second of speech: about 20 of audio and a few of its transcript
+# (docs/protocols.md). "Longest answer" in seconds becomes max_output_tokens with it.
+OUTPUT_TOKENS_PER_S = 24
 # Our session.update carries this event_id, so an `error` naming it is known to refuse the
 # agent's settings: the call would go on with OpenAI's defaults (no instructions) otherwise.
 SESSION_UPDATE_EVENT_ID = "session-settings"
@@ -38,26 +41,39 @@ def turn_detection(agent: AgentSettings) -> dict[str, Any]:
             prefix_padding_ms=agent.vad_prefix_padding_ms,
             silence_duration_ms=agent.vad_silence_duration_ms,
         )
+        if agent.idle_nudge_seconds:
+            config["idle_timeout_ms"] = agent.idle_nudge_seconds * 1000
     config.update(create_response=True, interrupt_response=True)
     return config
 
 
 def session_update(agent: AgentSettings, tools: list[dict[str, Any]]) -> dict[str, Any]:
-    """The call's first message: the agent's instructions, voice, audio formats and tools."""
+    """The call's first message: the agent's instructions, voice, audio formats and tools.
+    Controls left at their defaults are not sent: OpenAI's defaults are the same."""
     pcm = {"type": "audio/pcm", "rate": REALTIME_RATE}
+    transcription = {"model": TRANSCRIPTION_MODEL}
+    if agent.transcription_language:
+        transcription["language"] = agent.transcription_language
+    if agent.transcription_prompt:
+        transcription["prompt"] = agent.transcription_prompt
+    listening: dict[str, Any] = {
+        "format": pcm,
+        "transcription": transcription,
+        "turn_detection": turn_detection(agent),
+    }
+    if agent.noise_reduction:
+        listening["noise_reduction"] = {"type": agent.noise_reduction}
+    speaking: dict[str, Any] = {"format": pcm, "voice": agent.voice}
+    if agent.speaking_speed != 1.0:
+        speaking["speed"] = agent.speaking_speed
     session: dict[str, Any] = {
         "type": "realtime",
         "instructions": agent.instructions,
         "output_modalities": ["audio"],
-        "audio": {
-            "input": {
-                "format": pcm,
-                "transcription": {"model": TRANSCRIPTION_MODEL},
-                "turn_detection": turn_detection(agent),
-            },
-            "output": {"format": pcm, "voice": agent.voice},
-        },
+        "audio": {"input": listening, "output": speaking},
     }
+    if agent.longest_answer_seconds:
+        session["max_output_tokens"] = agent.longest_answer_seconds * OUTPUT_TOKENS_PER_S
     if tools:
         session["tools"] = tools
         session["tool_choice"] = "auto"

@@ -48,10 +48,12 @@ class Voice:
     clip: np.ndarray | None = None
     fade_ms: int = 5
 
-    def render(self) -> bytes:
+    def render(self, speed: float = 1.0) -> bytes:
+        """The answer's audio; `speed` (the session's audio.output.speed) shortens or lengthens
+        it, as OpenAI's post-processing does, without changing the tones' pitch."""
         if self.clip is not None:
             return self.clip.astype("<i2").tobytes()
-        n = RATE * self.duration_ms // 1000
+        n = round(RATE * self.duration_ms / 1000 / speed)
         t = np.arange(n) / RATE
         signal = np.zeros(n)  # silence when there are no tones
         for freq, amp in self.tones:
@@ -150,6 +152,9 @@ class FakeSession:
         self._window = bytearray()
         self._client_event_id: str | None = None
         self._timers: list[asyncio.TimerHandle] = []
+        self._idle: asyncio.TimerHandle | None = None
+        self._nudges: set[asyncio.Future[None]] = set()
+        self.idle_timeouts = 0
 
     # -- sending --------------------------------------------------------------------
 
@@ -276,6 +281,10 @@ class FakeSession:
             if tool.get("type") != "function" or not tool.get("name"):
                 await self.error("invalid_value", "Each tool needs type 'function' and a name.")
                 return
+        problem = _controls_problem(session)
+        if problem:
+            await self.error("invalid_value", problem)
+            return
         self.updates.append(session)
         merged = json.loads(json.dumps(self.session))
         _merge(merged, session)
@@ -322,6 +331,8 @@ class FakeSession:
 
     async def _speech_started(self, td: dict[str, Any]) -> None:
         self._speaking = True
+        if self._idle is not None:
+            self._idle.cancel()
         self._quiet_ms = 0
         self._speech_item = new_id("item")
         start = max(0.0, self._audio_ms - self._loud_ms - td.get("prefix_padding_ms", 300))
@@ -479,7 +490,13 @@ class FakeSession:
                 "item": {"id": item_id, "type": "message", "role": "assistant"},
             }
         )
-        audio = self.options.voice.render()
+        output = self.session["audio"]["output"]
+        audio = self.options.voice.render(float(output.get("speed", 1.0)))
+        limit = self.session.get("max_output_tokens", "inf")
+        if limit != "inf" and len(audio) / 2 / RATE * OUTPUT_TOKENS_PER_S > limit:
+            # Cut where the tokens run out; the response ends "incomplete".
+            audio = audio[: int(limit / OUTPUT_TOKENS_PER_S * RATE) * 2]
+            status, details = "incomplete", {"type": "incomplete", "reason": "max_output_tokens"}
         chunk = RATE * self.options.chunk_ms // 1000 * 2
         pace = self.options.chunk_ms / 1000 / self.options.speedup
         transcript = self._transcript(request)
@@ -531,12 +548,44 @@ class FakeSession:
             details = {"type": "cancelled", "reason": e.args[0] if e.args else "client_cancelled"}
         finally:
             self.response_task = None
+        if status != "cancelled":
+            self._wait_for_the_caller(self.items[item_id] / 1000)
         usage = self._usage(self.items[item_id] / 1000)
         done = {"id": response_id, "status": status, "status_details": details, "usage": usage,
                 "output": [{"id": item_id, "type": "message", "role": "assistant"}]}  # fmt: skip
         self.responses.append(done)
         with contextlib.suppress(Exception):
             await self.emit({"type": "response.done", "response": done})
+
+    def _wait_for_the_caller(self, audio_s: float) -> None:
+        """server_vad's idle_timeout_ms: counted from when the answer has been heard (its
+        response.done plus its audio's playing time); the caller speaking first stops it."""
+        td = self.turn_detection
+        idle_ms = td.get("idle_timeout_ms") if td.get("type") == "server_vad" else None
+        if not idle_ms:
+            return
+        if self._idle is not None:
+            self._idle.cancel()
+        self._idle = asyncio.get_running_loop().call_later(
+            audio_s + idle_ms / 1000, self._start_nudge
+        )
+
+    def _start_nudge(self) -> None:
+        task = asyncio.ensure_future(self._nudge())
+        self._nudges.add(task)
+        task.add_done_callback(self._nudges.discard)
+
+    async def _nudge(self) -> None:
+        """The caller stayed quiet: say so, then answer the silence."""
+        if self._speaking or self.response_task:
+            return
+        at = int(self._audio_ms)
+        self.idle_timeouts += 1
+        with contextlib.suppress(Exception):  # the session may have closed meanwhile
+            await self.emit({"type": "input_audio_buffer.timeout_triggered",
+                             "item_id": new_id("item"), "audio_start_ms": at,
+                             "audio_end_ms": at})  # fmt: skip
+            await self.start_response({})
 
     async def cancel(self, reason: str) -> None:
         task = self.response_task
@@ -566,6 +615,33 @@ class FakeSession:
             {"type": "conversation.item.truncated", "item_id": item_id,
              "content_index": event.get("content_index", 0), "audio_end_ms": end}
         )  # fmt: skip
+
+
+# Output tokens per second of an answer (as realtime.py reckons them): max_output_tokens cuts here.
+OUTPUT_TOKENS_PER_S = 24
+
+
+def _controls_problem(session: dict[str, Any]) -> str:
+    """What OpenAI would refuse in the session's controls (the published types' ranges)."""
+    audio = session.get("audio") or {}
+    listening, speaking = audio.get("input") or {}, audio.get("output") or {}
+    noise = listening.get("noise_reduction")
+    if noise is not None and noise.get("type") not in {"near_field", "far_field"}:
+        return "audio.input.noise_reduction.type must be near_field or far_field"
+    transcription = listening.get("transcription") or {}
+    for name in ("language", "prompt"):
+        if name in transcription and not isinstance(transcription[name], str):
+            return f"audio.input.transcription.{name} must be a string"
+    speed = speaking.get("speed", 1.0)
+    if not isinstance(speed, int | float) or not 0.25 <= speed <= 1.5:
+        return "audio.output.speed must be between 0.25 and 1.5"
+    limit = session.get("max_output_tokens", "inf")
+    if limit != "inf" and (not isinstance(limit, int) or not 1 <= limit <= 4096):
+        return "max_output_tokens must be between 1 and 4096, or 'inf'"
+    td = listening.get("turn_detection") or {}
+    if "idle_timeout_ms" in td and td.get("type") != "server_vad":
+        return "idle_timeout_ms is only supported for server_vad"
+    return ""
 
 
 def _merge(into: dict[str, Any], update: dict[str, Any]) -> None:
