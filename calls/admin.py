@@ -5,15 +5,23 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    StreamingHttpResponse,
+)
 from django.http.response import HttpResponseBase
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 
-from calls import limits, ranges, timeline
+from calls import history, limits, ranges, timeline
 from calls.costs import TOKEN_KINDS
 from calls.models import BlockedNumber, Call, latency_summary
 from voiceproject.lib.durations import clock
@@ -100,7 +108,9 @@ class CallAdmin(ReadOnlyMixin, admin.ModelAdmin):
             self.admin_site.admin_view(self.recording_view),
             name="calls_call_recording",
         )
-        return [recording, *super().get_urls()]
+        export = path("export.csv", self.admin_site.admin_view(self.export_view),
+                      name="calls_call_export")  # fmt: skip
+        return [recording, export, *super().get_urls()]
 
     def change_view(
         self,
@@ -188,13 +198,32 @@ class CallAdmin(ReadOnlyMixin, admin.ModelAdmin):
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Call], search_term: str
     ) -> tuple[QuerySet[Call], bool]:
+        """Ids and numbers as before, and what was said: the transcripts are searched too."""
         results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         number = search_form(search_term, settings.DEFAULT_COUNTRY_CODE)
         if number:
             results |= queryset.filter(caller_number=number) | queryset.filter(
                 dialled_number=number
             )
+        if search_term.strip():
+            results |= history.calls_saying(queryset, search_term.strip())
         return results, may_have_duplicates
+
+    def export_view(self, request: HttpRequest) -> HttpResponseBase:
+        """The list as filtered and searched on the page, as CSV (a spreadsheet opens it)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        try:
+            calls = self.get_changelist_instance(request).get_queryset(request)
+        except IncorrectLookupParameters:
+            return HttpResponseBadRequest(
+                "These filters are not understood: export from the call list's own links.\n",
+                content_type="text/plain; charset=utf-8",
+            )
+        stamp = timezone.localtime().strftime("%Y-%m-%d-%H%M")
+        response = StreamingHttpResponse(history.csv_lines(calls), content_type="text/csv")
+        response["Content-Disposition"] = f'attachment; filename="calls-{stamp}.csv"'
+        return response
 
 
 @admin.register(BlockedNumber)

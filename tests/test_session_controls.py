@@ -96,6 +96,10 @@ async def test_the_longest_answer_cuts_an_answer_short(fake):
     await comm.disconnect()
 
 
+async def ended() -> bool:
+    return bool((await get_call()).end_reason)
+
+
 def recorded(kind: str):
     async def among_the_calls_events() -> bool:
         return kind in [k for k, _ in await bridge_events()]
@@ -119,6 +123,7 @@ async def test_a_quiet_caller_is_nudged_and_a_forgotten_phone_still_hung_up(fake
     session = fake.sessions[0]
     assert session.idle_timeouts >= 1  # it spoke to the silence...
     assert len(session.responses) >= 2
+    assert await wait_for(ended)  # the end is stored after the socket closes
     call = await get_call()
     assert call.end_reason.startswith("silence timeout")  # ...which still ended the call
     assert await wait_for(recorded("idle nudge"))
