@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import difflib
 import json
 from datetime import datetime, time
 from typing import Any, Protocol, cast
@@ -309,7 +310,15 @@ class AgentRevisionAdmin(admin.ModelAdmin):
     list_display = ("agent", "number", "created_at", "author_name", "changed_fields")
     list_filter = ("agent",)
     search_fields = ("agent__name", "agent__phone_number", "author_name")
-    fields = ("agent", "number", "created_at", "author_name", "changes_table", "settings_table")
+    fields = (
+        "agent",
+        "number",
+        "created_at",
+        "author_name",
+        "changes_table",
+        "compared_with_now",
+        "settings_table",
+    )
     readonly_fields = fields
     date_hierarchy = "created_at"
 
@@ -328,6 +337,22 @@ class AgentRevisionAdmin(admin.ModelAdmin):
         )
         return format_html(
             "<table><tr><th>setting</th><th>before</th><th>after</th></tr>{}</table>", rows
+        )
+
+    @admin.display(description="compared with the agent now")
+    def compared_with_now(self, obj: AgentRevision) -> str:
+        differences = obj.differences_from_now()
+        if not differences:
+            return "The agent is as this version left it."
+        rows = format_html_join(
+            "",
+            "<tr><th>{}</th><td><pre>{}</pre></td></tr>",
+            ((name, _difference(then, now)) for name, (then, now) in differences.items()),
+        )
+        return format_html(
+            "<table><tr><th>setting</th><th>this version → now (- this version, + now)</th></tr>"
+            "{}</table>",
+            rows,
         )
 
     @admin.display(description="all settings in this version")
@@ -367,6 +392,14 @@ def _table(head: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
     return format_html(
         "<table>{}{}</table>", format_html("<tr>{}</tr>", header) if header else "", body
     )
+
+
+def _difference(then: Any, now: Any) -> str:
+    """Text that spans lines as a line-by-line diff; anything else as before → after."""
+    if isinstance(then, str) and isinstance(now, str) and "\n" in then + now:
+        lines = difflib.unified_diff(then.splitlines(), now.splitlines(), lineterm="", n=1)
+        return "\n".join(list(lines)[2:])  # without the ---/+++ header
+    return f"{_show(then)} → {_show(now)}"
 
 
 def _show(value: Any) -> str:

@@ -432,6 +432,15 @@ class AgentRevision(models.Model):
         """What a call on this revision knows of its agent (built when its stream opens)."""
         return settings_from(self.snapshot)
 
+    def differences_from_now(self) -> dict[str, tuple[Any, Any]]:
+        """Each setting this version had that the agent no longer has: (then, now)."""
+        now = self.agent.snapshot()
+        return {
+            name: (self.snapshot.get(name), now.get(name))
+            for name in [*now, *(n for n in self.snapshot if n not in now)]
+            if self.snapshot.get(name) != now.get(name)
+        }
+
 
 # Inside one_revision(), saving an agent or its tools records nothing at once: each agent changed
 # gets one revision when it ends (an admin page saves the agent, then each of its tools).

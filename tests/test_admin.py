@@ -227,3 +227,20 @@ def test_it_warns_operators_while_webhooks_are_unsigned(staff, settings, page):
     assert b'id="unsigned-webhooks"' in staff.get(reverse(page)).content
     settings.SAUTIKIT_SIGNING_SECRET = "whsec_live"
     assert b'id="unsigned-webhooks"' not in staff.get(reverse(page)).content
+
+
+def test_a_version_shows_what_has_changed_since(staff, agent):
+    first = agent.current_revision
+    agent.instructions = "You book appointments.\nAlways confirm the date twice."
+    agent.voice = "cedar"
+    agent.save(author="tests")
+    assert set(first.differences_from_now()) == {"instructions", "voice"}
+    page = staff.get(reverse("admin:agents_agentrevision_change", args=[first.pk]))
+    text = page.content.decode()
+    assert "Compared with the agent now" in text
+    assert "+Always confirm the date twice." in text  # the instructions, line by line
+    assert "marin → cedar" in text
+    latest = staff.get(
+        reverse("admin:agents_agentrevision_change", args=[agent.current_revision.pk])
+    )
+    assert "The agent is as this version left it." in latest.content.decode()
