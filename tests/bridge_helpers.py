@@ -8,6 +8,7 @@ import json
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
@@ -17,6 +18,14 @@ from calls.models import Call, Turn
 from streaming.core.stream_protocol import SUBPROTOCOL
 from tests.helpers import DEMO_NUMBER, post_form
 from voiceproject.asgi import application
+
+# What a test driving the consumer in-process needs: a database its threads share, an event
+# loop, and the calls it left open hung up afterwards (conftest.hang_up_leftovers).
+THROUGH_THE_CONSUMER = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.asyncio,
+    pytest.mark.usefixtures("hang_up_leftovers"),
+]
 
 
 @database_sync_to_async

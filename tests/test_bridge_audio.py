@@ -13,6 +13,7 @@ from streaming.consumer import STORED_TEXT_FRAMES
 from streaming.devtools.fake_realtime import Options, Voice
 from streaming.devtools.signals import active_span, band_db, dominant_hz, samples, snr_db, tone
 from tests.bridge_helpers import (
+    THROUGH_THE_CONSUMER,
     bridge_events,
     collect,
     communicator,
@@ -21,11 +22,7 @@ from tests.bridge_helpers import (
     wait_for,
 )
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.asyncio,
-    pytest.mark.usefixtures("hang_up_leftovers"),
-]
+pytestmark = THROUGH_THE_CONSUMER
 
 
 @pytest_asyncio.fixture

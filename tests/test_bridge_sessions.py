@@ -18,6 +18,7 @@ from streaming.core.limits import Limits
 from streaming.devtools.fake_realtime import Options, Voice
 from streaming.devtools.signals import samples, tone
 from tests.bridge_helpers import (
+    THROUGH_THE_CONSUMER,
     bridge_events,
     call_turns,
     collect,
@@ -28,11 +29,7 @@ from tests.bridge_helpers import (
     wait_for,
 )
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.asyncio,
-    pytest.mark.usefixtures("hang_up_leftovers"),
-]
+pytestmark = THROUGH_THE_CONSUMER
 
 
 @pytest_asyncio.fixture

@@ -3,7 +3,6 @@ Realtime stand-in: what the session is told, and what the caller then hears."""
 
 from __future__ import annotations
 
-import pytest
 import pytest_asyncio
 
 from streaming import store
@@ -11,6 +10,7 @@ from streaming.core.limits import Limits
 from streaming.devtools.fake_realtime import Options, Voice
 from streaming.devtools.signals import active_span, dominant_hz, samples
 from tests.bridge_helpers import (
+    THROUGH_THE_CONSUMER,
     bridge_events,
     collect,
     communicator,
@@ -19,11 +19,7 @@ from tests.bridge_helpers import (
     wait_for,
 )
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.asyncio,
-    pytest.mark.usefixtures("hang_up_leftovers"),
-]
+pytestmark = THROUGH_THE_CONSUMER
 
 
 @pytest_asyncio.fixture
