@@ -39,7 +39,7 @@ def agent(db) -> Agent:
 
 
 # The day the payloads in test_data/ were recorded: their times are plausible then, as a live
-# delivery's are when it arrives (times far from arrival drive nothing; see calls.models).
+# delivery's are when it arrives (times far from arrival drive nothing; see calls.webhook_fields).
 RECORDED_AT = datetime(2026, 11, 24, 9, 16, tzinfo=UTC)
 
 
