@@ -15,6 +15,8 @@ from django.test import Client
 
 from agents.models import Agent
 from calls.models import Call, Turn
+from streaming import store
+from streaming.core.limits import Limits
 from streaming.core.stream_protocol import SUBPROTOCOL
 from tests.helpers import DEMO_NUMBER, post_form
 from voiceproject.asgi import application
@@ -55,6 +57,22 @@ def post_voice(fields: dict[str, Any]) -> int:
 @database_sync_to_async
 def get_call(call_id: str = "call-1") -> Call:
     return Call.objects.get(call_id=call_id)
+
+
+async def bridge_ended(call_id: str = "call-1") -> bool:
+    """Whether the call's end is stored (that happens after its socket closes)."""
+    return (await get_call(call_id)).bridge_ended_at is not None
+
+
+def with_limits(monkeypatch: Any, limits: Limits) -> None:
+    """Calls set up from now on run under `limits` instead of their agent's."""
+    original = store.CallSetup.__init__
+
+    def setup_with_limits(self: store.CallSetup, *args: Any) -> None:
+        original(self, *args)
+        self.limits = limits
+
+    monkeypatch.setattr(store.CallSetup, "__init__", setup_with_limits)
 
 
 @database_sync_to_async

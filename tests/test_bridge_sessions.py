@@ -11,7 +11,6 @@ from channels.layers import get_channel_layer
 from calls.groups import call_group
 from calls.models import Status
 from streaming import consumer as consumer_module
-from streaming import store
 from streaming.consumer import CLOSE_UPSTREAM_FAILED
 from streaming.core import limits as limits_module
 from streaming.core.limits import Limits
@@ -19,6 +18,7 @@ from streaming.devtools.fake_realtime import Options, Voice
 from streaming.devtools.signals import samples, tone
 from tests.bridge_helpers import (
     THROUGH_THE_CONSUMER,
+    bridge_ended,
     bridge_events,
     call_turns,
     collect,
@@ -27,6 +27,7 @@ from tests.bridge_helpers import (
     post_voice,
     start_call,
     wait_for,
+    with_limits,
 )
 
 pytestmark = THROUGH_THE_CONSUMER
@@ -35,10 +36,6 @@ pytestmark = THROUGH_THE_CONSUMER
 @pytest_asyncio.fixture
 async def fake(fake_realtime):
     return await fake_realtime(Options(voice=Voice(duration_ms=1500)))
-
-
-async def ended(call_id: str = "call-1") -> bool:
-    return (await get_call(call_id)).bridge_ended_at is not None
 
 
 # -- who may open the stream ------------------------------------------------------------
@@ -113,7 +110,7 @@ async def test_it_ends_the_bridge_when_sautikit_says_the_call_is_over(fake):
     await post_voice({"sessionId": "call-1", "isActive": "0", "callSessionState": "Completed"})
     _, texts, _ = await collect(comm, seconds=3, stop_after_quiet=2)
     assert texts[-1] == {"type": "closed", "code": 1000}
-    assert await wait_for(ended)
+    assert await wait_for(bridge_ended)
     assert (await get_call()).end_reason == "Sautikit: Completed"
     # OpenAI's session is not left running (and billed) for a call that is over.
     assert await wait_for(lambda: fake.sessions[0].ws.close_code is not None)
@@ -209,7 +206,7 @@ async def test_it_ends_on_stream_status_from_the_channel_layer(fake, state):
     )
     _, texts, _ = await collect(comm, seconds=3, stop_after_quiet=2)
     assert texts[-1]["type"] == "closed"
-    assert await wait_for(ended)
+    assert await wait_for(bridge_ended)
     assert (await get_call()).end_reason == f"Sautikit: {state}"
     assert await wait_for(lambda: fake.sessions[0].ws.close_code is not None)
 
@@ -223,7 +220,7 @@ async def test_it_ends_at_openais_60_minute_close(fake, monkeypatch):
     await comm.connect()
     _, texts, _ = await collect(comm, seconds=3, stop_after_quiet=2)
     assert texts[-1] == {"type": "closed", "code": 1000}
-    assert await wait_for(ended)
+    assert await wait_for(bridge_ended)
     call = await get_call()
     assert call.end_reason == "OpenAI ended the session (60-minute limit)"
     assert call.status == Status.COMPLETED
@@ -236,7 +233,7 @@ async def test_it_fails_the_call_when_openai_goes_away_early(fake):
     await comm.connect()
     _, texts, _ = await collect(comm, seconds=3, stop_after_quiet=2)
     assert texts[-1] == {"type": "closed", "code": CLOSE_UPSTREAM_FAILED}
-    assert await wait_for(ended)
+    assert await wait_for(bridge_ended)
     call = await get_call()
     assert call.status == Status.FAILED
     assert "code 1001" in call.failure_reason
@@ -250,18 +247,12 @@ async def test_it_fails_the_call_when_openai_goes_away_early(fake):
     ],
 )
 async def test_it_ends_at_the_agent_limits(fake, monkeypatch, limits, reason):
-    original = store.CallSetup.__init__
-
-    def with_limits(self, *args):
-        original(self, *args)
-        self.limits = limits
-
-    monkeypatch.setattr(store.CallSetup, "__init__", with_limits)
+    with_limits(monkeypatch, limits)
     comm = communicator(await start_call())
     await comm.connect()
     _, texts, _ = await collect(comm, seconds=4, stop_after_quiet=3)
     assert texts[-1]["type"] == "closed"
-    assert await wait_for(ended)
+    assert await wait_for(bridge_ended)
     assert (await get_call()).end_reason.startswith(reason)
 
 
@@ -280,7 +271,7 @@ async def test_it_fails_the_call_when_openai_refuses(fake, options, error):
     assert connected
     _, texts, _ = await collect(comm, seconds=3, stop_after_quiet=2)
     assert texts[-1] == {"type": "closed", "code": CLOSE_UPSTREAM_FAILED}
-    assert await wait_for(ended)  # recorded after the caller's socket is closed
+    assert await wait_for(bridge_ended)  # recorded after the caller's socket is closed
     call = await get_call()
     assert call.status == Status.FAILED
     assert error in call.failure_reason
@@ -293,7 +284,7 @@ async def test_it_fails_the_call_when_openai_is_unreachable(fake, settings):
     await comm.connect()
     _, texts, _ = await collect(comm, seconds=3, stop_after_quiet=2)
     assert texts[-1]["type"] == "closed"
-    assert await wait_for(ended)
+    assert await wait_for(bridge_ended)
     call = await get_call()
     assert call.status == Status.FAILED
     assert "unreachable" in call.failure_reason
@@ -420,5 +411,5 @@ async def test_a_call_outlives_a_failed_read_of_the_channel_layer(fake, monkeypa
     )
     _, texts, _ = await collect(comm, seconds=3, stop_after_quiet=2)
     assert texts[-1] == {"type": "closed", "code": 1000}
-    assert await wait_for(ended)
+    assert await wait_for(bridge_ended)
     assert (await get_call()).end_reason == "Sautikit: StreamStopped"

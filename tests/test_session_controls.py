@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import pytest_asyncio
 
-from streaming import store
 from streaming.core.limits import Limits
 from streaming.devtools.fake_realtime import Options, Voice
 from streaming.devtools.signals import active_span, dominant_hz, samples
 from tests.bridge_helpers import (
     THROUGH_THE_CONSUMER,
+    bridge_ended,
     bridge_events,
     collect,
     communicator,
     get_call,
     start_call,
     wait_for,
+    with_limits,
 )
 
 pytestmark = THROUGH_THE_CONSUMER
@@ -92,10 +93,6 @@ async def test_the_longest_answer_cuts_an_answer_short(fake):
     await comm.disconnect()
 
 
-async def ended() -> bool:
-    return bool((await get_call()).end_reason)
-
-
 def recorded(kind: str):
     async def among_the_calls_events() -> bool:
         return kind in [k for k, _ in await bridge_events()]
@@ -105,13 +102,7 @@ def recorded(kind: str):
 
 async def test_a_quiet_caller_is_nudged_and_a_forgotten_phone_still_hung_up(fake, monkeypatch):
     fake.options.voice = Voice(tones=[(440.0, 0.3)], duration_ms=300)
-    original = store.CallSetup.__init__
-
-    def with_short_silence(self, *args):
-        original(self, *args)
-        self.limits = Limits(max_call_s=60, silence_timeout_s=3)
-
-    monkeypatch.setattr(store.CallSetup, "__init__", with_short_silence)
+    with_limits(monkeypatch, Limits(max_call_s=60, silence_timeout_s=3))
     comm = communicator(await start_call(greeting="Say hello.", idle_nudge_seconds=1))
     await comm.connect()
     _, texts, _ = await collect(comm, seconds=8, stop_after_quiet=7)
@@ -119,7 +110,7 @@ async def test_a_quiet_caller_is_nudged_and_a_forgotten_phone_still_hung_up(fake
     session = fake.sessions[0]
     assert session.idle_timeouts >= 1  # it spoke to the silence...
     assert len(session.responses) >= 2
-    assert await wait_for(ended)  # the end is stored after the socket closes
+    assert await wait_for(bridge_ended)  # the end is stored after the socket closes
     call = await get_call()
     assert call.end_reason.startswith("silence timeout")  # ...which still ended the call
     assert await wait_for(recorded("idle nudge"))

@@ -27,6 +27,7 @@ from streaming.core.tools import ToolBox, ToolSpec, signed_message
 from streaming.devtools.fake_realtime import Options, Voice
 from streaming.devtools.signals import tone
 from tests.bridge_helpers import (
+    bridge_ended,
     call_turns,
     collect,
     communicator,
@@ -566,10 +567,7 @@ async def test_switched_off_tools_are_not_offered(fake, endpoint):
 
 
 async def _wait_ended() -> bool:
-    async def ended() -> bool:
-        return (await get_call()).bridge_ended_at is not None
-
-    return await wait_for(ended)
+    return await wait_for(bridge_ended)
 
 
 @database_sync_to_async

@@ -28,6 +28,9 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
+# Output tokens per second of an answer, as the bridge reckons them: max_output_tokens cuts here.
+from streaming.core.realtime import OUTPUT_TOKENS_PER_S
+
 log = logging.getLogger(__name__)
 
 RATE = 24000
@@ -615,10 +618,6 @@ class FakeSession:
             {"type": "conversation.item.truncated", "item_id": item_id,
              "content_index": event.get("content_index", 0), "audio_end_ms": end}
         )  # fmt: skip
-
-
-# Output tokens per second of an answer (as realtime.py reckons them): max_output_tokens cuts here.
-OUTPUT_TOKENS_PER_S = 24
 
 
 def _controls_problem(session: dict[str, Any]) -> str:
