@@ -7,13 +7,16 @@ from typing import Any, Protocol, cast
 
 from django import forms
 from django.conf import settings
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import models, transaction
 from django.db.models import Count, Q, QuerySet
-from django.http import HttpRequest, HttpResponse
-from django.urls import reverse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.views.decorators.http import require_POST
 
 from agents.models import Agent, AgentRevision, Tool, one_revision
 from calls import agent_stats as stats
@@ -31,7 +34,7 @@ class RevisionInline(admin.TabularInline):
     extra = 0
     max_num = 0
     can_delete = False
-    fields = ("version", "created_at", "author_name", "changed")
+    fields = ("version", "created_at", "author_name", "changed", "published")
     readonly_fields = fields
     ordering = ("-number",)
     verbose_name_plural = "History of changes (newest first)"
@@ -43,7 +46,12 @@ class RevisionInline(admin.TabularInline):
 
     @admin.display(description="what changed")
     def changed(self, obj: AgentRevision) -> str:
-        return ", ".join(obj.changes) or "—"
+        restored = f"restored from v{obj.restored_from}: " if obj.restored_from else ""
+        return restored + (", ".join(obj.changes) or "—")
+
+    @admin.display(description="published")
+    def published(self, obj: AgentRevision) -> str:
+        return _published(obj)
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -110,6 +118,7 @@ class AgentAdmin(admin.ModelAdmin):
         "name",
         "phone_number",
         "is_active",
+        "version",
         "calls_today",
         "calls_week",
         "median_duration",
@@ -118,6 +127,7 @@ class AgentAdmin(admin.ModelAdmin):
     )
     search_fields = ("name", "phone_number")
     readonly_fields = (
+        "publishing",
         "signing_secret_status",
         "created_at",
         "updated_at",
@@ -129,7 +139,15 @@ class AgentAdmin(admin.ModelAdmin):
         models.TextField: {"widget": forms.Textarea(attrs={"rows": 4, "cols": 100})},
     }
     fieldsets = (
-        (None, {"fields": ("name", "phone_number", "is_active")}),
+        (
+            None,
+            {
+                "description": "Name, number, “active” and “most calls at once” apply as soon "
+                "as you save. Every other change is a draft: you can try it with “Talk to this "
+                "agent”, and phone callers get it when you press Publish.",
+                "fields": ("name", "phone_number", "is_active", "publishing"),
+            },
+        ),
         (
             "How its calls went",
             {"fields": ("how_calls_went", "cost_per_day")},
@@ -195,18 +213,28 @@ class AgentAdmin(admin.ModelAdmin):
         self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
     ) -> Any:
         form = super().get_form(request, obj, change, **kwargs)
-        # The prompt is the heart of the agent: give it room.
-        form.base_fields["instructions"].widget.attrs.update(rows=24, cols=100)
+        # The prompt is the heart of the agent: give it room (a read-only page has no field).
+        if "instructions" in form.base_fields:
+            form.base_fields["instructions"].widget.attrs.update(rows=24, cols=100)
         return form
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Agent]:
         return (
             super()
             .get_queryset(request)
+            .select_related("published_revision")
             .annotate(
                 calls_today_count=Count("calls", filter=Q(calls__started_at__gte=start_of_today()))
             )
         )
+
+    @admin.display(description="version callers get")
+    def version(self, obj: Agent) -> str:
+        published = obj.published_revision
+        if published is None:
+            return "none yet"
+        waiting = obj.unpublished_changes()
+        return f"v{published.number}" + (" (draft not published)" if waiting else "")
 
     @admin.display(description="calls today", ordering="calls_today_count")
     def calls_today(self, obj: Agent) -> int:
@@ -273,6 +301,29 @@ class AgentAdmin(admin.ModelAdmin):
         head = ("day", "calls", "minutes", "OpenAI (USD)", "Sautikit (KES)", "total (KES)")
         return _table(head, rows)
 
+    @admin.display(description="version callers get")
+    def publishing(self, obj: Agent) -> str:
+        if obj.pk is None:
+            return "The first version is published when you save the agent."
+        published = obj.published_revision
+        waiting = obj.unpublished_changes()
+        if published is None:
+            return "None yet: press Publish."
+        said = format_html(
+            '<a href="{}">v{}</a>, {}.',
+            reverse("admin:agents_agentrevision_change", args=[published.pk]),
+            published.number,
+            _published(published),
+        )
+        if not waiting:
+            return format_html("{} Nothing waits to be published.", said)
+        return format_html(
+            "{} <strong>Draft not published yet:</strong> {}. Press Publish (at the top) to "
+            "hand it to callers.",
+            said,
+            ", ".join(_label(name) for name in waiting),
+        )
+
     @admin.display(description="own signing secret")
     def signing_secret_status(self, obj: Agent) -> str:
         if not obj.signing_secret_env:
@@ -299,7 +350,52 @@ class AgentAdmin(admin.ModelAdmin):
     ) -> HttpResponse:
         # The agent is saved, then each of its tools: one Save is one revision.
         with transaction.atomic(), one_revision(author=request.user):
-            return super().changeform_view(request, object_id, form_url, extra_context)
+            response = super().changeform_view(request, object_id, form_url, extra_context)
+        if request.method == "POST" and isinstance(response, HttpResponseRedirect):
+            self._say_if_draft(request, object_id)
+        return response
+
+    def _say_if_draft(self, request: HttpRequest, object_id: str | None) -> None:
+        if object_id is None:
+            return  # a new agent: its first version is published
+        agent = Agent.objects.filter(pk=object_id).select_related("published_revision").first()
+        if agent is None or agent.published_revision is None or not agent.unpublished_changes():
+            return
+        messages.warning(
+            request,
+            f"Saved as a draft: phone callers still get v{agent.published_revision.number}. "
+            "Try it with “Talk to this agent”, then press Publish.",
+        )
+
+    def render_change_form(
+        self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> HttpResponse:
+        agent = context.get("original")
+        context["can_publish"] = (
+            agent is not None
+            and request.user.has_perm("agents.publish_agent")
+            and bool(agent.unpublished_changes())
+        )
+        context["can_talk"] = request.user.has_perm("agents.talk_to_agent")
+        return super().render_change_form(request, context, *args, **kwargs)
+
+    def get_urls(self) -> list[Any]:
+        publish = self.admin_site.admin_view(require_POST(self.publish_view))
+        return [
+            path("<int:object_id>/publish/", publish, name="agents_agent_publish"),
+            *super().get_urls(),
+        ]
+
+    def publish_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        if not request.user.has_perm("agents.publish_agent"):
+            raise PermissionDenied("Publishing needs the “Can publish” permission.")
+        agent = get_object_or_404(Agent, pk=object_id)
+        revision = agent.publish(request.user)
+        if revision is None:
+            messages.info(request, "Nothing to publish: callers already get the latest version.")
+        else:
+            messages.success(request, f"Published v{revision.number}: the next call uses it.")
+        return HttpResponseRedirect(reverse("admin:agents_agent_change", args=[agent.pk]))
 
     def save_model(self, request: HttpRequest, obj: Agent, form: Any, change: bool) -> None:
         obj.save(author=request.user)
@@ -315,6 +411,8 @@ class AgentRevisionAdmin(admin.ModelAdmin):
         "number",
         "created_at",
         "author_name",
+        "restored_from",
+        "published",
         "changes_table",
         "compared_with_now",
         "settings_table",
@@ -325,6 +423,47 @@ class AgentRevisionAdmin(admin.ModelAdmin):
     @admin.display(description="what changed")
     def changed_fields(self, obj: AgentRevision) -> str:
         return ", ".join(obj.changes) or "—"
+
+    @admin.display(description="published")
+    def published(self, obj: AgentRevision) -> str:
+        current = obj.agent.published_revision_id == obj.pk
+        return _published(obj) + (" Callers get this version now." if current else "")
+
+    def render_change_form(
+        self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> HttpResponse:
+        context["can_restore"] = request.user.has_perm("agents.change_agent")
+        context["can_publish"] = request.user.has_perm("agents.publish_agent")
+        return super().render_change_form(request, context, *args, **kwargs)
+
+    def get_urls(self) -> list[Any]:
+        restore = self.admin_site.admin_view(require_POST(self.restore_view))
+        return [
+            path("<int:object_id>/restore/", restore, name="agents_agentrevision_restore"),
+            *super().get_urls(),
+        ]
+
+    def restore_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        """Bring this version back as the draft; with publish=1, hand it to callers at once."""
+        publish = request.POST.get("publish") == "1"
+        if not request.user.has_perm("agents.change_agent"):
+            raise PermissionDenied("Restoring needs the permission to change agents.")
+        if publish and not request.user.has_perm("agents.publish_agent"):
+            raise PermissionDenied("Publishing needs the “Can publish” permission.")
+        revision = get_object_or_404(AgentRevision.objects.select_related("agent"), pk=object_id)
+        agent = revision.agent
+        restored = agent.restore(revision, request.user)
+        said = (
+            f"The draft is v{revision.number} again (saved as v{restored.number})."
+            if restored
+            else f"The draft already was as v{revision.number} left it."
+        )
+        if publish:
+            agent.publish(request.user)
+            messages.success(request, f"{said} Published: the next call uses it.")
+        else:
+            messages.success(request, f"{said} Press Publish to hand it to callers.")
+        return HttpResponseRedirect(reverse("admin:agents_agent_change", args=[agent.pk]))
 
     @admin.display(description="changes")
     def changes_table(self, obj: AgentRevision) -> str:
@@ -372,6 +511,21 @@ class AgentRevisionAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+def _published(revision: AgentRevision) -> str:
+    if revision.published_at is None:
+        return "not published"
+    when = timezone.localtime(revision.published_at).strftime("%d %b %Y %H:%M")
+    return f"published {when} by {revision.published_by or 'system'}"
+
+
+def _label(name: str) -> str:
+    """A setting's name as the agent's page shows it."""
+    if name == "tools":
+        return "custom tools"
+    field = Agent._meta.get_field(name)
+    return str(field.verbose_name) if isinstance(field, models.Field) else name
 
 
 def _ms(value: int | None) -> str:

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models, transaction
+from django.utils import timezone
 
 from agents.env_names import check_env_name, read_env
 from streaming.core.agent_settings import AgentSettings
@@ -96,6 +97,12 @@ REVISED_FIELDS = (
     "record_calls",
     "is_active",
 )
+
+
+# Settings that apply as soon as they are saved: which number the agent answers, whether it
+# answers at all, whose secret signs its webhooks, and how many calls it takes at once. Everything
+# else shapes a call, and reaches callers only when the draft is published.
+LIVE_FIELDS = ("name", "phone_number", "is_active", "signing_secret_env", "max_live_calls")
 
 
 # Numbers an agent may hand callers over to: stored normalised, like its own number.
@@ -320,10 +327,26 @@ class Agent(models.Model):
         auto_now=True, help_text="When the agent was last saved. Its history is below."
     )
 
+    published_revision = models.ForeignKey(
+        "AgentRevision",
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name="published version",
+        help_text="The version phone calls use. Saving changes a draft; Publish hands it to "
+        "callers.",
+    )
+
     objects = AgentQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
+        permissions = [
+            ("publish_agent", "Can publish an agent's draft to callers"),
+            ("talk_to_agent", "Can talk to an agent from the browser"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.phone_number})"
@@ -370,7 +393,9 @@ class Agent(models.Model):
         else:
             batch.add(self.pk)
 
-    def record_revision(self, author: Any = None) -> AgentRevision | None:
+    def record_revision(
+        self, author: Any = None, restored_from: int | None = None
+    ) -> AgentRevision | None:
         latest = self.revisions.order_by("-number").first()
         before = latest.snapshot if latest else {}
         after = self.snapshot()
@@ -382,14 +407,68 @@ class Agent(models.Model):
         if latest and not changes:
             return None
         user = author if getattr(author, "pk", None) else None
-        return AgentRevision.objects.create(
+        revision = AgentRevision.objects.create(
             agent=self,
             number=(latest.number + 1) if latest else 1,
             author=user,
-            author_name=(user.get_username() if user else str(author or "system")),
+            author_name=_name(author),
             changes=changes,
             snapshot=after,
+            restored_from=restored_from,
         )
+        self.refresh_from_db(fields=["published_revision"])  # another page may have published
+        if self.published_revision is None or not self.unpublished_changes():
+            # A new agent's first version, or a change only to settings that apply at once:
+            # callers get nothing new, and their calls show the version they really ran on.
+            self.publish(author)
+        return revision
+
+    def unpublished_changes(self) -> list[str]:
+        """The settings the draft has that callers do not get yet."""
+        published = self.published_revision
+        if published is None:
+            return list(self.snapshot())
+        return [
+            name
+            for name, value in self.snapshot().items()
+            if name not in LIVE_FIELDS and published.value(name) != value
+        ]
+
+    def publish(self, author: Any = None) -> AgentRevision | None:
+        """Phone calls from now on use the draft as last saved (its latest version)."""
+        with transaction.atomic():
+            # One publisher at a time, each seeing what the last one did.
+            locked = Agent.objects.select_for_update().only("published_revision").get(pk=self.pk)
+            revision = self.current_revision
+            if revision is None or revision.pk == locked.published_revision_id:
+                return None
+            revision.published_at = timezone.now()
+            revision.published_by = _name(author)
+            revision.save(update_fields=["published_at", "published_by"])
+            Agent.objects.filter(pk=self.pk).update(published_revision=revision)
+            self.published_revision = revision
+            return revision
+
+    def restore(self, revision: AgentRevision, author: Any = None) -> AgentRevision | None:
+        """Make the draft what `revision` saved: every setting that shapes a call, and its tools
+        (those it did not have are switched off, not deleted). Settings that apply at once are
+        left as they are. Returns the new version, or None if the draft already was that."""
+        with transaction.atomic(), one_revision(author, restored_from=revision.number):
+            for name in REVISED_FIELDS:
+                if name not in LIVE_FIELDS:
+                    setattr(self, name, revision.value(name))
+            self.save()
+            saved = {tool["name"]: tool for tool in revision.value("tools") or []}
+            for tool in self.tools.all():
+                if tool.name not in saved and tool.is_enabled:
+                    tool.is_enabled = False
+                    tool.save()
+            for name, values in saved.items():
+                Tool.objects.update_or_create(
+                    agent=self, name=name, defaults={**values, "is_enabled": True}
+                )
+        latest = self.current_revision
+        return latest if latest is not None and latest.restored_from == revision.number else None
 
     @property
     def current_revision(self) -> AgentRevision | None:
@@ -418,6 +497,13 @@ class AgentRevision(models.Model):
     )
     changes = models.JSONField(default=dict, help_text="Each changed setting: from → to.")
     snapshot = models.JSONField(default=dict, help_text="Every setting as it was saved.")
+    restored_from = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The earlier version this one brought back, if any."
+    )
+    published_at = models.DateTimeField(
+        null=True, blank=True, help_text="When this version was handed to callers."
+    )
+    published_by = models.CharField(max_length=150, blank=True, help_text="Who published it.")
 
     class Meta:
         ordering = ["-created_at", "-number"]
@@ -431,6 +517,10 @@ class AgentRevision(models.Model):
     def call_settings(self) -> AgentSettings:
         """What a call on this revision knows of its agent (built when its stream opens)."""
         return settings_from(self.snapshot)
+
+    def value(self, name: str) -> Any:
+        """A setting as this version had it (a setting added since: the default it had then)."""
+        return _value(self.snapshot, name)
 
     def differences_from_now(self) -> dict[str, tuple[Any, Any]]:
         """Each setting this version had that the agent no longer has: (then, now)."""
@@ -448,7 +538,7 @@ _BATCH: ContextVar[set[int] | None] = ContextVar("agent_revisions", default=None
 
 
 @contextmanager
-def one_revision(author: Any = None) -> Iterator[None]:
+def one_revision(author: Any = None, restored_from: int | None = None) -> Iterator[None]:
     token = _BATCH.set(set())
     try:
         yield
@@ -456,25 +546,35 @@ def one_revision(author: Any = None) -> Iterator[None]:
     finally:
         _BATCH.reset(token)
     for pk in sorted(changed):
-        Agent.objects.get(pk=pk).record_revision(author)
+        Agent.objects.get(pk=pk).record_revision(author, restored_from)
 
 
 SETTINGS_FIELDS = [f.name for f in dataclasses.fields(AgentSettings) if f.name != "tools"]
 
 
 def settings_from(snapshot: dict[str, Any]) -> AgentSettings:
-    """Typed settings from a revision's snapshot. A setting added after the revision was saved
-    takes the Agent field's default, as the agent had it then."""
-
-    def value(name: str) -> Any:
-        if name in snapshot:
-            return snapshot[name]
-        field = Agent._meta.get_field(name)
-        return field.get_default() if isinstance(field, models.Field) else None
-
+    """Typed settings from a revision's snapshot."""
     number = str(snapshot.get("phone_number", ""))
     tools = tuple(tool_spec(saved, number) for saved in snapshot.get("tools", []))
-    return AgentSettings(**{name: value(name) for name in SETTINGS_FIELDS}, tools=tools)
+    return AgentSettings(**{name: _value(snapshot, name) for name in SETTINGS_FIELDS}, tools=tools)
+
+
+def _value(snapshot: dict[str, Any], name: str) -> Any:
+    """A setting from a snapshot; one added after the revision was saved takes the Agent
+    field's default, as the agent had it then (tools: none)."""
+    if name in snapshot:
+        return snapshot[name]
+    if name == "tools":
+        return []
+    field = Agent._meta.get_field(name)
+    return field.get_default() if isinstance(field, models.Field) else None
+
+
+def _name(author: Any) -> str:
+    """Who made a change, as kept with it: a user's name, or what the caller said (a script)."""
+    if getattr(author, "pk", None):
+        return str(author.get_username())
+    return str(author or "system")
 
 
 from agents.tools import Tool, tool_spec  # noqa: E402 (the model lives in its own file)

@@ -129,7 +129,7 @@ class CallAdmin(ReadOnlyMixin, admin.ModelAdmin):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
-            "title": f"Call from {call.caller_number or 'unknown'}",
+            "title": _title(call),
             "subtitle": call.call_id,
             "call": call,
             "turns": turns,
@@ -230,6 +230,13 @@ class CallAdmin(ReadOnlyMixin, admin.ModelAdmin):
 class BlockedNumberAdmin(admin.ModelAdmin):
     list_display = ("number", "note", "created_at")
     search_fields = ("number", "note")
+
+
+def _title(call: Call) -> str:
+    if call.is_test:
+        who = call.metadata.get("browser", {}).get("user", "")
+        return f"Test call from the browser by {who}" if who else "Test call from the browser"
+    return f"Call from {call.caller_number or 'unknown'}"
 
 
 def _admin_url(name: str, pk: int | None) -> str:

@@ -50,6 +50,8 @@ TERMINAL = {Status.COMPLETED, Status.FAILED, Status.REJECTED}
 class Direction(models.TextChoices):
     INBOUND = "inbound", "Inbound"
     OUTBOUND = "outbound", "Outbound"
+    # "Talk to this agent" in the admin: no phone line, no Sautikit, no Sautikit cost.
+    BROWSER = "browser", "Test from the browser"
     UNKNOWN = "", "Unknown"
 
 
@@ -58,6 +60,7 @@ class Source(models.TextChoices):
     STREAM_STATUS = "stream_status", "Stream status"
     EVENTS = "events", "Call event"
     BRIDGE = "bridge", "Live bridge"
+    BROWSER = "browser", "Browser test call"
     SYSTEM = "system", "This server"
 
 
@@ -162,6 +165,11 @@ class Call(models.Model):
         return bool(self.stream_requested_at or self.stream_started_at)
 
     @property
+    def is_test(self) -> bool:
+        """Talked from the browser: no phone line, so nothing but the bridge ends it."""
+        return self.direction == Direction.BROWSER
+
+    @property
     def is_over(self) -> bool:
         return self.status in TERMINAL
 
@@ -187,8 +195,9 @@ class Call(models.Model):
             self.end_reason = reason[:200]
 
     def attach_agent(self, agent: Agent) -> None:
+        """The call is the agent's, and runs on the version callers get (not its draft)."""
         self.agent = agent
-        self.agent_revision = agent.current_revision
+        self.agent_revision = agent.published_revision or agent.current_revision
 
     def request_stream(self) -> None:
         self.stream_requested_at = timezone.now()
@@ -227,7 +236,7 @@ class Call(models.Model):
         self.bridge_ended_at = self.bridge_ended_at or now
         if error:
             self.failure_reason = self.failure_reason or error
-        if self.transfer_to:
+        if self.transfer_to and not self.is_test:
             # The call goes on with a person (the agent's hand-over, or its fallback number when
             # OpenAI failed): Sautikit's own events will end it.
             self.end_reason = self.end_reason or reason[:200]

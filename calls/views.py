@@ -180,11 +180,12 @@ def voice(request: WebhookRequest) -> HttpResponse:
             call.session_state = state[:40] or call.session_state
             call.request_stream()
             base = _base_url(request)
+            version = call.agent_revision  # the published one: a draft's line settings wait too
             response = responses.stream(
                 name=f"call-{call.pk}",
                 url=stream_url(base, call.call_id),
-                track=agent.track,
-                sample_rate=agent.sample_rate,
+                track=version.value("track") if version else agent.track,
+                sample_rate=version.value("sample_rate") if version else agent.sample_rate,
                 status_url=base + reverse("calls:stream-status"),
             )
         call.save()

@@ -129,9 +129,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
             await self._refuse("stream_subprotocol")
             return
         call_id = self.scope["url_route"]["kwargs"]["call_id"]
-        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
-        token = (query.get("token") or [""])[0]
-        if not check_token(call_id, token):
+        if not await self.authorised(call_id):
             await self._refuse("stream_token")
             return
         setup = await store.claim_call(call_id)
@@ -174,6 +172,11 @@ class StreamConsumer(AsyncWebsocketConsumer):
             await self.end_for_drain(ending)
         else:
             self._spawn(self._run(self.bridge))
+
+    async def authorised(self, call_id: str) -> bool:
+        """Whether this socket may open the call's stream: Sautikit's signed token."""
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        return check_token(call_id, (query.get("token") or [""])[0])
 
     async def _refuse(self, reason: str) -> None:
         metrics.CALLS_REFUSED.labels(reason).inc()

@@ -21,7 +21,16 @@ from django.utils import timezone
 from agents.models import Agent
 from calls import limits
 from calls.costs import TOKEN_KINDS, tokens_from_usage
-from calls.models import TERMINAL, Call, Role, Source, Turn, recording_name
+from calls.models import (
+    TERMINAL,
+    Call,
+    Direction,
+    Role,
+    Source,
+    Status,
+    Turn,
+    recording_name,
+)
 from streaming.core.limits import Limits
 from streaming.core.recording import Recorder
 from streaming.core.tools import ToolBox
@@ -76,7 +85,24 @@ def claim_call(call_id: str) -> CallSetup | None:
         if not claimable.filter(pk=call.pk).update(bridge_started_at=now, bridge_process=PROCESS):
             return None
         call.bridge_started_at = now
+        if call.is_test:
+            # No phone line tells us when it is answered: the browser's socket opening is.
+            call.answered_at = now
+            call.advance(Status.IN_PROGRESS)
+            call.save(update_fields=["answered_at", "status", "updated_at"])
         return CallSetup(call, call.agent)
+
+
+def started_by(call_id: str) -> int | None:
+    """The user who started a test call from the browser (None for any other call)."""
+    metadata = (
+        Call.objects.filter(call_id=call_id, direction=Direction.BROWSER)
+        .values_list("metadata", flat=True)
+        .first()
+    )
+    browser = metadata.get("browser") if isinstance(metadata, dict) else None
+    user_id = browser.get("user_id") if isinstance(browser, dict) else None
+    return user_id if isinstance(user_id, int) else None
 
 
 # The calls' reports are written by one thread of their own, which keeps its database connection

@@ -40,6 +40,7 @@ def start_call(call_id: str = "call-1", **agent_fields: Any) -> str:
     for name, value in agent_fields.items():
         setattr(agent, name, value)
     agent.save()
+    agent.publish("tests")  # as set up here: phone calls get it
     response = post_form(
         Client(), "/sautikit/voice/", {"sessionId": call_id, "destinationNumber": DEMO_NUMBER}
     )
@@ -97,9 +98,14 @@ class Communicator(WebsocketCommunicator):
 _made: list[Communicator] = []
 
 
-def communicator(path: str, subprotocols: list[str] | None = None) -> Communicator:
+def communicator(
+    path: str, subprotocols: list[str] | None = None, headers: list[tuple[bytes, bytes]] = ()
+) -> Communicator:
     comm = Communicator(
-        application, path, subprotocols=[SUBPROTOCOL] if subprotocols is None else subprotocols
+        application,
+        path,
+        headers=list(headers),
+        subprotocols=[SUBPROTOCOL] if subprotocols is None else subprotocols,
     )
     _made.append(comm)
     return comm

@@ -109,6 +109,7 @@ def clinic(tool_endpoint) -> Agent:
         },
         endpoint=tool_endpoint.url,
     )
+    agent.publish("tests")  # the tool reaches callers
     return agent
 
 

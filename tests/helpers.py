@@ -26,3 +26,42 @@ def post_form(client: Client, url: str, data: dict[str, Any], **extra: Any):
 def post_json(client: Client, url: str, data: Any, **extra: Any):
     body = data if isinstance(data, str | bytes) else json.dumps(data)
     return client.post(url, body, content_type="application/json", **extra)
+
+
+def agent_form(**fields: str) -> dict[str, str]:
+    """The agent's admin form as a browser posts it, with no tools unless given."""
+    return {
+        "name": "Bookings",
+        "phone_number": "0722 000 000",
+        "is_active": "on",
+        "instructions": "Book things.",
+        "greeting": "",
+        "voice": "coral",
+        "turn_detection": "server_vad",
+        "vad_threshold": "0.5",
+        "vad_prefix_padding_ms": "300",
+        "vad_silence_duration_ms": "500",
+        "eagerness": "auto",
+        "idle_nudge_seconds": "0",
+        "noise_reduction": "",
+        "transcription_language": "",
+        "transcription_prompt": "",
+        "speaking_speed": "1.0",
+        "longest_answer_seconds": "0",
+        "track": "inbound_track",
+        "sample_rate": "16000",
+        "model": "gpt-realtime",
+        "signing_secret_env": "",
+        "max_call_minutes": "15",
+        "silence_timeout_seconds": "60",
+        "max_live_calls": "0",
+        "end_call_enabled": "on",
+        "transfer_number": "",
+        "tools-TOTAL_FORMS": "0",
+        "tools-INITIAL_FORMS": "0",
+        "revisions-TOTAL_FORMS": "0",
+        "revisions-INITIAL_FORMS": "0",
+        "revisions-MIN_NUM_FORMS": "0",
+        "revisions-MAX_NUM_FORMS": "0",
+        **fields,
+    }

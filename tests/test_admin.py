@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from agents.models import Agent
 from calls.models import Call
-from tests.helpers import load, post_form, post_json
+from tests.helpers import agent_form, load, post_form, post_json
 
 pytestmark = pytest.mark.django_db
 
@@ -72,45 +72,6 @@ def test_it_finds_an_agent_by_a_number_written_locally(staff, agent):
     assert response.context["cl"].result_count == 1
     response = staff.get(reverse("admin:agents_agent_changelist"), {"q": "Clin"})
     assert response.context["cl"].result_count == 1
-
-
-def agent_form(**fields: str) -> dict[str, str]:
-    """The agent's admin form as a browser posts it, with no tools unless given."""
-    return {
-        "name": "Bookings",
-        "phone_number": "0722 000 000",
-        "is_active": "on",
-        "instructions": "Book things.",
-        "greeting": "",
-        "voice": "coral",
-        "turn_detection": "server_vad",
-        "vad_threshold": "0.5",
-        "vad_prefix_padding_ms": "300",
-        "vad_silence_duration_ms": "500",
-        "eagerness": "auto",
-        "idle_nudge_seconds": "0",
-        "noise_reduction": "",
-        "transcription_language": "",
-        "transcription_prompt": "",
-        "speaking_speed": "1.0",
-        "longest_answer_seconds": "0",
-        "track": "inbound_track",
-        "sample_rate": "16000",
-        "model": "gpt-realtime",
-        "signing_secret_env": "",
-        "max_call_minutes": "15",
-        "silence_timeout_seconds": "60",
-        "max_live_calls": "0",
-        "end_call_enabled": "on",
-        "transfer_number": "",
-        "tools-TOTAL_FORMS": "0",
-        "tools-INITIAL_FORMS": "0",
-        "revisions-TOTAL_FORMS": "0",
-        "revisions-INITIAL_FORMS": "0",
-        "revisions-MIN_NUM_FORMS": "0",
-        "revisions-MAX_NUM_FORMS": "0",
-        **fields,
-    }
 
 
 def test_it_saves_an_agent_from_the_form_with_a_revision(staff):

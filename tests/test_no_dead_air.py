@@ -108,6 +108,7 @@ def test_it_closes_the_caller_when_the_connect_hangs(agent, tmp_path, silent_ups
 def test_it_hands_the_caller_to_the_fallback_number(agent, tmp_path, failure):
     agent.fallback_number = "0722 000 999"
     agent.save(author="tests")
+    agent.publish("tests")
     fake_args, known_at, reason = FAILURES[failure]
     report = play(fake_args, "DEAD_3", tmp_path)
     assert report.server_closed_s - known_at < CLOSE_WITHIN_S, report.summary()

@@ -588,6 +588,7 @@ def _add_tool(url: str, **fields) -> None:
     agent.save()
     Tool.objects.create(agent=agent, name="look_up", description="Looks up.", parameters=LOOKUP,
                         endpoint=url, **fields)  # fmt: skip
+    agent.publish("tests")
 
 
 # -- the fake's scripted function calls, from its command line -------------------------------------

@@ -93,6 +93,7 @@ def test_it_uses_the_agent_track_and_sample_rate(client, agent):
     agent.track = "both_tracks"
     agent.sample_rate = 8000
     agent.save()
+    agent.publish()
     stream = parse(post_form(client, URL, load("voice_incoming")))[0]
     assert stream.attrib["track"] == "both_tracks"
     assert stream.attrib["outputSamplingRate"] == "8000"

@@ -12,4 +12,5 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
     path("sautikit/", include("calls.urls")),
+    path("talk/", include("calls.talk_urls")),
 ]

@@ -93,6 +93,7 @@ class Options:
     max_session_s: float = 3600.0
     vad_start_ms: int = 60  # loud this long before speech counts as started
     stats_path: str | None = None  # append one JSON line of timings per finished session
+    keep_audio: str | None = None  # a folder: each session's received audio, as <session>.wav
     open_delay_ms: int = 0  # wait this long before session.created (a slow connection)
     # Fault injection, to hear what callers hear when OpenAI fails:
     drop_after_s: float | None = None  # a server error and close 1011 this long into a session
@@ -208,13 +209,27 @@ class FakeSession:
                 timer.cancel()
             if self.response_task:
                 self.response_task.cancel()
+            audio_file = self._keep_audio(self.options.keep_audio)
             if self.options.stats_path:
-                self._write_stats(self.options.stats_path)
+                self._write_stats(self.options.stats_path, audio_file)
 
-    def _write_stats(self, path: str) -> None:
+    def _keep_audio(self, folder: str | None) -> str:
+        """What the session heard, as a WAV at the session's rate, for whoever checks it."""
+        if not folder:
+            return ""
+        path = Path(folder) / f"{self.session['id']}.wav"
+        with wave.open(str(path), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(RATE)
+            w.writeframes(bytes(self.received))
+        return str(path)
+
+    def _write_stats(self, path: str, audio_file: str) -> None:
         """Timings (time.monotonic, shared by every process here) for the benchmarks."""
         line = {
             "instructions": self.session.get("instructions", ""),
+            "audio_file": audio_file,
             "received_at": self.received_at,
             "first_delta_sent_at": self.first_delta_sent_at,
             "speech_events": self.speech_events,

@@ -28,6 +28,9 @@ class Command(BaseCommand):
         )
         parser.add_argument("--stats", help="append per-session timings (JSON lines) here")
         parser.add_argument(
+            "--keep-audio", metavar="DIR", help="keep what each session heard, as DIR/<id>.wav"
+        )
+        parser.add_argument(
             "--answer",
             action="append",
             help="what an answer's transcript says (repeatable: used in turn)",
@@ -74,6 +77,7 @@ class Command(BaseCommand):
             speedup=options["speedup"],
             first_delta_delay_ms=options["think_ms"],
             stats_path=options["stats"],
+            keep_audio=options["keep_audio"],
             answers=options["answer"] or ["(a synthesised answer)"],
             tool_calls=dict(parse_tool_call(spec) for spec in options["tool_call"]),
             refuse_status=options["refuse_status"],

@@ -1,0 +1,157 @@
+"""“Talk to this agent” in real Chromium: a known WAV is the microphone, the stand-in checks what
+it heard (pitch and length), and the page measures what it played back.
+
+Chromium loops the WAV (`--use-file-for-fake-audio-capture`): silence while the agent greets,
+a 660 Hz burst, silence while it answers. The agent (the Realtime stand-in) greets with 1.5 s of
+440 Hz, and answers each burst the same.
+"""
+
+from __future__ import annotations
+
+import json
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.contrib.auth.models import Permission, User
+
+from agents.models import Agent
+from calls.models import Call, Direction, Status
+from tests.live_stack import start_stack
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, SHOTS
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+RATE = 16000
+BURST_S, BURST_HZ = 1.0, 660.0
+QUIET_S = 2.5  # before the burst (the greeting) and after it (the answer)
+REPLY_S, REPLY_HZ = 1.5, 440.0  # the stand-in's voice (its defaults)
+FAKE_RATE = 24000  # what the stand-in hears, after the bridge's resampler
+
+
+def microphone_wav(path: Path) -> Path:
+    t = np.arange(int(RATE * BURST_S)) / RATE
+    burst = 0.5 * np.sin(2 * np.pi * BURST_HZ * t)
+    ramp = np.linspace(0, 1, RATE // 200)  # 5 ms: no clicks
+    burst[: ramp.size] *= ramp
+    burst[-ramp.size :] *= ramp[::-1]
+    quiet = np.zeros(int(RATE * QUIET_S))
+    signal = np.concatenate([quiet, burst, quiet])
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(RATE)
+        w.writeframes((signal * 32767).astype("<i2").tobytes())
+    return path
+
+
+def loud_runs(samples: np.ndarray, rate: int, floor: float = 0.02) -> list[tuple[int, int]]:
+    """(start, end) sample indexes of the stretches louder than `floor` (in 10 ms windows)."""
+    window = rate // 100
+    n = samples.size // window
+    rms = np.sqrt(np.mean(samples[: n * window].reshape(n, window) ** 2, axis=1))
+    runs, start = [], None
+    for i, loud in enumerate(rms > floor):
+        if loud and start is None:
+            start = i
+        elif not loud and start is not None:
+            runs.append((start * window, i * window))
+            start = None
+    if start is not None:
+        runs.append((start * window, n * window))
+    return runs
+
+
+def pitch(samples: np.ndarray, rate: int) -> float:
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(samples.size), n=8 * samples.size))
+    return float(np.argmax(spectrum) * rate / (8 * samples.size))
+
+
+@pytest.fixture
+def tester() -> User:
+    user = User.objects.create_user("amina", password="a long passphrase 42", is_staff=True)
+    allowed = ["view_agent", "change_agent", "view_agentrevision", "talk_to_agent", "view_call"]
+    user.user_permissions.set(Permission.objects.filter(codename__in=allowed))
+    return user
+
+
+def test_an_operator_talks_to_an_agent_from_the_browser(agent, tester, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    agent.greeting = "Karibu! This is the draft."
+    agent.save(author="tests")  # a draft: phone callers still get v1
+    heard_dir = tmp_path / "heard"
+    heard_dir.mkdir()
+    wav = microphone_wav(tmp_path / "caller.wav")
+    stack = start_stack({"DJANGO_DEBUG": "1"}, ["--keep-audio", str(heard_dir)])
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path=CHROMIUM,
+                args=[*CHROMIUM_ARGS, "--use-fake-ui-for-media-stream",
+                      "--use-fake-device-for-media-stream",
+                      f"--use-file-for-fake-audio-capture={wav}"],
+            )  # fmt: skip
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            base = stack.base_url
+            page.goto(f"{base}/admin/")
+            page.fill("#id_username", "amina")
+            page.fill("#id_password", "a long passphrase 42")
+            page.click("input[type=submit]")
+
+            page.goto(f"{base}/admin/agents/agent/{agent.pk}/change/")
+            page.click("#talk-link")
+            expect(page.locator("h1")).to_contain_text("Talk to Clinic")
+            page.check("input[name=version][value=draft]")
+            page.click("#talk-start")
+            expect(page.locator("#talk-state")).to_contain_text("Connected to v2", timeout=10000)
+            lines = page.locator("#talk-lines li")
+            # The greeting, the caller's first burst, the answer to it.
+            expect(page.locator("#talk-lines li.agent")).to_have_count(2, timeout=20000)
+            expect(page.locator("#talk-lines li.caller").first).to_contain_text("You:")
+            expect(lines.first).to_contain_text("Agent: Karibu! This is the draft.")
+            page.wait_for_timeout(300)  # the answer's last frames out of the jitter buffer
+            played = page.evaluate("window.talk.report()")
+            stats = page.evaluate("window.talk.stats")
+            page.screenshot(path=str(SHOTS / "talk.png"), full_page=True)
+
+            page.click("#talk-hangup")
+            page.wait_for_url("**/admin/calls/call/*/change/", timeout=15000)
+            expect(page.locator("h1")).to_contain_text("Test call from the browser by amina")
+            browser.close()
+    finally:
+        stack.stop()
+        sessions = Path(stack.stats_path).read_text().splitlines()
+        stack.tmp.cleanup()
+
+    # What the page played: the greeting and the answer, each 1.5 s of 440 Hz, at the call's rate.
+    assert played["rate"] == agent.sample_rate == RATE
+    assert stats["framesSent"] > 0 and stats["framesReceived"] > 0
+    out = np.array(played["played"], dtype=np.float64)
+    runs = [r for r in loud_runs(out, RATE) if r[1] - r[0] > RATE // 10]
+    assert len(runs) >= 2, runs
+    for start, end in runs[:2]:
+        assert abs((end - start) / RATE - REPLY_S) < 0.08, runs
+        assert abs(pitch(out[start:end], RATE) - REPLY_HZ) < 3
+
+    # What the stand-in heard: the bursts at their pitch and length, through the browser's
+    # microphone path, the socket, the bridge and its resampler.
+    [session] = [json.loads(line) for line in sessions]
+    with wave.open(session["audio_file"]) as w:
+        heard = np.frombuffer(w.readframes(w.getnframes()), "<i2") / 32768
+        assert w.getframerate() == FAKE_RATE
+    bursts = [r for r in loud_runs(heard, FAKE_RATE) if r[1] - r[0] > FAKE_RATE // 10]
+    assert bursts, "the stand-in heard nothing"
+    start, end = bursts[0]
+    assert abs((end - start) / FAKE_RATE - BURST_S) < 0.1, bursts
+    assert abs(pitch(heard[start:end], FAKE_RATE) - BURST_HZ) < 3
+
+    call = Call.objects.get(direction=Direction.BROWSER)
+    assert call.status == Status.COMPLETED
+    assert call.agent_revision.number == 2  # the draft, as chosen
+    assert Agent.objects.get().published_revision.number == 1
+    assert call.ended_by == "caller"
+    assert call.metadata["browser"]["user"] == "amina"
+    assert call.cost.sautikit_kes == 0
+    assert call.turns.filter(role="agent").count() >= 2
