@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
-from agents.models import Agent, AgentRevision, Tool, one_revision
+from agents.models import Agent, AgentRevision, NoteField, Tool, one_revision
 from calls import agent_stats as stats
 from voiceproject.lib.durations import clock
 from voiceproject.lib.numbers import search_form
@@ -100,6 +100,16 @@ class ToolInline(admin.StackedInline):
         return f"Missing: ask your administrator to set {name}. Until then the tool fails."
 
 
+class NoteInline(admin.TabularInline):
+    model = NoteField
+    extra = 0
+    fields = ("name", "kind", "choices", "description", "position")
+    verbose_name_plural = "Notes to take after each call (optional): shown on each call's page"
+    formfield_overrides = {
+        models.TextField: {"widget": forms.Textarea(attrs={"rows": 2, "cols": 40})},
+    }
+
+
 class _Listed(Protocol):
     """An agent as the list shows it: its calls today (annotated by the query) and last week
     (added for the page)."""
@@ -129,22 +139,25 @@ class AgentAdmin(admin.ModelAdmin):
     readonly_fields = (
         "publishing",
         "signing_secret_status",
+        "webhook_secret_status",
         "created_at",
         "updated_at",
         "how_calls_went",
         "cost_per_day",
     )
-    inlines = [ToolInline, RevisionInline]
+    inlines = [ToolInline, NoteInline, RevisionInline]
     formfield_overrides = {
         models.TextField: {"widget": forms.Textarea(attrs={"rows": 4, "cols": 100})},
+        models.URLField: {"assume_scheme": "https"},
     }
     fieldsets = (
         (
             None,
             {
-                "description": "Name, number, “active” and “most calls at once” apply as soon "
-                "as you save. Every other change is a draft: you can try it with “Talk to this "
-                "agent”, and phone callers get it when you press Publish.",
+                "description": "Name, number, “active”, “most calls at once” and where finished "
+                "calls are sent apply as soon as you save. Every other change is a draft: you "
+                "can try it with “Talk to this agent”, and phone callers get it when you press "
+                "Publish.",
                 "fields": ("name", "phone_number", "is_active", "publishing"),
             },
         ),
@@ -194,6 +207,20 @@ class AgentAdmin(admin.ModelAdmin):
             {"fields": ("max_call_minutes", "silence_timeout_seconds", "max_live_calls")},
         ),
         ("Recording", {"fields": ("record_calls",)}),
+        (
+            "After the call",
+            {
+                "description": "A summary and notes on every call (list the notes below), and "
+                "every finished call sent to a system of yours.",
+                "fields": (
+                    "summarise_calls",
+                    "analysis_model",
+                    "webhook_url",
+                    "webhook_secret_env",
+                    "webhook_secret_status",
+                ),
+            },
+        ),
         (
             "Phone line (ask a developer before changing)",
             {
@@ -323,6 +350,15 @@ class AgentAdmin(admin.ModelAdmin):
             said,
             ", ".join(_label(name) for name in waiting),
         )
+
+    @admin.display(description="webhook signing")
+    def webhook_secret_status(self, obj: Agent) -> str:
+        name = obj.webhook_secret_env or "TOOL_SIGNING_SECRET"
+        if not obj.webhook_url:
+            return "No webhook address: nothing is sent."
+        if obj.webhook_signing_secret():
+            return f"Finished calls are signed with {name} (see docs/webhooks.md)."
+        return f"Missing: ask your administrator to set {name}. Until then nothing is sent."
 
     @admin.display(description="own signing secret")
     def signing_secret_status(self, obj: Agent) -> str:

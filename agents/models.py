@@ -13,10 +13,21 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from agents.env_names import check_env_name, read_env
+from agents.notes import NoteField
+from agents.tools import (
+    Tool,
+    signing_secret_for,
+    tool_spec,
+    validate_endpoint,
+    validate_secret_env,
+)
 from streaming.core.agent_settings import AgentSettings
 from voiceproject.lib.numbers import InvalidNumber, normalise
 
 SIGNING_SECRET_ENV_PREFIX = "SAUTIKIT_SIGNING_SECRET_"  # noqa: S105 (a name, not a secret)
+# Signs finished calls in a tool's place (streaming.core.tools.signed_message); no tool can have
+# this name, since a tool's name starts with a letter.
+WEBHOOK_KEY_NAME = "@end-of-call"
 
 
 class Voice(models.TextChoices):
@@ -95,6 +106,10 @@ REVISED_FIELDS = (
     "transfer_number",
     "fallback_number",
     "record_calls",
+    "summarise_calls",
+    "analysis_model",
+    "webhook_url",
+    "webhook_secret_env",
     "is_active",
 )
 
@@ -102,7 +117,16 @@ REVISED_FIELDS = (
 # Settings that apply as soon as they are saved: which number the agent answers, whether it
 # answers at all, whose secret signs its webhooks, and how many calls it takes at once. Everything
 # else shapes a call, and reaches callers only when the draft is published.
-LIVE_FIELDS = ("name", "phone_number", "is_active", "signing_secret_env", "max_live_calls")
+LIVE_FIELDS = (
+    "name",
+    "phone_number",
+    "is_active",
+    "signing_secret_env",
+    "max_live_calls",
+    # Where finished calls are sent: a fixed address reaches the calls still being delivered.
+    "webhook_url",
+    "webhook_secret_env",
+)
 
 
 # Numbers an agent may hand callers over to: stored normalised, like its own number.
@@ -316,6 +340,39 @@ class Agent(models.Model):
         "if you turn it on. Recordings are deleted after the retention period your "
         "administrator set.",
     )
+    summarise_calls = models.BooleanField(
+        default=True,
+        verbose_name="summarise each call",
+        help_text="After each call, a text model reads the transcript and writes a sentence or "
+        "two on what the caller wanted and how it ended, and fills in the notes listed below. "
+        "It costs a fraction of a cent a call, added to the call's cost.",
+    )
+    analysis_model = models.CharField(
+        max_length=64,
+        default="gpt-5-mini",
+        verbose_name="model for summaries",
+        help_text="The OpenAI text model that writes the summary and notes. Leave as "
+        "gpt-5-mini unless a developer asks (another model may need its prices set).",
+    )
+    webhook_url = models.URLField(
+        max_length=500,
+        blank=True,
+        validators=[validate_endpoint],
+        verbose_name="send finished calls to",
+        help_text="Optional. An https:// address of your own system that receives every "
+        "finished call (who called, the transcript, the summary and notes, the cost, how it "
+        "ended) as a signed JSON POST, retried until it answers. Applies as soon as you save.",
+    )
+    webhook_secret_env = models.CharField(
+        max_length=80,
+        blank=True,
+        validators=[validate_secret_env],
+        verbose_name="webhook signing secret (setting name)",
+        help_text="Usually empty: calls are signed with a key of this agent's own, derived "
+        "from the server's TOOL_SIGNING_SECRET (a developer gets it with manage.py "
+        "tool_signing_key --webhook). To choose the secret instead, your administrator sets "
+        "one named like TOOL_SECRET_CALLS and you type that name here.",
+    )
     is_active = models.BooleanField(
         default=True,
         verbose_name="active",
@@ -383,6 +440,7 @@ class Agent(models.Model):
         values = {field: getattr(self, field) for field in REVISED_FIELDS}
         enabled = self.tools.filter(is_enabled=True) if self.pk else []
         values["tools"] = [tool.snapshot() for tool in enabled]
+        values["notes"] = [note.snapshot() for note in self.notes.all()] if self.pk else []
         return values
 
     def revise(self, author: Any = None) -> None:
@@ -467,8 +525,17 @@ class Agent(models.Model):
                 Tool.objects.update_or_create(
                     agent=self, name=name, defaults={**values, "is_enabled": True}
                 )
+            self._restore_notes(revision.value("notes") or [])
         latest = self.current_revision
         return latest if latest is not None and latest.restored_from == revision.number else None
+
+    def _restore_notes(self, saved: list[dict[str, Any]]) -> None:
+        names = [note["name"] for note in saved]
+        for gone in self.notes.exclude(name__in=names):
+            gone.delete()
+        for position, kept in enumerate(saved):
+            values = {**kept, "choices": "\n".join(kept["choices"]), "position": position}
+            NoteField.objects.update_or_create(agent=self, name=kept["name"], defaults=values)
 
     @property
     def current_revision(self) -> AgentRevision | None:
@@ -477,6 +544,10 @@ class Agent(models.Model):
     def signing_secret(self) -> str:
         """This number's own webhook secret, read from the environment (never stored here)."""
         return read_env(self.signing_secret_env)
+
+    def webhook_signing_secret(self) -> str:
+        """The key finished calls are signed with (read from the environment, never stored)."""
+        return signing_secret_for(self.webhook_secret_env, self.phone_number, WEBHOOK_KEY_NAME)
 
     def call_settings(self) -> AgentSettings:
         """What a call would know of the agent as it is now (calls use their revision's)."""
@@ -564,7 +635,7 @@ def _value(snapshot: dict[str, Any], name: str) -> Any:
     field's default, as the agent had it then (tools: none)."""
     if name in snapshot:
         return snapshot[name]
-    if name == "tools":
+    if name in ("tools", "notes"):
         return []
     field = Agent._meta.get_field(name)
     return field.get_default() if isinstance(field, models.Field) else None
@@ -577,6 +648,5 @@ def _name(author: Any) -> str:
     return str(author or "system")
 
 
-from agents.tools import Tool, tool_spec  # noqa: E402 (the model lives in its own file)
-
-__all__ = ["Agent", "AgentRevision", "Tool"]
+# The models kept in files of their own, found by Django here.
+__all__ = ["Agent", "AgentRevision", "NoteField", "Tool"]

@@ -18,7 +18,8 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from agents.env_names import check_env_name, read_env
-from streaming.core.tools import BUILTIN_TOOL_NAMES, ToolSpec, endpoint_problem, resolved_problem
+from streaming.core.outbound import endpoint_problem, resolved_problem
+from streaming.core.tools import BUILTIN_TOOL_NAMES, ToolSpec
 
 TOOL_SECRET_ENV_PREFIX = "TOOL_SECRET_"  # noqa: S105 (a name, not a secret)
 NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_-]{0,63}$")

@@ -4,26 +4,32 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
+from django.db.models.fields.json import KeyTransform
 from django.http import (
     Http404,
     HttpRequest,
     HttpResponse,
     HttpResponseBadRequest,
+    HttpResponseRedirect,
     StreamingHttpResponse,
 )
 from django.http.response import HttpResponseBase
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.text import Truncator
+from django.views.decorators.http import require_POST
 
+from agents.notes import NoteField, NoteKind
 from calls import history, limits, ranges, timeline
+from calls.aftercall import webhook
 from calls.costs import TOKEN_KINDS
-from calls.models import BlockedNumber, Call, latency_summary
+from calls.models import AfterCall, BlockedNumber, Call, latency_summary
 from voiceproject.lib.durations import clock
 from voiceproject.lib.numbers import search_form
 
@@ -35,6 +41,39 @@ TOKEN_LABELS = {
     "output_text": "Text out",
     "output_audio": "Agent audio out",
 }
+
+
+class NoteFilter(admin.SimpleListFilter):
+    """The agents' yes/no and “one of a list” notes, each answer a filter."""
+
+    title = "note"
+    parameter_name = "note"
+    SEP = "="
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        options: dict[str, str] = {}
+        kinds = (NoteKind.YES_NO, NoteKind.CHOICE)
+        for note in NoteField.objects.filter(kind__in=kinds).order_by("name"):
+            answers = ["yes", "no"] if note.kind == NoteKind.YES_NO else note.snapshot()["choices"]
+            for answer in answers:
+                options[f"{note.name}{self.SEP}{answer}"] = f"{note.name} {answer}"
+        return list(options.items())
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Call]) -> QuerySet[Call]:
+        if not self.value():
+            return queryset
+        name, _, answer = str(self.value()).rpartition(self.SEP)
+        if not name:
+            raise IncorrectLookupParameters("note filters read “name=answer”")
+        value: Any = {"yes": True, "no": False}.get(answer, answer)
+        # The JSON key is one path element, whatever it holds (KT would split on "__").
+        return queryset.filter(pk__in=_calls_noting(name, value))
+
+
+def _calls_noting(name: str, value: Any) -> Any:
+    """The ids of the calls whose note `name` is `value`."""
+    noting = Call.objects.annotate(noted=KeyTransform(name, "notes")).filter(noted=value)
+    return noting.values("pk")
 
 
 class ReadOnlyMixin:
@@ -61,11 +100,22 @@ class CallAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "duration_display",
         "ended_by",
         "end_reason",
+        "summary_short",
+        "notes_short",
         "cost_kes",
         "call_id",
     )
     actions = ["block_callers"]
-    list_filter = ("status", "ended_by", "direction", "agent", "started_at")
+    list_filter = (
+        "status",
+        "ended_by",
+        "direction",
+        "agent",
+        "started_at",
+        NoteFilter,
+        "analysis",
+        "webhook",
+    )
     list_select_related = ("agent",)
     search_fields = ("call_id", "caller_number", "dialled_number")
     date_hierarchy = "started_at"
@@ -96,6 +146,16 @@ class CallAdmin(ReadOnlyMixin, admin.ModelAdmin):
     def duration_display(self, obj: Call) -> str:
         return format_duration(obj.duration)
 
+    @admin.display(description="summary")
+    def summary_short(self, obj: Call) -> str:
+        if obj.analysis in (AfterCall.PENDING, AfterCall.FAILED):
+            return f"({obj.get_analysis_display().lower()})"
+        return Truncator(obj.summary).chars(90)
+
+    @admin.display(description="notes")
+    def notes_short(self, obj: Call) -> str:
+        return Truncator(history.notes_text(obj.notes)).chars(90)
+
     @admin.display(description="cost (KES)", ordering="openai_cost_usd")
     def cost_kes(self, obj: Call) -> str:
         return str(obj.cost.total_kes)
@@ -110,7 +170,24 @@ class CallAdmin(ReadOnlyMixin, admin.ModelAdmin):
         )
         export = path("export.csv", self.admin_site.admin_view(self.export_view),
                       name="calls_call_export")  # fmt: skip
-        return [recording, export, *super().get_urls()]
+        send_again = path("<path:object_id>/send-again/",
+                          self.admin_site.admin_view(require_POST(self.send_again_view)),
+                          name="calls_call_send_again")  # fmt: skip
+        return [recording, export, send_again, *super().get_urls()]
+
+    def send_again_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Deliver the call to the agent's webhook again (a new round of attempts, now)."""
+        call = self._viewable_call(request, object_id)
+        if not request.user.has_perm("agents.change_agent"):
+            raise PermissionDenied("Sending again needs the permission to change agents.")
+        if call.agent is None or not call.agent.webhook_url:
+            messages.error(request, "The agent has no webhook address: set one on its page.")
+        elif not call.is_over:
+            messages.error(request, "The call is not over yet: it is sent when it is.")
+        else:
+            webhook.send_again(call)
+            messages.success(request, "Sending again: the attempts are listed below.")
+        return HttpResponseRedirect(reverse("admin:calls_call_change", args=[call.pk]))
 
     def change_view(
         self,
@@ -151,6 +228,11 @@ class CallAdmin(ReadOnlyMixin, admin.ModelAdmin):
             "recording_expires": call.recording_expires_at(),
             "recording_seconds": call.recording_seconds(),
             "details": self._details(call),
+            "notes": [(name, history.note_text(value)) for name, value in call.notes.items()],
+            "tasks": list(call.tasks.prefetch_related("attempts_made")),
+            "can_send_again": bool(call.agent and call.agent.webhook_url)
+            and call.is_over
+            and request.user.has_perm("agents.change_agent"),
             **(extra_context or {}),
         }
         return TemplateResponse(request, "admin/calls/call/timeline.html", context)

@@ -31,6 +31,8 @@ CSV_COLUMNS = (
     "cost (KES)",
     "OpenAI (USD)",
     "Sautikit (KES)",
+    "summary",
+    "notes",
 )
 # A cell a spreadsheet would run as a formula: anyone can put these in a webhook's fields.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -67,10 +69,25 @@ def csv_rows(calls: Iterable[Call]) -> Iterator[list[str]]:
             call.end_reason,
             "" if median_ms is None else median_ms,
             cost.total_kes,
-            call.openai_cost_usd,
+            cost.openai_usd,
             cost.sautikit_kes,
+            call.summary,
+            notes_text(call.notes),
         ]
         yield [_cell(value) for value in row]
+
+
+def notes_text(notes: dict[str, Any]) -> str:
+    """A call's notes on one line, as the list and the CSV show them."""
+    return "; ".join(f"{name}: {note_text(value)}" for name, value in notes.items())
+
+
+def note_text(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
 
 
 def _cell(value: Any) -> str:

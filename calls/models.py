@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import wave
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from statistics import median
@@ -12,6 +13,7 @@ from django.db import models
 from django.utils import timezone
 
 from agents.models import Agent, AgentRevision
+from calls.aftercall.models import AfterCallTask, TaskAttempt, TaskKind
 from calls.costs import TOKEN_KINDS, Cost, openai_usd, sautikit_kes
 from calls.turns import Role, Turn
 from calls.webhook_fields import (
@@ -24,6 +26,9 @@ from calls.webhook_fields import (
 )
 from streaming.core.endings import EndedBy
 from voiceproject.lib.numbers import normalise_or_keep
+
+# Kept in files of their own, found by Django here.
+__all__ = ["AfterCallTask", "Role", "TaskAttempt", "Turn"]
 
 
 class Status(models.TextChoices):
@@ -53,6 +58,16 @@ class Direction(models.TextChoices):
     # "Talk to this agent" in the admin: no phone line, no Sautikit, no Sautikit cost.
     BROWSER = "browser", "Test from the browser"
     UNKNOWN = "", "Unknown"
+
+
+class AfterCall(models.TextChoices):
+    """Where a call's summary, or its delivery to the agent's webhook, stands."""
+
+    UNDECIDED = "", "—"
+    NONE = "none", "Not needed"
+    PENDING = "pending", "Pending"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
 
 
 class Source(models.TextChoices):
@@ -143,6 +158,33 @@ class Call(models.Model):
         help_text="At the prices configured when the usage came in.",
     )
     recording = models.FileField(upload_to=recording_path, blank=True, max_length=255)
+    summary = models.TextField(
+        blank=True, help_text="What the call was about, in a sentence or two."
+    )
+    notes = models.JSONField(
+        default=dict, blank=True, help_text="The agent's notes for this call, by name."
+    )
+    analysis = models.CharField(
+        max_length=8,
+        choices=AfterCall.choices,
+        default=AfterCall.UNDECIDED,
+        blank=True,
+        verbose_name="summary",
+    )
+    analysis_cost_usd = models.DecimalField(
+        max_digits=10,
+        decimal_places=6,
+        default=Decimal(0),
+        verbose_name="summary cost (USD)",
+        help_text="The text model's cost for the summary and notes, part of the call's cost.",
+    )
+    webhook = models.CharField(
+        max_length=8,
+        choices=AfterCall.choices,
+        default=AfterCall.UNDECIDED,
+        blank=True,
+        verbose_name="sent to webhook",
+    )
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -157,6 +199,45 @@ class Call(models.Model):
 
     def __str__(self) -> str:
         return self.call_id
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        super().save(*args, **kwargs)
+        self.queue_after_call()
+
+    # -- once it is over ------------------------------------------------------------------
+
+    def queue_after_call(self) -> None:
+        """Once the bridge has ended: the summary and notes; once the call is over and those are
+        written (or given up on): the delivery to the agent's webhook. Each is decided once,
+        by a conditional update, so that two processes saving the call queue it once."""
+        if not self.agent_id or self.bridge_ended_at is None:
+            return
+        if self.analysis == AfterCall.UNDECIDED:
+            self._decide("analysis", TaskKind.ANALYSIS, self._wants_analysis)
+        if (
+            self.webhook == AfterCall.UNDECIDED
+            and self.is_over
+            and self.analysis != AfterCall.PENDING
+        ):
+            self._decide("webhook", TaskKind.WEBHOOK, self._wants_webhook)
+
+    def _decide(self, field: str, kind: str, wanted: Callable[[], bool]) -> None:
+        state = AfterCall.PENDING if wanted() else AfterCall.NONE
+        if Call.objects.filter(pk=self.pk, **{field: AfterCall.UNDECIDED}).update(**{field: state}):
+            setattr(self, field, state)
+            if state == AfterCall.PENDING:
+                AfterCallTask.objects.get_or_create(call=self, kind=kind)
+        else:
+            self.refresh_from_db(fields=[field])
+
+    def _wants_webhook(self) -> bool:
+        return self.agent is not None and bool(self.agent.webhook_url)
+
+    def _wants_analysis(self) -> bool:
+        revision = self.agent_revision
+        if revision is None or not (revision.value("summarise_calls") or revision.value("notes")):
+            return False
+        return self.turns.exclude(text="").exists()
 
     # -- state ------------------------------------------------------------------
 
@@ -290,7 +371,10 @@ class Call(models.Model):
 
     @property
     def cost(self) -> Cost:
-        return Cost(self.openai_cost_usd, sautikit_kes(self.direction, self.billed_seconds))
+        return Cost(
+            self.openai_cost_usd + self.analysis_cost_usd,
+            sautikit_kes(self.direction, self.billed_seconds),
+        )
 
     def latency_summary(self) -> tuple[int | None, int | None]:
         """Median and worst answer latency in ms, or (None, None) if the agent never answered."""

@@ -3,6 +3,7 @@
 set -euo pipefail
 PORT=${DEMO_PORT:-8010}
 FAKE_PORT=${DEMO_FAKE_PORT:-8766}
+TEXT_PORT=${DEMO_TEXT_PORT:-8768}
 OUT=${DEMO_WAV:-$PWD/demo-call.wav}
 PY=.venv/bin/python
 BASE="http://127.0.0.1:$PORT"
@@ -17,9 +18,10 @@ trap cleanup EXIT
 # The fake "thinks" 300 ms before answering and, on the caller's second turn, calls end_call:
 # the demo agent says goodbye and hangs up, as a real one would.
 $PY manage.py fake_realtime --port "$FAKE_PORT" --think-ms 300 --tool-call 2:end_call \
-  >/tmp/demo-fake.log 2>&1 &
+  --text-port "$TEXT_PORT" >/tmp/demo-fake.log 2>&1 &
 pids+=($!)
 OPENAI_API_KEY= OPENAI_REALTIME_URL="ws://127.0.0.1:$FAKE_PORT/v1/realtime" \
+  OPENAI_BASE_URL="http://127.0.0.1:$TEXT_PORT/v1" \
   .venv/bin/daphne -b 127.0.0.1 -p "$PORT" voiceproject.asgi:application >/tmp/demo-server.log 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do

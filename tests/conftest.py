@@ -15,6 +15,7 @@ from agents.tools import derived_key
 from streaming import store
 from streaming.core.tools import signed_message
 from streaming.devtools.fake_realtime import FakeRealtimeServer, Options
+from streaming.devtools.fake_text import FakeTextServer
 from tests.helpers import DEMO_NUMBER
 from tests.live_stack import BOOKING, NUMBER, SECRET, Shape, ToolEndpoint
 from voiceproject.lib import signatures
@@ -24,6 +25,9 @@ from voiceproject.lib import signatures
 # the database at any moment.
 settings.SERVER_HEARTBEAT_S = 0
 os.environ["SERVER_HEARTBEAT_S"] = "0"
+# After-call work runs when a test runs it (calls.aftercall.runner.run_due), not by itself.
+settings.AFTER_CALL_POLL_S = 0
+os.environ["AFTER_CALL_POLL_S"] = "0"
 
 
 @pytest.fixture
@@ -111,6 +115,16 @@ def clinic(tool_endpoint) -> Agent:
     )
     agent.publish("tests")  # the tool reaches callers
     return agent
+
+
+@pytest.fixture
+def text_api(settings):
+    """The Responses API stand-in, where the after-call summaries are asked for."""
+    server = FakeTextServer()
+    settings.OPENAI_BASE_URL = server.base_url
+    settings.OPENAI_API_KEY = "sk-test"
+    yield server
+    server.close()
 
 
 @pytest.fixture

@@ -57,11 +57,44 @@ def agent_form(**fields: str) -> dict[str, str]:
         "max_live_calls": "0",
         "end_call_enabled": "on",
         "transfer_number": "",
+        "summarise_calls": "on",
+        "analysis_model": "gpt-5-mini",
+        "webhook_url": "",
+        "webhook_secret_env": "",
         "tools-TOTAL_FORMS": "0",
         "tools-INITIAL_FORMS": "0",
+        "notes-TOTAL_FORMS": "0",
+        "notes-INITIAL_FORMS": "0",
         "revisions-TOTAL_FORMS": "0",
         "revisions-INITIAL_FORMS": "0",
         "revisions-MIN_NUM_FORMS": "0",
         "revisions-MAX_NUM_FORMS": "0",
         **fields,
     }
+
+
+def finished_call(agent: Any, call_id: str = "ended-1", said: tuple[tuple[str, str], ...] = (
+        ("agent", "Hello, clinic bookings."),
+        ("caller", "I would like to book for Tuesday, my name is Wanjiru."),
+        ("tool", "look_up_booking"),
+        ("agent", "Booked: Tuesday at ten."),
+        ("caller", "Thank you."),
+)) -> Any:  # fmt: skip
+    """A call the agent answered on its published version, now over, with a transcript."""
+    from django.utils import timezone
+
+    from calls.models import Call, Turn
+
+    call = Call(call_id=call_id, caller_number="+254700000001",
+                dialled_number=agent.phone_number)  # fmt: skip
+    call.attach_agent(agent)
+    call.bridge_started_at = call.answered_at = timezone.now()
+    call.save()
+    for n, (role, text) in enumerate(said):
+        tool = {"tool_name": text, "tool_ok": True, "tool_result": {"booking": "Tuesday 10:00"},
+                "tool_arguments": {}} if role == "tool" else {"text": text}  # fmt: skip
+        Turn.objects.create(call=call, item_id=f"item-{n}", role=role, started_ms=n * 1000,
+                            ended_ms=n * 1000 + 800, **tool)  # fmt: skip
+    call.bridge_ended("caller hung up", ended_by="caller")
+    call.save()
+    return call

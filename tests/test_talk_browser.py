@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from django.contrib.auth.models import Permission, User
 
-from agents.models import Agent
+from agents.models import Agent, NoteField
 from calls.models import Call, Direction, Status
 from tests.live_stack import start_stack
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, SHOTS
@@ -81,10 +81,15 @@ def test_an_operator_talks_to_an_agent_from_the_browser(agent, tester, tmp_path)
 
     agent.greeting = "Karibu! This is the draft."
     agent.save(author="tests")  # a draft: phone callers still get v1
+    NoteField.objects.create(agent=agent, name="caller's name", kind="text")
+    NoteField.objects.create(agent=agent, name="reason", kind="choice",
+                             choices="appointment\nquestion\nsomething else")  # fmt: skip
     heard_dir = tmp_path / "heard"
     heard_dir.mkdir()
     wav = microphone_wav(tmp_path / "caller.wav")
-    stack = start_stack({"DJANGO_DEBUG": "1"}, ["--keep-audio", str(heard_dir)])
+    # The servers write each call's summary (AFTER_CALL_POLL_S), with the stand-in's text API.
+    stack = start_stack({"DJANGO_DEBUG": "1", "AFTER_CALL_POLL_S": "0.2"},
+                        ["--keep-audio", str(heard_dir)])  # fmt: skip
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(
@@ -105,7 +110,7 @@ def test_an_operator_talks_to_an_agent_from_the_browser(agent, tester, tmp_path)
             expect(page.locator("h1")).to_contain_text("Talk to Clinic")
             page.check("input[name=version][value=draft]")
             page.click("#talk-start")
-            expect(page.locator("#talk-state")).to_contain_text("Connected to v2", timeout=10000)
+            expect(page.locator("#talk-state")).to_contain_text("Connected to v4", timeout=10000)
             lines = page.locator("#talk-lines li")
             # The greeting, the caller's first burst, the answer to it.
             expect(page.locator("#talk-lines li.agent")).to_have_count(2, timeout=20000)
@@ -119,6 +124,15 @@ def test_an_operator_talks_to_an_agent_from_the_browser(agent, tester, tmp_path)
             page.click("#talk-hangup")
             page.wait_for_url("**/admin/calls/call/*/change/", timeout=15000)
             expect(page.locator("h1")).to_contain_text("Test call from the browser by amina")
+            # What the call was about, written just after it (reload until it is).
+            for _ in range(50):
+                if "The caller spoke" in page.locator("#call-summary-text").inner_text():
+                    break
+                page.wait_for_timeout(200)
+                page.reload()
+            expect(page.locator("#call-summary-text")).to_contain_text("The caller spoke")
+            expect(page.locator("#call-notes")).to_contain_text("appointment")
+            page.screenshot(path=str(SHOTS / "call-summary.png"), full_page=True)
             browser.close()
     finally:
         stack.stop()
@@ -149,9 +163,10 @@ def test_an_operator_talks_to_an_agent_from_the_browser(agent, tester, tmp_path)
 
     call = Call.objects.get(direction=Direction.BROWSER)
     assert call.status == Status.COMPLETED
-    assert call.agent_revision.number == 2  # the draft, as chosen
+    assert call.agent_revision.number == 4  # the draft (greeting and notes), as chosen
     assert Agent.objects.get().published_revision.number == 1
     assert call.ended_by == "caller"
     assert call.metadata["browser"]["user"] == "amina"
     assert call.cost.sautikit_kes == 0
     assert call.turns.filter(role="agent").count() >= 2
+    assert call.analysis == "done" and call.notes["reason"] == "appointment"

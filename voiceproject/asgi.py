@@ -14,12 +14,14 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from calls import liveness  # noqa: E402
+from calls.aftercall import runner  # noqa: E402
 from calls.security import warn_if_unsigned  # noqa: E402
 from streaming.routing import websocket_urlpatterns  # noqa: E402
 from streaming.store import PROCESS  # noqa: E402
 
 warn_if_unsigned()
 liveness.start(PROCESS)
+runner.start()  # summaries and webhooks of finished calls, with retries
 
 # No AllowedHostsOriginValidator: Sautikit's media server sends no Origin and
 # no cookies; the stream route is authenticated by its signed token instead.

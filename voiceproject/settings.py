@@ -41,6 +41,12 @@ OPENAI_REALTIME_URL = env_str("OPENAI_REALTIME_URL", "wss://api.openai.com/v1/re
 # Seconds the caller may wait in silence for OpenAI's session to open before the call is handed
 # to the agent's fallback number or ended.
 OPENAI_CONNECT_TIMEOUT = env_int("OPENAI_CONNECT_TIMEOUT", 8)
+# OpenAI's HTTP API, for the summaries and notes written after each call (the Responses API).
+OPENAI_BASE_URL = env_str("OPENAI_BASE_URL", "https://api.openai.com/v1").rstrip("/")
+ANALYSIS_TIMEOUT_S = env_int("ANALYSIS_TIMEOUT_S", 60)
+# Each server process looks for after-call work (summaries, webhooks) this often; 0: never
+# (the tests run it themselves).
+AFTER_CALL_POLL_S = float(env_decimal("AFTER_CALL_POLL_S", "1"))
 SAUTIKIT_SIGNING_SECRET = env_str("SAUTIKIT_SIGNING_SECRET")
 # Signed webhooks older (or further in the future) than this are refused as replays.
 SAUTIKIT_SIGNATURE_TOLERANCE = env_int("SAUTIKIT_SIGNATURE_TOLERANCE", 300)
@@ -83,6 +89,13 @@ PRICE_USD_PER_M = {
     "input_cached_audio": env_decimal("OPENAI_PRICE_INPUT_CACHED_AUDIO", "0.40"),
     "output_text": env_decimal("OPENAI_PRICE_OUTPUT_TEXT", "16.00"),
     "output_audio": env_decimal("OPENAI_PRICE_OUTPUT_AUDIO", "64.00"),
+}
+# The summary model's prices, USD per million tokens (gpt-5-mini's published prices): set them
+# when an agent uses another model.
+ANALYSIS_PRICE_USD_PER_M = {
+    "input": env_decimal("ANALYSIS_PRICE_INPUT", "0.25"),
+    "input_cached": env_decimal("ANALYSIS_PRICE_INPUT_CACHED", "0.025"),
+    "output": env_decimal("ANALYSIS_PRICE_OUTPUT", "2.00"),
 }
 SAUTIKIT_KES_PER_MINUTE = {
     "inbound": env_decimal("SAUTIKIT_INBOUND_KES_PER_MINUTE", "0"),

@@ -8,27 +8,21 @@ is not JSON, an address inside our network) becomes an error result for the mode
 goes on, and the model has something to say.
 
 Endpoints are on the internet, and so is whoever typed them in: the whole request has one
-deadline, the answer is read as a stream and cut at 16 KB (never decompressed), redirects are
-not followed, and the address is checked after DNS resolution, on the very address connected
-to, so that no name can lead a request into our own network (loopback, private, link-local,
-cloud metadata).
+deadline, and outbound.py keeps it out of our own network and cuts the answer at 16 KB.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
-import socket
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpcore
 import httpx
 from jsonschema import Draft202012Validator
 
+from streaming.core.outbound import Refused, endpoint_problem, post_capped
 from voiceproject.lib.signatures import sign
 
 SIGNATURE_HEADER = "X-Tool-Signature"
@@ -140,13 +134,14 @@ class ToolBox:
             "X-Tool-Name": spec.name,
         }
         try:
-            # One deadline for everything: resolving, connecting, headers and body. httpx's own
-            # timeouts are per step, so an endpoint trickling a byte a second never trips them.
+            # One deadline for everything: resolving, connecting, headers and body.
             async with asyncio.timeout(spec.timeout_s):
-                status, answer = await _post(spec, body, headers)
+                status, answer = await post_capped(spec.endpoint, body, headers,
+                                                   spec.allow_loopback, MAX_ANSWER_BYTES,
+                                                   "the tool")  # fmt: skip
         except TimeoutError:
             return ToolOutcome(False, f"the tool did not answer within {spec.timeout_s:g} s")
-        except _Refused as e:
+        except Refused as e:
             return ToolOutcome(False, str(e))
         except (httpx.HTTPError, httpcore.ConnectError, OSError) as e:
             return ToolOutcome(False, f"the tool could not be reached ({type(e).__name__})")
@@ -166,126 +161,6 @@ def signed_message(method: str, url: str, call_id: str, tool_name: str, body: by
     """
     head = "\n".join((method.upper(), url, call_id, tool_name))
     return head.encode() + b"\n" + body
-
-
-class _Refused(Exception):
-    """An answer we will not give the model (its message says why)."""
-
-
-async def _post(spec: ToolSpec, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
-    transport = _CheckedTransport(spec.allow_loopback)
-    async with (
-        # No per-step timeouts: the caller's asyncio.timeout is the one deadline.
-        httpx.AsyncClient(transport=transport, follow_redirects=False, timeout=None) as client,  # noqa: S113
-        client.stream("POST", spec.endpoint, content=body, headers=headers) as response,
-    ):
-        if response.headers.get("Content-Encoding", "identity").lower() != "identity":
-            raise _Refused("the tool's answer was compressed: answer plain JSON")
-        answer = bytearray()
-        async for chunk in response.aiter_raw():
-            answer += chunk
-            if len(answer) > MAX_ANSWER_BYTES:
-                raise _Refused(f"the tool's answer was over {MAX_ANSWER_BYTES // 1024} KB")
-        return response.status_code, bytes(answer)
-
-
-# -- where a tool may be ------------------------------------------------------------------------
-
-
-def address_problem(address: str, allow_loopback: bool = False) -> str:
-    """Why a request may not go to this IP address, or "" if it may."""
-    ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if ip.is_loopback:
-        return "" if allow_loopback else f"{ip} is this machine"
-    if ip.is_link_local:
-        return f"{ip} is link-local (cloud metadata lives there)"
-    if ip.is_private:
-        return f"{ip} is a private address"
-    if not ip.is_global or ip.is_multicast:
-        return f"{ip} is not a public address"
-    return ""
-
-
-def endpoint_problem(url: str, allow_loopback: bool = False) -> str:
-    """What is wrong with an endpoint before any DNS: scheme and literal addresses."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if not host:
-        return "no host in the address"
-    plain_local = parts.scheme == "http" and allow_loopback and host in LOOPBACK_NAMES
-    if parts.scheme != "https" and not plain_local:
-        return "only https:// addresses" + (" (plain http only to this machine)"
-                                            if allow_loopback else "")  # fmt: skip
-    if host in LOOPBACK_NAMES - {"127.0.0.1", "::1"}:
-        return "" if allow_loopback else f"{host} is this machine"
-    try:
-        return address_problem(host, allow_loopback)
-    except ValueError:
-        return ""  # a name: checked once resolved
-
-
-LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
-
-
-def resolved_problem(host: str, infos: list[Any], allow_loopback: bool = False) -> str:
-    """Why a request may not go where `host` resolved to (getaddrinfo's answer), or ""."""
-    for info in infos:
-        problem = address_problem(str(info[4][0]), allow_loopback)
-        if problem:
-            return f"{host} resolves to {problem}"
-    return ""
-
-
-async def resolve_checked(host: str, port: int, allow_loopback: bool) -> list[str]:
-    """Every address `host` resolves to, if none of them is refused; else _Refused."""
-    loop = asyncio.get_running_loop()
-    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    problem = resolved_problem(host, infos, allow_loopback)
-    if problem:
-        raise _Refused(f"the tool is not reachable from here ({problem})")
-    return list(dict.fromkeys(str(info[4][0]) for info in infos))
-
-
-class _CheckedBackend(httpcore.AsyncNetworkBackend):
-    """Connects only to addresses resolve_checked allowed, and to exactly those: a name that
-    resolves elsewhere a moment later (DNS rebinding) changes nothing."""
-
-    def __init__(self, allow_loopback: bool) -> None:
-        self.allow_loopback = allow_loopback
-        self._inner = httpcore.AnyIOBackend()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        addresses = await resolve_checked(host, port, self.allow_loopback)
-        return await self._inner.connect_tcp(addresses[0], port, timeout=timeout,
-                                             local_address=local_address,
-                                             socket_options=socket_options)  # fmt: skip
-
-    async def connect_unix_socket(self, *args: Any, **kwargs: Any) -> httpcore.AsyncNetworkStream:
-        raise _Refused("the tool is not reachable from here (unix sockets)")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
-
-
-class _CheckedTransport(httpx.AsyncHTTPTransport):
-    def __init__(self, allow_loopback: bool) -> None:
-        super().__init__(retries=0)
-        # httpx builds its pool without a way to name the network backend: build it again with
-        # ours. TLS still checks the certificate against the name in the URL (SNI included).
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
-            max_connections=1,
-            network_backend=_CheckedBackend(allow_loopback),
-        )
 
 
 def parse_arguments(arguments: str, schema: dict[str, Any]) -> tuple[dict[str, Any], str]:

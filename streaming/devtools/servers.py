@@ -91,7 +91,7 @@ def start_servers(
     = 0 agents made here.
     """
     tmp = tempfile.TemporaryDirectory(prefix="voicebench-")
-    port, fake_port = free_port(), free_port()
+    port, fake_port, text_port = free_port(), free_port(), free_port()
     stats = os.path.join(tmp.name, "fake-stats.jsonl")
     database = _make_database() if shape == SERVE else ""
     env = {
@@ -100,6 +100,8 @@ def start_servers(
         "DATABASE_URL": database or f"sqlite:///{tmp.name}/bench.sqlite3",
         "OPENAI_API_KEY": "sk-bench",
         "OPENAI_REALTIME_URL": f"ws://127.0.0.1:{fake_port}/v1/realtime",
+        # The summaries after each call: the stand-in's Responses API, never OpenAI's.
+        "OPENAI_BASE_URL": f"http://127.0.0.1:{text_port}/v1",
         "LOG_LEVEL": "WARNING",
         "SAUTIKIT_SIGNING_SECRET": "",
         "PUBLIC_BASE_URL": "",
@@ -120,6 +122,7 @@ def start_servers(
                        check=True)  # fmt: skip
     fake = subprocess.Popen(
         [py, "manage.py", "fake_realtime", "--port", str(fake_port), "--stats", stats,
+         "--text-port", str(text_port),
          *(fake_args or [])],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
     )  # fmt: skip

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
-from agents.models import Agent
+from agents.models import Agent, NoteField
 
 DEMO_NUMBER = "+254711000100"
 DEMO_INSTRUCTIONS = """\
@@ -19,6 +19,12 @@ You can tell callers the opening hours (Monday to Saturday, 8 am to 6 pm) and he
 book an appointment by asking for their name and a preferred day.
 If you do not know something, say so and offer to have a person call back.
 When the caller has nothing more to ask, say goodbye and end the call."""
+# What the demo notes after each call (the call's page and the call list show them).
+DEMO_NOTES = [
+    ("caller's name", "text", ""),
+    ("wants an appointment?", "yes_no", ""),
+    ("reason", "choice", "appointment\nopening hours\nsomething else"),
+]
 
 
 class Command(BaseCommand):
@@ -48,6 +54,10 @@ class Command(BaseCommand):
                 record_calls=True,
             )
             agent.save(author="setup_demo")
+            for position, (name, kind, choices) in enumerate(DEMO_NOTES):
+                NoteField.objects.create(agent=agent, name=name, kind=kind, choices=choices,
+                                         position=position)  # fmt: skip
+            agent.publish("setup_demo")
             self.stdout.write(f"Created the demo agent on {agent.phone_number}.")
         else:
             self.stdout.write(f"The demo agent is on {agent.phone_number}.")

@@ -9,6 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from streaming.devtools.fake_realtime import FakeRealtimeServer, Options, Voice, load_clip
+from streaming.devtools.fake_text import FakeTextServer
 from voiceproject.lib.heap import set_aside_start_up
 
 
@@ -25,6 +26,11 @@ class Command(BaseCommand):
         parser.add_argument("--speedup", type=float, default=4.0, help="x real time for deltas")
         parser.add_argument(
             "--think-ms", type=int, default=0, help="wait before each answer's first audio"
+        )
+        parser.add_argument(
+            "--text-port",
+            type=int,
+            help="also answer OpenAI's Responses API (summaries) on this port, at /v1/responses",
         )
         parser.add_argument("--stats", help="append per-session timings (JSON lines) here")
         parser.add_argument(
@@ -86,6 +92,9 @@ class Command(BaseCommand):
             open_delay_ms=options["open_delay_ms"],
             refuse_settings=options["refuse_settings"],
         )
+        if options["text_port"] is not None:
+            text = FakeTextServer(port=options["text_port"])
+            self.stdout.write(f"Fake OpenAI Responses API on {text.base_url}")
         set_aside_start_up()  # a stand-in that pauses would be measured as the bridge's gaps
         asyncio.run(self.serve(server_options, options["host"], options["port"]))
 

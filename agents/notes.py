@@ -1,0 +1,101 @@
+"""What to note after every call: fields an operator lists per agent, filled in from the
+transcript by a text model once the call is over (calls.aftercall.analysis)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+
+NAME = re.compile(r"^[\w][\w '?()/-]{0,47}$")
+MAX_CHOICES = 20
+
+
+class NoteKind(models.TextChoices):
+    TEXT = "text", "Text"
+    YES_NO = "yes_no", "Yes or no"
+    NUMBER = "number", "Number"
+    CHOICE = "choice", "One of a list"
+
+
+def validate_note_name(value: str) -> None:
+    if not NAME.match(value):
+        raise ValidationError(
+            "Up to 48 letters, digits, spaces and ' ? ( ) / -, e.g. “caller's name” or "
+            "“appointment booked?”."
+        )
+
+
+def choices_of(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+class NoteField(models.Model):
+    agent = models.ForeignKey("agents.Agent", on_delete=models.CASCADE, related_name="notes")
+    name = models.CharField(
+        max_length=48,
+        validators=[validate_note_name],
+        help_text="What to note, as the call list's column shows it, e.g. “caller's name”, "
+        "“appointment booked?”, “reason for calling”.",
+    )
+    kind = models.CharField(
+        max_length=8,
+        choices=NoteKind.choices,
+        default=NoteKind.TEXT,
+        help_text="Yes/no and “one of a list” can be filtered on in the call list.",
+    )
+    choices = models.TextField(
+        blank=True,
+        help_text="Only for “one of a list”: the possible answers, one per line, e.g. "
+        "“booking”, “cancellation”, “question”, “other”.",
+    )
+    description = models.TextField(
+        blank=True,
+        max_length=500,
+        help_text="For the model that reads the transcript: what exactly to note, e.g. “The "
+        "name the caller gave, as they said it”. Left empty when the call did not say.",
+    )
+    position = models.PositiveSmallIntegerField(
+        default=0, help_text="Order on the call's page: smaller first."
+    )
+
+    class Meta:
+        ordering = ["position", "id"]
+        verbose_name = "note to take after each call"
+        constraints = [
+            models.UniqueConstraint(fields=["agent", "name"], name="unique_note_name_per_agent")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Save, and keep a revision of the agent: what to note is versioned with it."""
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            self.agent.revise()
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        with transaction.atomic():
+            deleted = super().delete(*args, **kwargs)
+            self.agent.revise()
+        return deleted
+
+    def clean(self) -> None:
+        options = choices_of(self.choices)
+        if self.kind == NoteKind.CHOICE and not 2 <= len(options) <= MAX_CHOICES:
+            raise ValidationError({"choices": f"List 2 to {MAX_CHOICES} answers, one per line."})
+        if self.kind != NoteKind.CHOICE and options:
+            raise ValidationError({"choices": "Only “one of a list” has answers to list."})
+        if len(set(options)) != len(options):
+            raise ValidationError({"choices": "Each answer once."})
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "choices": choices_of(self.choices),
+            "description": self.description,
+        }
