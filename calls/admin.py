@@ -116,7 +116,7 @@ class CallAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "analysis",
         "webhook",
     )
-    list_select_related = ("agent",)
+    list_select_related = ("agent", "agent_revision")
     search_fields = ("call_id", "caller_number", "dialled_number")
     date_hierarchy = "started_at"
 
@@ -154,7 +154,7 @@ class CallAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     @admin.display(description="notes")
     def notes_short(self, obj: Call) -> str:
-        return Truncator(history.notes_text(obj.notes)).chars(90)
+        return Truncator(history.notes_text(obj.ordered_notes())).chars(90)
 
     @admin.display(description="cost (KES)", ordering="openai_cost_usd")
     def cost_kes(self, obj: Call) -> str:
@@ -228,7 +228,7 @@ class CallAdmin(ReadOnlyMixin, admin.ModelAdmin):
             "recording_expires": call.recording_expires_at(),
             "recording_seconds": call.recording_seconds(),
             "details": self._details(call),
-            "notes": [(name, history.note_text(value)) for name, value in call.notes.items()],
+            "notes": [(name, history.note_text(value)) for name, value in call.ordered_notes()],
             "tasks": list(call.tasks.prefetch_related("attempts_made")),
             "can_send_again": bool(call.agent and call.agent.webhook_url)
             and call.is_over

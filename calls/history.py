@@ -72,14 +72,14 @@ def csv_rows(calls: Iterable[Call]) -> Iterator[list[str]]:
             cost.openai_usd,
             cost.sautikit_kes,
             call.summary,
-            notes_text(call.notes),
+            notes_text(call.ordered_notes()),
         ]
         yield [_cell(value) for value in row]
 
 
-def notes_text(notes: dict[str, Any]) -> str:
+def notes_text(notes: list[tuple[str, Any]]) -> str:
     """A call's notes on one line, as the list and the CSV show them."""
-    return "; ".join(f"{name}: {note_text(value)}" for name, value in notes.items())
+    return "; ".join(f"{name}: {note_text(value)}" for name, value in notes)
 
 
 def note_text(value: Any) -> str:
@@ -105,6 +105,7 @@ class _Echo:
 def csv_lines(calls: QuerySet[Call]) -> Iterator[str]:
     """The calls as CSV, a line at a time: a long history is never held in memory whole."""
     writer = csv.writer(_Echo())
-    rows = calls.select_related("agent").prefetch_related("turns").iterator(chunk_size=500)
+    rows = calls.select_related("agent", "agent_revision").prefetch_related("turns")
+    rows = rows.iterator(chunk_size=500)
     for row in csv_rows(rows):
         yield writer.writerow(row)

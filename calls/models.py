@@ -230,6 +230,12 @@ class Call(models.Model):
         else:
             self.refresh_from_db(fields=[field])
 
+    def ordered_notes(self) -> list[tuple[str, Any]]:
+        """The notes in the order the agent lists them (PostgreSQL's jsonb keeps no order)."""
+        listed = self.agent_revision.value("notes") if self.agent_revision else []
+        order = {note["name"]: n for n, note in enumerate(listed or [])}
+        return sorted(self.notes.items(), key=lambda item: order.get(item[0], len(order)))
+
     def _wants_webhook(self) -> bool:
         return self.agent is not None and bool(self.agent.webhook_url)
 

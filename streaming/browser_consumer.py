@@ -8,6 +8,7 @@ sent besides the audio: each turn of the transcript, and how the call ended, as 
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 from urllib.parse import parse_qs
@@ -44,12 +45,18 @@ class BrowserCallConsumer(StreamConsumer):
         if kind == TURN and payload.get("text"):
             said = {"type": "transcript", "item_id": payload.get("item_id"),
                     "role": payload.get("role"), "text": payload["text"]}  # fmt: skip
-            self._spawn(self._send_text(json.dumps(said)))
+            self._spawn(self._tell_browser(said))
 
     async def _record_end(self, result: CallEnd, close: bool, error: str) -> None:
         if close:
             ending = result.ending
             said = {"type": "ended", "reason": ending.reason, "ended_by": ending.ended_by,
                     "transfer_to": ending.transfer_to, "failed": ending.failed}  # fmt: skip
-            await self._send_text(json.dumps(said))
+            await self._tell_browser(said)
         await super()._record_end(result, close, error)
+
+    async def _tell_browser(self, message: dict[str, Any]) -> None:
+        # The page may be gone (closed, or the socket closing): the call's record matters, this
+        # does not.
+        with contextlib.suppress(Exception):
+            await self._send_text(json.dumps(message))

@@ -82,10 +82,21 @@ def test_an_operator_edits_a_prompt_and_reads_a_call(clinic, operator, tmp_path,
             row.locator("th a").click()
             instructions = page.locator("#id_instructions")
             expect(instructions).to_have_value("You book clinic appointments.")
-            instructions.fill("You book clinic appointments. Always confirm the date twice.")
+            instructions.fill("You book clinic appointments.\nAlways confirm the date twice.")
             page.screenshot(path=str(SHOTS / "agent.png"), full_page=True)
             page.click("input[name=_save]")
             expect(page.locator(".messagelist")).to_contain_text("was changed successfully")
+            # A draft: phone callers keep the published version until someone publishes it.
+            expect(page.locator(".messagelist")).to_contain_text("Saved as a draft")
+
+            # The version callers get, compared with the draft: the instructions line by line.
+            page.goto(f"{base}/admin/agents/agent/{clinic.pk}/change/")
+            page.locator("#revisions-group a", has_text="v2").click()
+            expect(page.locator(".field-compared_with_now")).to_contain_text(
+                "+Always confirm the date twice."
+            )
+            expect(page.locator("#restore")).to_be_visible()
+            page.screenshot(path=str(SHOTS / "revision.png"), full_page=True)
 
             # The call's page: transcript, the timeline picture, the player.
             page.goto(f"{base}/admin/calls/call/")

@@ -23,6 +23,10 @@ def test_it_creates_the_demo_agent_and_an_admin_whose_password_it_prints():
     output = run()
     agent = Agent.objects.get()
     assert agent.is_active and agent.revisions.count() == 1
+    assert agent.published_revision == agent.current_revision  # callers get it
+    assert [n["name"] for n in agent.published_revision.snapshot["notes"]] == [
+        "caller's name", "wants an appointment?", "reason",
+    ]  # fmt: skip
     password = output.split("password ")[1].split()[0]
     user = User.objects.get(username="admin")
     assert user.is_superuser and user.check_password(password)

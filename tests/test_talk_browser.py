@@ -30,14 +30,14 @@ REPLY_S, REPLY_HZ = 1.5, 440.0  # the stand-in's voice (its defaults)
 FAKE_RATE = 24000  # what the stand-in hears, after the bridge's resampler
 
 
-def microphone_wav(path: Path) -> Path:
+def microphone_wav(path: Path, before_s: float = QUIET_S) -> Path:
     t = np.arange(int(RATE * BURST_S)) / RATE
     burst = 0.5 * np.sin(2 * np.pi * BURST_HZ * t)
     ramp = np.linspace(0, 1, RATE // 200)  # 5 ms: no clicks
     burst[: ramp.size] *= ramp
     burst[-ramp.size :] *= ramp[::-1]
     quiet = np.zeros(int(RATE * QUIET_S))
-    signal = np.concatenate([quiet, burst, quiet])
+    signal = np.concatenate([np.zeros(int(RATE * before_s)), burst, quiet])
     with wave.open(str(path), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
@@ -76,6 +76,21 @@ def tester() -> User:
     return user
 
 
+def browser_with_microphone(p, wav: Path):
+    return p.chromium.launch(
+        executable_path=CHROMIUM,
+        args=[*CHROMIUM_ARGS, "--use-fake-ui-for-media-stream",
+              "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={wav}"],
+    )  # fmt: skip
+
+
+def log_in(page, base: str) -> None:
+    page.goto(f"{base}/admin/")
+    page.fill("#id_username", "amina")
+    page.fill("#id_password", "a long passphrase 42")
+    page.click("input[type=submit]")
+
+
 def test_an_operator_talks_to_an_agent_from_the_browser(agent, tester, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
@@ -92,18 +107,10 @@ def test_an_operator_talks_to_an_agent_from_the_browser(agent, tester, tmp_path)
                         ["--keep-audio", str(heard_dir)])  # fmt: skip
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(
-                executable_path=CHROMIUM,
-                args=[*CHROMIUM_ARGS, "--use-fake-ui-for-media-stream",
-                      "--use-fake-device-for-media-stream",
-                      f"--use-file-for-fake-audio-capture={wav}"],
-            )  # fmt: skip
+            browser = browser_with_microphone(p, wav)
             page = browser.new_page(viewport={"width": 1280, "height": 800})
             base = stack.base_url
-            page.goto(f"{base}/admin/")
-            page.fill("#id_username", "amina")
-            page.fill("#id_password", "a long passphrase 42")
-            page.click("input[type=submit]")
+            log_in(page, base)
 
             page.goto(f"{base}/admin/agents/agent/{agent.pk}/change/")
             page.click("#talk-link")
@@ -142,6 +149,8 @@ def test_an_operator_talks_to_an_agent_from_the_browser(agent, tester, tmp_path)
     # What the page played: the greeting and the answer, each 1.5 s of 440 Hz, at the call's rate.
     assert played["rate"] == agent.sample_rate == RATE
     assert stats["framesSent"] > 0 and stats["framesReceived"] > 0
+    assert stats["loudest"] > 0.7  # the meter saw the burst (-6 dBFS)
+    assert stats["kills"] == played["flushes"] == 0  # nobody spoke over the agent
     out = np.array(played["played"], dtype=np.float64)
     runs = [r for r in loud_runs(out, RATE) if r[1] - r[0] > RATE // 10]
     assert len(runs) >= 2, runs
@@ -170,3 +179,35 @@ def test_an_operator_talks_to_an_agent_from_the_browser(agent, tester, tmp_path)
     assert call.cost.sautikit_kes == 0
     assert call.turns.filter(role="agent").count() >= 2
     assert call.analysis == "done" and call.notes["reason"] == "appointment"
+
+
+def test_speaking_over_the_agent_stops_it_in_the_page(agent, tester, tmp_path):
+    """The caller's burst starts 0.4 s into the greeting: the stand-in hears speech, the
+    bridge sends killAudio, and the page drops what it had queued."""
+    from playwright.sync_api import expect, sync_playwright
+
+    wav = microphone_wav(tmp_path / "caller.wav", before_s=0.4)
+    stack = start_stack({"DJANGO_DEBUG": "1"}, [])
+    try:
+        with sync_playwright() as p:
+            browser = browser_with_microphone(p, wav)
+            page = browser.new_page()
+            log_in(page, stack.base_url)
+            page.goto(f"{stack.base_url}/talk/agent/{agent.pk}/")
+            page.click("#talk-start")
+            expect(page.locator("#talk-lines li.caller")).to_have_count(1, timeout=20000)
+            page.wait_for_timeout(300)
+            played = page.evaluate("window.talk.report()")
+            stats = page.evaluate("window.talk.stats")
+            page.click("#talk-hangup")
+            page.wait_for_url("**/admin/calls/call/*/change/", timeout=15000)
+            browser.close()
+    finally:
+        stack.stop()
+        stack.tmp.cleanup()
+    assert stats["kills"] >= 1 and played["flushes"] >= 1
+    out = np.array(played["played"], dtype=np.float64)
+    [greeting, *_] = [r for r in loud_runs(out, RATE) if r[1] - r[0] > RATE // 20]
+    # Cut short: the burst began 0.4 s in, the stand-in's VAD needs 60 ms, then the round trip.
+    assert (greeting[1] - greeting[0]) / RATE < 1.0, greeting
+    assert Call.objects.get().turns.filter(role="agent", interrupted=True).exists()

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
-from agents.models import Agent, NoteField
+from agents.models import Agent, NoteField, one_revision
 
 DEMO_NUMBER = "+254711000100"
 DEMO_INSTRUCTIONS = """\
@@ -53,11 +53,11 @@ class Command(BaseCommand):
                 # Off by default for real agents; the demo shows what a recorded call looks like.
                 record_calls=True,
             )
-            agent.save(author="setup_demo")
-            for position, (name, kind, choices) in enumerate(DEMO_NOTES):
-                NoteField.objects.create(agent=agent, name=name, kind=kind, choices=choices,
-                                         position=position)  # fmt: skip
-            agent.publish("setup_demo")
+            with one_revision("setup_demo"):  # the agent and its notes: one first version
+                agent.save()
+                for position, (name, kind, choices) in enumerate(DEMO_NOTES):
+                    NoteField.objects.create(agent=agent, name=name, kind=kind,
+                                             choices=choices, position=position)  # fmt: skip
             self.stdout.write(f"Created the demo agent on {agent.phone_number}.")
         else:
             self.stdout.write(f"The demo agent is on {agent.phone_number}.")

@@ -22,7 +22,7 @@
   let muted = false;
   let call = null;
   let ending = null;
-  const stats = { framesSent: 0, framesReceived: 0, kills: 0 };
+  const stats = { framesSent: 0, framesReceived: 0, kills: 0, loudest: 0 };
 
   const say = (text) => { $("talk-state").textContent = text; };
 
@@ -93,7 +93,8 @@
 
   function heard({ pcm, rms }) {
     const db = rms > 0 ? 20 * Math.log10(rms) : -100;
-    meter.value = muted ? 0 : Math.max(0, (db + 60) / 60);
+    meter.value = muted ? 0 : Math.max(0, (db + 60) / 60); // -60 dBFS empty, 0 dBFS full
+    stats.loudest = Math.max(stats.loudest, meter.value);
     if (!socket || socket.readyState !== WebSocket.OPEN) return;
     // Muted sends silence, as a phone does: the line stays open and timed.
     socket.send(muted ? new ArrayBuffer(pcm.byteLength) : pcm);
