@@ -508,9 +508,10 @@ class Agent(models.Model):
             return revision
 
     def restore(self, revision: AgentRevision, author: Any = None) -> AgentRevision | None:
-        """Make the draft what `revision` saved: every setting that shapes a call, and its tools
-        (those it did not have are switched off, not deleted). Settings that apply at once are
-        left as they are. Returns the new version, or None if the draft already was that."""
+        """Make the draft what `revision` saved: every setting that shapes a call, its tools
+        (those it did not have are switched off, not deleted) and its notes. Settings that apply
+        at once are left as they are. Returns the new version, or None if the draft already
+        was that."""
         with transaction.atomic(), one_revision(author, restored_from=revision.number):
             for name in REVISED_FIELDS:
                 if name not in LIVE_FIELDS:

@@ -7,7 +7,9 @@ import re
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import models
+
+from agents.versioned import PartOfAgent
 
 NAME = re.compile(r"^[\w][\w '?()/-]{0,47}$")
 MAX_CHOICES = 20
@@ -32,7 +34,7 @@ def choices_of(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
-class NoteField(models.Model):
+class NoteField(PartOfAgent):
     agent = models.ForeignKey("agents.Agent", on_delete=models.CASCADE, related_name="notes")
     name = models.CharField(
         max_length=48,
@@ -70,18 +72,6 @@ class NoteField(models.Model):
 
     def __str__(self) -> str:
         return self.name
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        """Save, and keep a revision of the agent: what to note is versioned with it."""
-        with transaction.atomic():
-            super().save(*args, **kwargs)
-            self.agent.revise()
-
-    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
-        with transaction.atomic():
-            deleted = super().delete(*args, **kwargs)
-            self.agent.revise()
-        return deleted
 
     def clean(self) -> None:
         options = choices_of(self.choices)

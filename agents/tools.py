@@ -13,11 +13,12 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models, transaction
+from django.db import models
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from agents.env_names import check_env_name, read_env
+from agents.versioned import PartOfAgent
 from streaming.core.outbound import endpoint_problem, resolved_problem
 from streaming.core.tools import BUILTIN_TOOL_NAMES, ToolSpec
 
@@ -118,7 +119,7 @@ def validate_secret_env(value: str) -> None:
     check_env_name(value, TOOL_SECRET_ENV_PREFIX, "BOOKINGS")
 
 
-class Tool(models.Model):
+class Tool(PartOfAgent):
     agent = models.ForeignKey("agents.Agent", on_delete=models.CASCADE, related_name="tools")
     name = models.CharField(
         max_length=64,
@@ -170,18 +171,6 @@ class Tool(models.Model):
 
     def __str__(self) -> str:
         return self.name
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        """Save, and keep a revision of the agent: its tools are versioned with it."""
-        with transaction.atomic():
-            super().save(*args, **kwargs)
-            self.agent.revise()
-
-    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
-        with transaction.atomic():
-            deleted = super().delete(*args, **kwargs)
-            self.agent.revise()
-        return deleted
 
     def signing_secret(self) -> str:
         """Read from the environment at call time; never stored in the database."""

@@ -105,7 +105,6 @@ class _Echo:
 def csv_lines(calls: QuerySet[Call]) -> Iterator[str]:
     """The calls as CSV, a line at a time: a long history is never held in memory whole."""
     writer = csv.writer(_Echo())
-    rows = calls.select_related("agent", "agent_revision").prefetch_related("turns")
-    rows = rows.iterator(chunk_size=500)
-    for row in csv_rows(rows):
+    related = calls.select_related("agent", "agent_revision").prefetch_related("turns")
+    for row in csv_rows(related.iterator(chunk_size=500)):
         yield writer.writerow(row)
