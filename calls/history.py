@@ -9,7 +9,7 @@ from typing import Any
 
 from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from calls.models import Call, Turn
@@ -48,7 +48,9 @@ def said(term: str) -> QuerySet[Turn]:
 
 
 def calls_saying(calls: QuerySet[Call], term: str) -> QuerySet[Call]:
-    return calls.filter(pk__in=said(term).values("call_id"))
+    """Calls whose transcript has `term`, or whose summary or notes do (a plain match)."""
+    written = Q(summary__icontains=term) | Q(notes__icontains=term)
+    return calls.filter(Q(pk__in=said(term).values("call_id")) | written)
 
 
 def csv_rows(calls: Iterable[Call]) -> Iterator[list[str]]:

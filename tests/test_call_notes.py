@@ -214,6 +214,22 @@ def test_the_call_list_shows_and_filters_the_notes(noting, text_api, client):
     assert SUMMARY in csv
 
 
+def test_the_search_finds_calls_by_their_summary_and_notes(noting, text_api, client):
+    finished_call(noting, "ended-1")
+    finished_call(noting, "ended-2", said=(("caller", "Are you open?"),))
+    run_due()
+    Call.objects.filter(call_id="ended-2").update(notes={"reason": "Pharmacy hours"})
+    client.force_login(User.objects.create_superuser("operator"))
+    listing = reverse("admin:calls_call_changelist")
+
+    def found(term: str) -> list[str]:
+        return sorted(c.call_id for c in client.get(listing, {"q": term}).context["cl"].result_list)
+
+    assert found("answered 2 time") == ["ended-1"]  # a summary's words
+    assert found("pharmacy") == ["ended-2"]  # a note's
+    assert found("open") == ["ended-2"]  # the transcript, as before
+
+
 def test_a_list_note_needs_its_answers(agent):
     note = NoteField(agent=agent, name="reason", kind="choice", choices="booking")
     with pytest.raises(ValidationError, match="List 2 to 20 answers"):
