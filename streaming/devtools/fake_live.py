@@ -1,0 +1,410 @@
+"""A stand-in for OpenAI's GPT-Live API (`wss://api.openai.com/v1/live/sessions`), offline, for
+`make run` without a key, the tests and the benchmarks. Faithful to openai-python's published
+types (`openai.types.live`); the tests judge every event it sends against them.
+
+What it does, as GPT-Live does:
+- `session.start` first, checked strictly (unknown fields refused, formats and rates as
+  published), answered with `session.started` and the resolved session;
+- a continuous output track from then on: `session.output_audio.delta` every `chunk_ms`, paced
+  in real time, silence when the model is not speaking, in the session's format (`audio/pcm` at
+  16 or 24 kHz, `audio/pcmu` / `audio/pcma` at 8 kHz);
+- it listens all the time: when the caller speaks (an energy detector) it stops speaking at
+  once (no cancel or truncate from the client: the model does it itself), and when the caller
+  has been quiet for `silence_ms` it answers with a tone for `reply_ms`;
+- transcripts as deltas with `start_ms` / `end_ms` on the session's audio clock, no turns;
+- `session.commentary.append` is spoken (a greeting); `session.instructions.append` is taken;
+- `session.usage.updated` every second of session, `session.close` → `session.closed` with
+  the reason and the cumulative seconds, and the same with `expired` at `max_session_s`;
+- errors as `error {code, message, type, param}`, naming the client event when it had an id.
+Delegation (function calls through Responses) is not played yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import itertools
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
+
+from streaming.core import g711
+
+PATH = "/v1/live/sessions"
+MODELS = ("gpt-live-1", "gpt-live-1.1")
+RATES = {"audio/pcm": (16000, 24000), "audio/pcmu": (8000,), "audio/pcma": (8000,)}
+# What session.start's `session` may hold (openai.types.live.SessionConfigParam).
+SESSION_KEYS = {"model", "audio", "client", "delegation", "input", "instructions", "store"}
+CLIENT_EVENTS = {
+    "session.start", "session.update", "session.input_audio.append",
+    "session.input_audio.mute", "session.input_audio.unmute", "session.instructions.append",
+    "session.thinking.append", "session.commentary.append", "response.item.create",
+    "response.create", "session.close",
+}  # fmt: skip
+MAX_INSTRUCTIONS_CHARS = 16_384 * 4  # 16,384 tokens, at about 4 characters a token
+ids = itertools.count(1)
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{next(ids):06d}"
+
+
+class Refused(Exception):
+    def __init__(self, code: str, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.param = code, message, param
+
+
+@dataclass
+class LiveOptions:
+    api_key: str | None = None  # None: any key (or none) is accepted
+    chunk_ms: int = 20  # audio per output delta
+    reply_hz: float = 440.0
+    reply_ms: int = 1500
+    silence_ms: int = 500  # quiet this long after speech: the caller has finished
+    speech_start_ms: int = 60  # loud this long: the caller is speaking
+    level_dbfs: float = -30.0  # louder than this is speech
+    max_session_s: float = 3600.0
+    answers: list[str] = field(default_factory=lambda: ["(a synthesised answer)"])
+
+
+class FakeLiveSession:
+    """One connection; the tests read its state after the call."""
+
+    def __init__(self, ws: ServerConnection, options: LiveOptions) -> None:
+        self.ws = ws
+        self.options = options
+        self.headers = ws.request.headers if ws.request else Headers()
+        self.session: dict[str, Any] | None = None
+        self.format = "audio/pcm"
+        self.rate = 24000
+        self.received = bytearray()  # the caller's audio, as S16LE at the session's rate
+        self.sent: list[dict[str, Any]] = []  # every server event, output audio included
+        self.speaking_ms: list[tuple[int, int]] = []  # (start, end) of each answer spoken
+        self.caller_turns = 0
+        self.instructions_appended: list[str] = []
+        self._client_event_id: str | None = None
+        self._id = new_id("sess")
+        self._speech: np.ndarray = np.zeros(0)  # what is left to say, as float samples
+        self._speech_total = 0  # samples of the answer being said, said or not
+        self._words: list[str] = []  # its words
+        self._words_said = 0
+        self._speech_started_ms = 0
+        self._track_ms = 0  # the output track's clock: audio sent so far
+        self._loud_ms = self._quiet_ms = 0
+        self._caller_speaking = False
+        self._caller_from_ms = 0
+        self._heard_ms = 0  # caller audio received, in ms of audio
+        self._answers = 0
+        self._started_at = 0.0
+
+    # -- sending ------------------------------------------------------------------------
+
+    async def emit(self, event: dict[str, Any], with_id: bool = True) -> None:
+        if with_id:
+            event = {"event_id": new_id("event"), **event}
+            if self._client_event_id:
+                event["client_event_id"] = self._client_event_id
+        self.sent.append(event)
+        await self.ws.send(json.dumps(event))
+
+    async def error(self, refused: Refused) -> None:
+        body = {"code": refused.code, "message": refused.message, "type": "invalid_request_error",
+                "param": refused.param}  # fmt: skip
+        if self._client_event_id:
+            body["client_event_id"] = self._client_event_id
+        await self.emit({"type": "error", "error": body})
+
+    # -- the connection ---------------------------------------------------------------------
+
+    async def run(self) -> None:
+        if self.options.api_key is not None and (
+            self.headers.get("Authorization") != f"Bearer {self.options.api_key}"
+        ):
+            await self.error(Refused("invalid_api_key", "Incorrect API key provided."))
+            await self.ws.close(3000, "invalid_api_key")
+            return
+        track: asyncio.Task[None] | None = None
+        try:
+            async for raw in self.ws:
+                try:
+                    event = json.loads(raw)
+                    if not isinstance(event, dict):
+                        raise ValueError
+                except ValueError:
+                    await self.error(Refused("invalid_json", "The event is not a JSON object."))
+                    continue
+                self._client_event_id = event.get("event_id")
+                try:
+                    if self.session is None:
+                        self._start(event)
+                        await self.emit({"type": "session.started", "session": self.resource()})
+                        self._started_at = time.monotonic()
+                        track = asyncio.create_task(self._output_track())
+                    elif await self.handle(event):
+                        return
+                except Refused as refused:
+                    await self.error(refused)
+                    if self.session is None:
+                        await self.ws.close(1008, "session.start refused")
+                        return
+                finally:
+                    self._client_event_id = None
+        finally:
+            if track is not None:
+                track.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await track
+
+    def _start(self, event: dict[str, Any]) -> None:
+        if event.get("type") != "session.start":
+            raise Refused("session_not_started", "Send session.start first.", "type")
+        unknown = set(event) - {"type", "session", "event_id"}
+        if unknown:
+            raise Refused("unknown_parameter", f"Unknown parameter: '{sorted(unknown)[0]}'.",
+                          sorted(unknown)[0])  # fmt: skip
+        session = event.get("session")
+        if not isinstance(session, dict):
+            raise Refused("missing_required_parameter", "Missing 'session'.", "session")
+        unknown = set(session) - SESSION_KEYS
+        if unknown:
+            name = sorted(unknown)[0]
+            raise Refused("unknown_parameter", f"Unknown parameter: 'session.{name}'.",
+                          f"session.{name}")  # fmt: skip
+        if session.get("model") not in MODELS:
+            raise Refused("invalid_value", f"Invalid model {session.get('model')!r}: use one "
+                          f"of {', '.join(MODELS)}.", "session.model")  # fmt: skip
+        instructions = session.get("instructions")
+        if instructions is not None and not isinstance(instructions, str):
+            raise Refused("invalid_type", "'session.instructions' must be a string.",
+                          "session.instructions")  # fmt: skip
+        if instructions and len(instructions) > MAX_INSTRUCTIONS_CHARS:
+            raise Refused("string_above_max_length", "Instructions are limited to 16,384 "
+                          "tokens.", "session.instructions")  # fmt: skip
+        self._audio(session.get("audio") or {})
+        self.session = session
+
+    def _audio(self, audio: Any) -> None:
+        if not isinstance(audio, dict) or set(audio) - {"format", "output"}:
+            raise Refused("unknown_parameter", "'session.audio' takes format and output.",
+                          "session.audio")  # fmt: skip
+        fmt = audio.get("format") or {"type": "audio/pcm", "rate": 24000}
+        if not isinstance(fmt, dict) or set(fmt) != {"type", "rate"}:
+            raise Refused("invalid_value", "'session.audio.format' is {type, rate}.",
+                          "session.audio.format")  # fmt: skip
+        if fmt["type"] not in RATES or fmt["rate"] not in RATES[fmt["type"]]:
+            raise Refused("invalid_value", f"{fmt['type']} at {fmt['rate']} Hz is not "
+                          "supported.", "session.audio.format")  # fmt: skip
+        output = audio.get("output") or {}
+        if not isinstance(output, dict) or set(output) - {"voice"}:
+            raise Refused("unknown_parameter", "'session.audio.output' takes voice.",
+                          "session.audio.output")  # fmt: skip
+        self.format, self.rate = fmt["type"], fmt["rate"]
+
+    def resource(self) -> dict[str, Any]:
+        """The resolved session, as session.started and session.closed carry it."""
+        assert self.session is not None
+        voice = (self.session.get("audio") or {}).get("output", {}).get("voice", "marin")
+        resource: dict[str, Any] = {
+            "id": self._id,
+            "expires_at": int(time.time() + self.options.max_session_s),
+            "model": self.session["model"],
+            "status": "active",
+            "audio": {
+                "format": {"type": self.format, "rate": self.rate},
+                "output": {"voice": voice},
+            },
+            "delegation": self.session.get("delegation"),
+            "instructions": self.session.get("instructions"),
+            "store": bool(self.session.get("store", False)),
+        }
+        return resource
+
+    # -- client events after the start ------------------------------------------------------
+
+    async def handle(self, event: dict[str, Any]) -> bool:
+        """Handle one client event; True once the session is closed."""
+        kind = event.get("type")
+        if kind not in CLIENT_EVENTS:
+            raise Refused("unknown_event", f"Unknown event type {kind!r}.", "type")
+        if kind == "session.start":
+            raise Refused("session_already_started", "The session has already started.")
+        if kind == "session.input_audio.append":
+            await self._append(event.get("audio"))
+        elif kind == "session.commentary.append":
+            content = self._content(event)
+            start = self._track_ms
+            self._say(content)
+            await self.emit({"type": "session.commentary.appended", "start_ms": start,
+                             "end_ms": start})  # fmt: skip
+        elif kind == "session.instructions.append":
+            self.instructions_appended.append(self._content(event))
+            await self.emit({"type": "session.instructions.appended",
+                             "start_ms": self._track_ms, "end_ms": self._track_ms})  # fmt: skip
+        elif kind == "session.close":
+            await self.close("close_requested")
+            return True
+        return False
+
+    @staticmethod
+    def _content(event: dict[str, Any]) -> str:
+        if not isinstance(event.get("content"), str) or "delegation_id" not in event:
+            raise Refused("missing_required_parameter", "content and delegation_id are "
+                          "required.", "content")  # fmt: skip
+        return str(event["content"])
+
+    async def close(self, reason: str) -> None:
+        seconds = round(time.monotonic() - self._started_at, 3) if self._started_at else 0.0
+        await self.emit({"type": "session.closed", "reason": reason,
+                         "session": self.resource(), "usage": {"seconds": seconds}})  # fmt: skip
+        await self.ws.close(1000, reason)
+
+    async def _append(self, audio: Any) -> None:
+        try:
+            data = base64.b64decode(audio, validate=True) if isinstance(audio, str) else None
+        except (binascii.Error, ValueError):
+            data = None
+        if data is None:
+            raise Refused("invalid_value", "'audio' must be base64.", "audio")
+        pcm = g711.DECODE[self.format](data) if self.format in g711.DECODE else data
+        self.received += pcm
+        frame = self.rate // 50 * 2
+        for at in range(0, len(pcm) - frame + 1, frame):
+            await self._listen(np.frombuffer(pcm[at : at + frame], dtype="<i2"))
+
+    async def _listen(self, frame: np.ndarray) -> None:
+        """Speech or not, 20 ms at a time: the model stops when talked over, and answers when
+        the caller has finished."""
+        self._heard_ms += 20
+        rms = float(np.sqrt(np.mean(frame.astype(np.float64) ** 2))) / 32768
+        loud = rms > 10 ** (self.options.level_dbfs / 20)
+        if not self._caller_speaking:
+            self._loud_ms = self._loud_ms + 20 if loud else 0
+            if self._loud_ms >= self.options.speech_start_ms:
+                self._caller_speaking = True
+                self._caller_from_ms = self._heard_ms - self._loud_ms
+                self._quiet_ms = 0
+                self._stop_speaking()
+            return
+        self._quiet_ms = 0 if loud else self._quiet_ms + 20
+        if self._quiet_ms >= self.options.silence_ms:
+            self._caller_speaking = False
+            self._loud_ms = 0
+            self.caller_turns += 1
+            until = self._heard_ms - self._quiet_ms
+            await self.emit({"type": "session.input_transcript.delta",
+                             "delta": "(the caller spoke) ", "start_ms": self._caller_from_ms,
+                             "end_ms": until})  # fmt: skip
+            answers = self.options.answers or ["(a synthesised answer)"]
+            self._say(answers[self._answers % len(answers)])
+            self._answers += 1
+
+    # -- speaking ---------------------------------------------------------------------------
+
+    def _say(self, text: str) -> None:
+        """Queue an answer: a tone for reply_ms, its words going out as it plays."""
+        n = self.rate * self.options.reply_ms // 1000
+        t = np.arange(n) / self.rate
+        fade = np.minimum(1.0, np.minimum(np.arange(n), np.arange(n)[::-1]) / (self.rate / 200))
+        tone = 0.3 * np.sin(2 * math.pi * self.options.reply_hz * t) * fade
+        if not self._speech.size:
+            self._speech_started_ms = self._track_ms
+            self._speech_total, self._words, self._words_said = 0, [], 0
+        self._speech = np.concatenate([self._speech, tone])
+        self._speech_total += n
+        self._words += text.split()
+
+    def _stop_speaking(self) -> None:
+        """Talked over: the model stops at once (what it had not said is never said)."""
+        if self._speech.size:
+            self.speaking_ms.append((self._speech_started_ms, self._track_ms))
+        self._speech = np.zeros(0)
+        self._words = []
+
+    async def _output_track(self) -> None:
+        """One delta every chunk_ms, in real time, for as long as the session lasts."""
+        n = self.rate * self.options.chunk_ms // 1000
+        usage_every = 1000 // self.options.chunk_ms
+        start = time.monotonic()
+        for tick in itertools.count(1):
+            chunk = self._speech[:n]
+            self._speech = self._speech[n:]
+            speaking = chunk.size > 0
+            if chunk.size < n:
+                chunk = np.concatenate([chunk, np.zeros(n - chunk.size)])
+            pcm = (np.clip(chunk, -1, 1) * 32767).astype("<i2").tobytes()
+            data = g711.ENCODE[self.format](pcm) if self.format in g711.ENCODE else pcm
+            begin = self._track_ms
+            self._track_ms += self.options.chunk_ms
+            await self.emit({"type": "session.output_audio.delta",
+                             "delta": base64.b64encode(data).decode(), "start_ms": begin,
+                             "end_ms": self._track_ms}, with_id=False)  # fmt: skip
+            if speaking:
+                await self._transcribe(begin)
+                if not self._speech.size:
+                    self.speaking_ms.append((self._speech_started_ms, self._track_ms))
+            if tick % usage_every == 0:
+                seconds = round(time.monotonic() - self._started_at, 3)
+                await self.emit({"type": "session.usage.updated", "usage": {"seconds": seconds}})
+                if seconds >= self.options.max_session_s:
+                    await self.close("expired")
+                    return
+            await asyncio.sleep(max(0.0, start + tick * self.options.chunk_ms / 1000
+                                    - time.monotonic()))  # fmt: skip
+
+    async def _transcribe(self, begin: int) -> None:
+        """The words of what is being said, spread evenly over its audio."""
+        played = 1 - self._speech.size / max(1, self._speech_total)
+        due = math.ceil(len(self._words) * played) - self._words_said
+        if due <= 0:
+            return
+        text = " ".join(self._words[self._words_said : self._words_said + due]) + " "
+        self._words_said += due
+        await self.emit({"type": "session.output_transcript.delta", "delta": text,
+                         "start_ms": begin, "end_ms": self._track_ms})  # fmt: skip
+
+
+class FakeLiveServer:
+    def __init__(self, options: LiveOptions | None = None) -> None:
+        self.options = options or LiveOptions()
+        self.sessions: list[FakeLiveSession] = []
+        self._server: Server | None = None
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> FakeLiveServer:
+        self._server = await serve(self._handle, host, port, process_request=self._check,
+                                   max_size=16 * 1024 * 1024)  # fmt: skip
+        return self
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return int(self._server.sockets[0].getsockname()[1])
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}{PATH}"
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    def _check(self, connection: ServerConnection, request: Request) -> Response | None:
+        if request.path.split("?")[0] != PATH:
+            return connection.respond(404, f"Not found: {request.path}\n")
+        return None
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        session = FakeLiveSession(ws, self.options)
+        self.sessions.append(session)
+        with contextlib.suppress(Exception):
+            await session.run()
