@@ -120,7 +120,7 @@ class RealtimeClient:
             raise UpstreamError(f"OpenAI unreachable: {e or type(e).__name__}") from e
         first = await self._first_event()
         if first.get("type") == "error":
-            detail = _error_text(first)
+            detail = error_text(first)
             await self.close()
             raise UpstreamError(f"OpenAI refused the session: {detail}")
         return first
@@ -203,7 +203,8 @@ class RealtimeClient:
             self._note_close()
 
 
-def _error_text(event: dict[str, Any]) -> str:
+def error_text(event: dict[str, Any]) -> str:
+    """An OpenAI `error` event in a line: its code and message."""
     error = event.get("error") or {}
     code = error.get("code") or error.get("type") or "error"
     return f"{code}: {error.get('message', '')}".strip()

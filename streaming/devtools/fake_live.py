@@ -89,6 +89,7 @@ class FakeLiveSession:
         self.rate = 24000
         self.received = bytearray()  # the caller's audio, as S16LE at the session's rate
         self.sent: list[dict[str, Any]] = []  # every server event, output audio included
+        self.got: list[dict[str, Any]] = []  # every client event (JSON objects), as it came
         self.speaking_ms: list[tuple[int, int]] = []  # (start, end) of each answer spoken
         self.caller_turns = 0
         self.instructions_appended: list[str] = []
@@ -143,6 +144,7 @@ class FakeLiveSession:
                 except ValueError:
                     await self.error(Refused("invalid_json", "The event is not a JSON object."))
                     continue
+                self.got.append(event)
                 self._client_event_id = event.get("event_id")
                 try:
                     if self.session is None:
