@@ -3,6 +3,8 @@ client events (tests/live_types.py judges them all), and what it hears it keeps.
 
 from __future__ import annotations
 
+import asyncio
+
 import numpy as np
 import pytest
 
@@ -20,16 +22,21 @@ async def with_stand_in(**options):
     return await FakeLiveServer(LiveOptions(**options)).start()
 
 
-@pytest.mark.parametrize("rate", [16000, 8000])
-async def test_it_starts_talks_and_closes_with_published_events_only(rate):
+@pytest.mark.parametrize(
+    "audio_format",
+    [{"type": "audio/pcm", "rate": 16000}, {"type": "audio/pcm", "rate": 24000},
+     {"type": "audio/pcmu", "rate": 8000}],
+)  # fmt: skip
+async def test_it_starts_talks_and_closes_with_published_events_only(audio_format):
+    rate = audio_format["rate"]
     server = await with_stand_in(answers=["Karibu."])
     client = LiveClient(server.url, "sk-test", open_timeout=5)
     try:
         started = await client.start(
-            session_start("gpt-live-1.1", "You answer the clinic's phone.", "marin", FORMATS[rate])
+            session_start("gpt-live-1.1", "You answer the clinic's phone.", "marin", audio_format)
         )
         check_server_event(started)
-        assert client.session["audio"]["format"] == FORMATS[rate]
+        assert client.session["audio"]["format"] == audio_format
         await client.send(commentary("Greet the caller."))
         pcm = tone(300, 400, rate, amp=0.5) + bytes(2 * rate * 700 // 1000)
         frame = rate // 50 * 2
@@ -37,10 +44,14 @@ async def test_it_starts_talks_and_closes_with_published_events_only(rate):
             chunk = pcm[at : at + frame]
             await client.append_audio(g711.ulaw_encode(chunk) if rate == 8000 else chunk)
         heard: list[dict] = []
-        async for event in client.events():
-            heard.append(event)
-            if event["type"] == "session.output_transcript.delta" and "Karibu." in event["delta"]:
-                break
+        async with asyncio.timeout(10):
+            async for event in client.events():
+                heard.append(event)
+                if (
+                    event["type"] == "session.output_transcript.delta"
+                    and "Karibu." in event["delta"]
+                ):
+                    break
         await client.finish()
     finally:
         await server.stop()
