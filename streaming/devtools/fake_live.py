@@ -91,6 +91,7 @@ class FakeLiveSession:
         self.sent: list[dict[str, Any]] = []  # every server event, output audio included
         self.got: list[dict[str, Any]] = []  # every client event (JSON objects), as it came
         self.speaking_ms: list[tuple[int, int]] = []  # (start, end) of each answer spoken
+        self.stopped_at: list[float] = []  # time.monotonic() of each answer talked over
         self.caller_turns = 0
         self.instructions_appended: list[str] = []
         self._client_event_id: str | None = None
@@ -329,6 +330,7 @@ class FakeLiveSession:
         """Talked over: the model stops at once (what it had not said is never said)."""
         if self._speech.size:
             self.speaking_ms.append((self._speech_started_ms, self._track_ms))
+            self.stopped_at.append(time.monotonic())
         self._speech = np.zeros(0)
         self._words = []
 
