@@ -22,10 +22,11 @@ from calls.webhook_fields import state_key
 from streaming import store
 from streaming.core.bridge import Bridge
 from streaming.core.endings import CallEnd, EndedBy
-from streaming.core.realtime import RealtimeClient, UpstreamError
+from streaming.core.realtime import RealtimeClient
 from streaming.core.recording import Recorder
 from streaming.core.reports import ReportWriter
 from streaming.core.stream_protocol import SUBPROTOCOL
+from streaming.core.upstream import UpstreamError
 from streaming.drain import LIVE
 from voiceproject.lib import strict_json
 

@@ -17,6 +17,7 @@ from streaming.core.limits import Limits
 from streaming.core.live import LiveClient
 from streaming.core.live_bridge import LiveBridge
 from streaming.core.transcript import TURN
+from streaming.devtools import signals
 from streaming.devtools.fake_live import FakeLiveServer, LiveOptions
 from streaming.devtools.signals import dominant_hz, samples, snr_db, tone
 
@@ -41,16 +42,13 @@ class Call:
                                "greeting": "Greet the caller.", "sample_rate": self.rate,
                                "fallback_number": fallback})  # fmt: skip
         self.bridge = LiveBridge(agent, LiveClient(self.server.url, "sk-test", 5), self._heard,
-                                 self._text, lambda k, p: self.reports.append((k, p)),
+                                 lambda k, p: self.reports.append((k, p)),
                                  Limits(**{"max_call_s": 60, "silence_timeout_s": 30,
                                            **limits}))  # fmt: skip
         await self.bridge.start()
 
     async def _heard(self, frame: bytes) -> None:
         self.frames.append((time.monotonic(), frame))
-
-    async def _text(self, text: str) -> None:
-        raise AssertionError(f"GPT-Live's path sends no text to the caller: {text}")
 
     async def say(self, pcm: bytes) -> None:
         """The caller's side, as Sautikit sends it: 20 ms frames in real time."""
@@ -77,19 +75,7 @@ class Call:
 
 
 def loud_runs(x: np.ndarray, rate: int) -> list[tuple[int, int]]:
-    window = rate // 100
-    n = len(x) // window
-    loud = np.sqrt(np.mean(x[: n * window].reshape(n, window) ** 2, axis=1)) > 300
-    runs, start = [], None
-    for i, on in enumerate(loud):
-        if on and start is None:
-            start = i
-        elif not on and start is not None:
-            runs.append((start * window, i * window))
-            start = None
-    if start is not None:
-        runs.append((start * window, n * window))
-    return [r for r in runs if r[1] - r[0] > rate // 10]
+    return signals.loud_runs(x, rate, floor=300, shortest_s=0.1)
 
 
 def caller_turn(rate: int) -> bytes:

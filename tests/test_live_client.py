@@ -10,7 +10,7 @@ import pytest
 
 from streaming.core import g711
 from streaming.core.live import FORMATS, LiveClient, commentary, session_start
-from streaming.core.realtime import UpstreamError
+from streaming.core.upstream import UpstreamError
 from streaming.devtools.fake_live import FakeLiveServer, LiveOptions
 from streaming.devtools.signals import tone
 from tests.live_types import check_client_event, check_server_event

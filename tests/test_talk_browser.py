@@ -18,6 +18,7 @@ from django.contrib.auth.models import Permission, User
 
 from agents.models import Agent, NoteField
 from calls.models import Call, Direction, Status
+from streaming.devtools.signals import loud_runs
 from tests.live_stack import start_stack
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, SHOTS
 
@@ -44,23 +45,6 @@ def microphone_wav(path: Path, before_s: float = QUIET_S) -> Path:
         w.setframerate(RATE)
         w.writeframes((signal * 32767).astype("<i2").tobytes())
     return path
-
-
-def loud_runs(samples: np.ndarray, rate: int, floor: float = 0.02) -> list[tuple[int, int]]:
-    """(start, end) sample indexes of the stretches louder than `floor` (in 10 ms windows)."""
-    window = rate // 100
-    n = samples.size // window
-    rms = np.sqrt(np.mean(samples[: n * window].reshape(n, window) ** 2, axis=1))
-    runs, start = [], None
-    for i, loud in enumerate(rms > floor):
-        if loud and start is None:
-            start = i
-        elif not loud and start is not None:
-            runs.append((start * window, i * window))
-            start = None
-    if start is not None:
-        runs.append((start * window, n * window))
-    return runs
 
 
 def pitch(samples: np.ndarray, rate: int) -> float:
@@ -152,7 +136,7 @@ def test_an_operator_talks_to_an_agent_from_the_browser(agent, tester, tmp_path)
     assert stats["loudest"] > 0.7  # the meter saw the burst (-6 dBFS)
     assert stats["kills"] == played["flushes"] == 0  # nobody spoke over the agent
     out = np.array(played["played"], dtype=np.float64)
-    runs = [r for r in loud_runs(out, RATE) if r[1] - r[0] > RATE // 10]
+    runs = loud_runs(out, RATE, floor=0.02, shortest_s=0.1)
     assert len(runs) >= 2, runs
     for start, end in runs[:2]:
         assert abs((end - start) / RATE - REPLY_S) < 0.08, runs
@@ -164,7 +148,7 @@ def test_an_operator_talks_to_an_agent_from_the_browser(agent, tester, tmp_path)
     with wave.open(session["audio_file"]) as w:
         heard = np.frombuffer(w.readframes(w.getnframes()), "<i2") / 32768
         assert w.getframerate() == FAKE_RATE
-    bursts = [r for r in loud_runs(heard, FAKE_RATE) if r[1] - r[0] > FAKE_RATE // 10]
+    bursts = loud_runs(heard, FAKE_RATE, floor=0.02, shortest_s=0.1)
     assert bursts, "the stand-in heard nothing"
     start, end = bursts[0]
     assert abs((end - start) / FAKE_RATE - BURST_S) < 0.1, bursts
@@ -207,7 +191,7 @@ def test_speaking_over_the_agent_stops_it_in_the_page(agent, tester, tmp_path):
         stack.tmp.cleanup()
     assert stats["kills"] >= 1 and played["flushes"] >= 1
     out = np.array(played["played"], dtype=np.float64)
-    [greeting, *_] = [r for r in loud_runs(out, RATE) if r[1] - r[0] > RATE // 20]
+    [greeting, *_] = loud_runs(out, RATE, floor=0.02, shortest_s=0.05)
     # Cut short: the burst began 0.4 s in, the stand-in's VAD needs 60 ms, then the round trip.
     assert (greeting[1] - greeting[0]) / RATE < 1.0, greeting
     assert Call.objects.get().turns.filter(role="agent", interrupted=True).exists()

@@ -20,9 +20,9 @@ from streaming.core import limits as call_limits
 from streaming.core.agent_settings import AgentSettings
 from streaming.core.answers import Answers
 from streaming.core.audio import REALTIME_RATE, Resampler
+from streaming.core.bridge_life import BridgeLife
 from streaming.core.caller_audio import CallerAudio
-from streaming.core.clock import CallClock
-from streaming.core.endings import CallEnd, EndedBy, Ending
+from streaming.core.endings import CallEnd, EndedBy
 from streaming.core.hangup import HANG_UP_WITHIN_S, HangUp
 from streaming.core.limits import Limits
 from streaming.core.playout import Playout
@@ -42,10 +42,9 @@ FunctionCall = asyncio.Future[tuple[str, ToolOutcome]]
 
 AUDIO_DELTAS = {"response.output_audio.delta", "response.audio.delta"}
 AUDIO_DONE = {"response.output_audio.done", "response.audio.done"}
-LIMITS_EVERY_S = 0.5
 
 
-class Bridge:
+class Bridge(BridgeLife):
     def __init__(
         self,
         agent: AgentSettings,
@@ -58,15 +57,13 @@ class Bridge:
         recorder: Recorder | None = None,
         call_id: str = "",
     ) -> None:
-        self._agent = agent
+        super().__init__(agent, limits)
         self._client = client
-        self._limits = limits
         self._tools = tools
         self._recorder = recorder
         self._call_id = call_id
         self._send_text = send_text
         self._report = report
-        self._clock = CallClock()
         self._transcript = Transcript(report, turn_detection(agent), self._clock)
         rate = agent.sample_rate
         self._caller = CallerAudio(rate, client, limits.pending_audio_s, self._clock,
@@ -79,14 +76,10 @@ class Bridge:
         self._hang_up = HangUp(tools)
         # Function calls of the response in progress, answered once it is done.
         self._function_calls: list[FunctionCall] = []
-        self._tasks: list[asyncio.Task[Any]] = []
-        self._last_activity = self._clock.now()
         # OpenAI is answering the caller's silence (the agent's idle nudge): what it says then
         # is not talk for the silence limit, or a forgotten phone would never be hung up.
         self._nudging = False
         self._session_opened = 0.0
-        self._ended = asyncio.Event()
-        self._ending: Ending | None = None
         self._barge_ins = 0
         self._responses = 0
 
@@ -110,45 +103,17 @@ class Bridge:
             asyncio.create_task(self._watch_limits(), name="limits"),
         ]
 
-    async def stop(
-        self,
-        reason: str,
-        failed: bool = False,
-        ended_by: EndedBy = EndedBy.UNKNOWN,
-        hand_over: bool = False,
-        transfer_to: str = "",
-    ) -> None:
-        """End the call's bridge once; the first reason given is the one kept.
-
-        A failed call, or one ended with `hand_over`, goes to the fallback number if any.
-        """
-        if self._ended.is_set():
-            return
-        self._ending = Ending.decide(reason, failed=failed, ended_by=ended_by,
-                                     hand_over=hand_over, transfer_to=transfer_to,
-                                     fallback_to=self._agent.fallback_number)  # fmt: skip
-        self._ended.set()
+    def _before_tasks_end(self) -> None:
         self._transcript.flush()
-        current = asyncio.current_task()
-        for task in self._tasks:
-            if task is not current:
-                task.cancel()
-        for task in self._tasks:
-            if task is not current:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+
+    async def _after_tasks_end(self) -> None:
         with contextlib.suppress(Exception):
             await self._client.close()
 
-    async def wait_ended(self) -> None:
-        await self._ended.wait()
-
     def result(self) -> CallEnd:
         """How the bridge ended and what it did; only once it has ended."""
-        if self._ending is None:
-            raise RuntimeError("the bridge has not ended")
         played = self._playout.counts()
-        return CallEnd(self._ending, played.frames, played.underruns, self._barge_ins,
+        return CallEnd(self._final(), played.frames, played.underruns, self._barge_ins,
                        self._responses)  # fmt: skip
 
     # -- caller to OpenAI -----------------------------------------------------------
@@ -348,18 +313,8 @@ class Bridge:
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         self._tasks.append(asyncio.create_task(coro, name=name))
 
-    # -- limits -------------------------------------------------------------------
-
-    async def _watch_limits(self) -> None:
-        started = self._clock.now()
-        while True:
-            await asyncio.sleep(LIMITS_EVERY_S)
-            now = self._clock.now()
-            why = self._limits.overrun(now - started, now - self._last_activity,
-                                       playing=self._playout.is_playing())  # fmt: skip
-            if why is not None:
-                await self.stop(why, ended_by=EndedBy.LIMIT)
-                return
+    def _playing(self) -> bool:
+        return self._playout.is_playing()
 
 
 __all__ = ["Bridge"]

@@ -1,17 +1,23 @@
-"""The caller's side on its way to OpenAI: whole samples, resampled to 24 kHz, recorded, and held
-while the session opens (see pending.py)."""
+"""The caller's side on its way to OpenAI: whole samples, recorded, resampled to the rate the
+model hears (24 kHz for Realtime, 16 kHz for GPT-Live; none when the call already has it), and
+held while the session opens (see pending.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Protocol
 
 from streaming.core.audio import REALTIME_RATE, OddByteCarry, Resampler
 from streaming.core.clock import CallClock
 from streaming.core.pending import PendingAudio
-from streaming.core.realtime import RealtimeClient
 from streaming.core.recording import Recorder
 from streaming.core.transcript import Transcript
+
+
+class Upstream(Protocol):
+    async def append_audio(self, pcm: bytes) -> None: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -20,19 +26,20 @@ class CallerAudio:
     def __init__(
         self,
         rate: int,
-        client: RealtimeClient,
+        client: Upstream,
         pending_s: float,
         clock: CallClock,
-        transcript: Transcript,
+        transcript: Transcript | None,
         recorder: Recorder | None,
+        model_rate: int = REALTIME_RATE,
     ) -> None:
         self._client = client
         self._clock = clock
         self._transcript = transcript
         self._recorder = recorder
         self._carry = OddByteCarry()
-        self._up = Resampler(rate, REALTIME_RATE)
-        self._pending = PendingAudio(int(pending_s * REALTIME_RATE) * 2)
+        self._up = Resampler(rate, model_rate) if rate != model_rate else None
+        self._pending = PendingAudio(int(pending_s * model_rate) * 2)
         self._open = asyncio.Event()
 
     async def feed(self, data: bytes) -> None:
@@ -40,10 +47,11 @@ class CallerAudio:
         even = self._carry.push(data)
         if not even:
             return
-        self._transcript.caller_audio_started()
+        if self._transcript is not None:
+            self._transcript.caller_audio_started()
         if self._recorder is not None:
             self._recorder.caller(even, self._clock.seconds())
-        pcm = self._up.process(even)
+        pcm = self._up.process(even) if self._up is not None else even
         if not pcm:
             return
         if not self._open.is_set():

@@ -14,13 +14,11 @@ import asyncio
 import base64
 import contextlib
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import websockets
-from websockets.asyncio.client import ClientConnection
 
-from streaming.core.realtime import UpstreamError, error_text
+from streaming.core.upstream import UpstreamError, UpstreamSocket, error_text
 
 MODELS = ("gpt-live-1.1", "gpt-live-1")
 # What each call rate travels as. 16 kHz: untouched, no resampler at all. 8 kHz: resampled to
@@ -52,30 +50,18 @@ def commentary(text: str) -> dict[str, Any]:
     return {"type": "session.commentary.append", "content": text, "delegation_id": None}
 
 
-class LiveClient:
+class LiveClient(UpstreamSocket):
     def __init__(self, url: str, api_key: str, open_timeout: float = 10) -> None:
+        super().__init__(open_timeout)
         self.url = url
         self.api_key = api_key
-        self.open_timeout = open_timeout
         self.session: dict[str, Any] = {}  # as session.started resolved it
         self.usage_seconds = 0.0  # the latest cumulative session seconds OpenAI reported
         self.closed_reason = ""  # session.closed's reason, once it came
-        self._ws: ClientConnection | None = None
-        self._close_code: int | None = None
-        self._close_reason = ""
 
     async def start(self, first: dict[str, Any]) -> dict[str, Any]:
         """Connect, send session.start, and return the session.started event."""
-        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-        try:
-            self._ws = await websockets.connect(self.url, additional_headers=headers,
-                                                open_timeout=self.open_timeout, max_size=None,
-                                                compression=None)  # fmt: skip
-        except websockets.InvalidStatus as e:
-            status = e.response.status_code
-            raise UpstreamError(f"OpenAI refused the connection: HTTP {status}") from None
-        except (OSError, TimeoutError, websockets.WebSocketException) as e:
-            raise UpstreamError(f"OpenAI unreachable: {e or type(e).__name__}") from e
+        await self._connect(self.url, self.api_key)
         # A refusal may already be on its way (a wrong key): what came before the close is read.
         with contextlib.suppress(websockets.ConnectionClosed):
             await self.send(first)
@@ -96,28 +82,10 @@ class LiveClient:
         self._note_close()
         raise UpstreamError(f"OpenAI closed the session at once (code {self._close_code})")
 
-    async def send(self, event: dict[str, Any]) -> None:
-        await self._open().send(json.dumps(event))
-
     async def append_audio(self, data: bytes) -> None:
         """Caller audio in the session's format, written directly (fifty a second per call)."""
         if data:
             await self._open().send(APPEND_HEAD + base64.b64encode(data).decode() + APPEND_TAIL)
-
-    async def events(self) -> AsyncIterator[dict[str, Any]]:
-        """Server events until the socket closes; usage and the close reason are kept."""
-        try:
-            async for raw in self._open():
-                try:
-                    event = json.loads(raw)
-                except ValueError:
-                    continue
-                self._note(event)
-                yield event
-        except websockets.ConnectionClosed:
-            pass
-        finally:
-            self._note_close()
 
     def _note(self, event: dict[str, Any]) -> None:
         usage = event.get("usage")
@@ -141,21 +109,3 @@ class LiveClient:
         except (TimeoutError, websockets.ConnectionClosed, UpstreamError):
             pass
         await self.close()
-
-    def _open(self) -> ClientConnection:
-        if self._ws is None:
-            raise UpstreamError("the session is not open")
-        return self._ws
-
-    def closed_how(self) -> tuple[int | None, str]:
-        return self._close_code, self._close_reason
-
-    def _note_close(self) -> None:
-        if self._ws is not None and self._close_code is None:
-            self._close_code = self._ws.close_code
-            self._close_reason = self._ws.close_reason or ""
-
-    async def close(self) -> None:
-        if self._ws is not None:
-            await self._ws.close()
-            self._note_close()

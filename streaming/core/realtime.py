@@ -6,15 +6,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import websockets
-from websockets.asyncio.client import ClientConnection
 
 from streaming.core.agent_settings import SEMANTIC_VAD, AgentSettings
 from streaming.core.audio import REALTIME_RATE
+from streaming.core.upstream import UpstreamError, UpstreamSocket, error_text
 
 TRANSCRIPTION_MODEL = "gpt-4o-mini-transcribe"
 # An answer's output tokens per second of speech: about 20 of audio and a few of its transcript
@@ -24,10 +23,6 @@ OUTPUT_TOKENS_PER_S = 24
 # agent's settings: the call would go on with OpenAI's defaults (no instructions) otherwise.
 SESSION_UPDATE_EVENT_ID = "session-settings"
 APPEND_HEAD, APPEND_TAIL = '{"type":"input_audio_buffer.append","audio":"', '"}'
-
-
-class UpstreamError(Exception):
-    """OpenAI could not be reached, refused us, or failed the session."""
 
 
 def turn_detection(agent: AgentSettings) -> dict[str, Any]:
@@ -93,31 +88,15 @@ def realtime_url(base: str, model: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
 
 
-class RealtimeClient:
+class RealtimeClient(UpstreamSocket):
     def __init__(self, url: str, api_key: str, model: str, open_timeout: float = 10) -> None:
+        super().__init__(open_timeout)
         self.url = realtime_url(url, model)
         self.api_key = api_key
-        self.open_timeout = open_timeout
-        self._ws: ClientConnection | None = None
-        self._close_code: int | None = None
-        self._close_reason = ""
 
     async def connect(self) -> dict[str, Any]:
         """Open the session and return its first event (session.created)."""
-        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-        try:
-            self._ws = await websockets.connect(
-                self.url,
-                additional_headers=headers,
-                open_timeout=self.open_timeout,
-                max_size=None,
-                compression=None,
-            )
-        except websockets.InvalidStatus as e:
-            status = e.response.status_code
-            raise UpstreamError(f"OpenAI refused the connection: HTTP {status}") from None
-        except (OSError, TimeoutError, websockets.WebSocketException) as e:
-            raise UpstreamError(f"OpenAI unreachable: {e or type(e).__name__}") from e
+        await self._connect(self.url, self.api_key)
         first = await self._first_event()
         if first.get("type") == "error":
             detail = error_text(first)
@@ -135,9 +114,6 @@ class RealtimeClient:
             raise UpstreamError("OpenAI sent nothing after connecting") from None
         event: dict[str, Any] = json.loads(raw)
         return event
-
-    async def send(self, event: dict[str, Any]) -> None:
-        await self._open().send(json.dumps(event))
 
     # -- what the bridge says to OpenAI -------------------------------------------------------
 
@@ -169,45 +145,6 @@ class RealtimeClient:
             # json.dumps would scan the whole payload for characters to escape.
             audio = base64.b64encode(pcm24k).decode("ascii")
             await self._open().send(APPEND_HEAD + audio + APPEND_TAIL)
-
-    async def events(self) -> AsyncIterator[dict[str, Any]]:
-        """Server events until the socket closes; closed_how() then says how it ended."""
-        try:
-            async for raw in self._open():
-                try:
-                    yield json.loads(raw)
-                except ValueError:
-                    continue
-        except websockets.ConnectionClosed:
-            pass
-        finally:
-            self._note_close()
-
-    def _open(self) -> ClientConnection:
-        if self._ws is None:
-            raise UpstreamError("the session is not open")
-        return self._ws
-
-    def closed_how(self) -> tuple[int | None, str]:
-        """How the session closed: (code, reason), once it has."""
-        return self._close_code, self._close_reason
-
-    def _note_close(self) -> None:
-        if self._ws is not None and self._close_code is None:
-            self._close_code = self._ws.close_code
-            self._close_reason = self._ws.close_reason or ""
-
-    async def close(self) -> None:
-        if self._ws is not None:
-            await self._ws.close()
-            self._note_close()
-
-
-def error_text(event: dict[str, Any]) -> str:
-    """An OpenAI `error` event in a line: its code and message."""
-    error = event.get("error") or {}
-    code = error.get("code") or error.get("type") or "error"
-    return f"{code}: {error.get('message', '')}".strip()
 
 
 def _close_text(e: websockets.ConnectionClosed) -> str:

@@ -47,3 +47,24 @@ def active_span(x: np.ndarray, threshold: float = 500) -> tuple[int, int]:
     """First and last sample index louder than `threshold`."""
     loud = np.flatnonzero(np.abs(x) > threshold)
     return (int(loud[0]), int(loud[-1])) if len(loud) else (0, 0)
+
+
+def loud_runs(
+    x: np.ndarray, rate: int, floor: float, shortest_s: float = 0.0
+) -> list[tuple[int, int]]:
+    """(start, end) sample indexes of the stretches whose RMS over 10 ms windows is above
+    `floor` (in the samples' own units), at least `shortest_s` long."""
+    window = rate // 100
+    n = len(x) // window
+    loud = np.sqrt(np.mean(x[: n * window].reshape(n, window) ** 2, axis=1)) > floor
+    runs: list[tuple[int, int]] = []
+    start: int | None = None
+    for i, on in enumerate(loud):
+        if on and start is None:
+            start = i
+        elif not on and start is not None:
+            runs.append((start * window, i * window))
+            start = None
+    if start is not None:
+        runs.append((start * window, n * window))
+    return [(a, b) for a, b in runs if b - a >= shortest_s * rate]

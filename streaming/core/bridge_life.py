@@ -1,0 +1,85 @@
+"""What the bridges of both engines share (bridge.Bridge for Realtime, live_bridge.LiveBridge
+for GPT-Live): ending once, with the first reason given; the long-running tasks they own and
+cancel then; and the watch over the call's time limits."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from streaming.core.agent_settings import AgentSettings
+from streaming.core.clock import CallClock
+from streaming.core.endings import EndedBy, Ending
+from streaming.core.limits import Limits
+
+LIMITS_EVERY_S = 0.5
+
+
+class BridgeLife:
+    def __init__(self, agent: AgentSettings, limits: Limits) -> None:
+        self._agent = agent
+        self._limits = limits
+        self._clock = CallClock()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._last_activity = self._clock.now()  # someone said something (the silence limit)
+        self._ended = asyncio.Event()
+        self._ending: Ending | None = None
+
+    async def stop(
+        self,
+        reason: str,
+        failed: bool = False,
+        ended_by: EndedBy = EndedBy.UNKNOWN,
+        hand_over: bool = False,
+        transfer_to: str = "",
+    ) -> None:
+        """End the call's bridge once; the first reason given is the one kept.
+
+        A failed call, or one ended with `hand_over`, goes to the fallback number if any.
+        """
+        if self._ended.is_set():
+            return
+        self._ending = Ending.decide(reason, failed=failed, ended_by=ended_by,
+                                     hand_over=hand_over, transfer_to=transfer_to,
+                                     fallback_to=self._agent.fallback_number)  # fmt: skip
+        self._ended.set()
+        self._before_tasks_end()
+        current = asyncio.current_task()
+        for task in self._tasks:
+            if task is not current:
+                task.cancel()
+        for task in self._tasks:
+            if task is not current:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        await self._after_tasks_end()
+
+    def _before_tasks_end(self) -> None:
+        """What to keep before the tasks are cancelled."""
+
+    async def _after_tasks_end(self) -> None:
+        """Closing upstream, once nothing else uses it."""
+
+    async def wait_ended(self) -> None:
+        await self._ended.wait()
+
+    def _final(self) -> Ending:
+        if self._ending is None:
+            raise RuntimeError("the bridge has not ended")
+        return self._ending
+
+    def _playing(self) -> bool:
+        """Whether the agent is being heard (the silence limit waits for it)."""
+        return False
+
+    async def _watch_limits(self) -> None:
+        started = self._clock.now()
+        while True:
+            await asyncio.sleep(LIMITS_EVERY_S)
+            now = self._clock.now()
+            why = self._limits.overrun(now - started, now - self._last_activity,
+                                       playing=self._playing())  # fmt: skip
+            if why is not None:
+                await self.stop(why, ended_by=EndedBy.LIMIT)
+                return
