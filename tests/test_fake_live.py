@@ -161,6 +161,45 @@ async def test_it_speaks_and_hears_g711_at_8_khz(live):
     assert abs(dominant_hz(answer[np.abs(answer) > 100], 8000) - 440) < 10
 
 
+LOOK_UP = {"type": "function", "name": "look_up_booking", "description": "Finds a booking.",
+           "parameters": {"type": "object", "properties": {"phone": {"type": "string"}},
+                          "required": ["phone"]}}  # fmt: skip
+
+
+async def test_it_delegates_a_function_call_and_speaks_its_result(live):
+    server, client = await live(tool_calls={1: ("look_up_booking", {"phone": "+254700000001"})})
+    delegation = {"type": "responses",
+                  "responses": {"model": "gpt-5-mini", "instructions": "Book appointments.",
+                                "tools": [LOOK_UP]}}  # fmt: skip
+    await client.send({**START, "session": {**START["session"], "delegation": delegation}})
+    await client.hear(2, until="session.started")
+    await client.audio(tone(300, 400, 16000, amp=0.5) + bytes(2 * 16000 * 700 // 1000))
+    events = await client.hear(2, until="response.event")
+    [created] = [e for e in events if e["type"] == "session.delegation.created"]
+    [asked] = [e for e in events if e["type"] == "response.event"]
+    assert asked["delegation_id"] == created["delegation"]["id"]
+    call = asked["event"]["item"]
+    assert call["name"] == "look_up_booking"
+    assert json.loads(call["arguments"]) == {"phone": "+254700000001"}
+
+    # The model waits for every open call's output, then one response.create.
+    await client.send({"type": "response.create"})
+    assert (await client.hear(1, until="error"))[-1]["error"]["code"] == (
+        "function_call_output_missing"
+    )  # fmt: skip
+    await client.send({"type": "response.item.create",
+                       "item": {"type": "function_call_output", "call_id": call["call_id"],
+                                "output": '{"booking": "Tuesday 10:00"}'}})  # fmt: skip
+    await client.send({"type": "response.create"})
+    events = await client.hear(3)
+    said = "".join(e["delta"] for e in events if e["type"] == "session.output_transcript.delta")
+    assert said.strip() == '(the tool said: {"booking": "Tuesday 10:00"})'
+    completed = [e["event"] for e in events if e["type"] == "response.event"]
+    assert completed[-1]["type"] == "response.completed"
+    assert completed[-1]["response"]["usage"]["output_tokens"] > 0
+    assert server.sessions[0].tool_outputs == {call["call_id"]: '{"booking": "Tuesday 10:00"}'}
+
+
 async def test_it_counts_seconds_and_closes_when_asked(live):
     _, client = await live()
     await client.send(START)

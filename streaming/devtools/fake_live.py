@@ -15,8 +15,12 @@ What it does, as GPT-Live does:
 - `session.commentary.append` is spoken (a greeting); `session.instructions.append` is taken;
 - `session.usage.updated` every second of session, `session.close` → `session.closed` with
   the reason and the cumulative seconds, and the same with `expired` at `max_session_s`;
+- delegation to Responses: a caller turn scripted in `tool_calls` is answered, when the session
+  lists that function, with `session.delegation.created` and the backend's function call as
+  `response.event`s (`response.output_item.done`, `response.completed` with its usage); once
+  every open call has a `response.item.create` (function_call_output) and `response.create`
+  comes, the backend completes again and the model speaks the result;
 - errors as `error {code, message, type, param}`, naming the client event when it had an id.
-Delegation (function calls through Responses) is not played yet.
 """
 
 from __future__ import annotations
@@ -75,6 +79,9 @@ class LiveOptions:
     level_dbfs: float = -30.0  # louder than this is speech
     max_session_s: float = 3600.0
     answers: list[str] = field(default_factory=lambda: ["(a synthesised answer)"])
+    # Caller turn (1 = the first time the caller spoke) -> (function name, arguments): that
+    # turn is delegated, if the session's Responses delegation lists the function.
+    tool_calls: dict[int, tuple[str, dict[str, Any]]] = field(default_factory=dict)
 
 
 class FakeLiveSession:
@@ -94,6 +101,9 @@ class FakeLiveSession:
         self.stopped_at: list[float] = []  # time.monotonic() of each answer talked over
         self.caller_turns = 0
         self.instructions_appended: list[str] = []
+        self.function_calls: dict[str, dict[str, Any]] = {}  # call_id -> the call, as sent
+        self.tool_outputs: dict[str, str] = {}  # call_id -> the output the client gave
+        self._delegation = ""  # the delegation in progress
         self._client_event_id: str | None = None
         self._id = new_id("sess")
         self._speech: np.ndarray = np.zeros(0)  # what is left to say, as float samples
@@ -194,6 +204,7 @@ class FakeLiveSession:
             raise Refused("string_above_max_length", "Instructions are limited to 16,384 "
                           "tokens.", "session.instructions")  # fmt: skip
         self._audio(session.get("audio") or {})
+        self._check_delegation(session.get("delegation"))
         self.session = session
 
     def _audio(self, audio: Any) -> None:
@@ -212,6 +223,29 @@ class FakeLiveSession:
             raise Refused("unknown_parameter", "'session.audio.output' takes voice.",
                           "session.audio.output")  # fmt: skip
         self.format, self.rate = fmt["type"], fmt["rate"]
+
+    def _check_delegation(self, delegation: Any) -> None:
+        if delegation is None or delegation == {"type": "client"}:
+            return
+        if not isinstance(delegation, dict) or delegation.get("type") != "responses":
+            raise Refused("invalid_value", "'session.delegation' is client or responses.",
+                          "session.delegation")  # fmt: skip
+        unknown = set(delegation) - {"type", "responses", "acknowledgement_delay_ms"}
+        responses = delegation.get("responses")
+        if unknown or not isinstance(responses, dict) or not responses.get("model"):
+            raise Refused("invalid_value", "'session.delegation.responses' needs a model.",
+                          "session.delegation.responses")  # fmt: skip
+        for n, tool in enumerate(responses.get("tools") or []):
+            extra = set(tool) - {"type", "name", "description", "parameters", "strict"}
+            if tool.get("type") != "function" or not tool.get("name") or extra:
+                raise Refused("invalid_value", "Only function tools {type, name, description, "
+                              "parameters, strict} are played here.",
+                              f"session.delegation.responses.tools[{n}]")  # fmt: skip
+
+    def _functions(self) -> set[str]:
+        delegation = (self.session or {}).get("delegation") or {}
+        tools = (delegation.get("responses") or {}).get("tools") or []
+        return {tool["name"] for tool in tools}
 
     def resource(self) -> dict[str, Any]:
         """The resolved session, as session.started and session.closed carry it."""
@@ -253,6 +287,10 @@ class FakeLiveSession:
             self.instructions_appended.append(self._content(event))
             await self.emit({"type": "session.instructions.appended",
                              "start_ms": self._track_ms, "end_ms": self._track_ms})  # fmt: skip
+        elif kind == "response.item.create":
+            self._tool_output(event.get("item"))
+        elif kind == "response.create":
+            await self._backend_answers()
         elif kind == "session.close":
             await self.close("close_requested")
             return True
@@ -307,9 +345,58 @@ class FakeLiveSession:
             await self.emit({"type": "session.input_transcript.delta",
                              "delta": "(the caller spoke) ", "start_ms": self._caller_from_ms,
                              "end_ms": until})  # fmt: skip
+            scripted = self.options.tool_calls.get(self.caller_turns)
+            if scripted and scripted[0] in self._functions():
+                await self._delegate(*scripted)
+                return
             answers = self.options.answers or ["(a synthesised answer)"]
             self._say(answers[self._answers % len(answers)])
             self._answers += 1
+
+    # -- delegation to Responses ---------------------------------------------------------
+
+    async def _delegate(self, name: str, arguments: dict[str, Any]) -> None:
+        self._delegation = new_id("dlg")
+        response_id = new_id("resp")
+        call = {"type": "function_call", "id": new_id("fc"), "call_id": new_id("call"),
+                "name": name, "arguments": json.dumps(arguments),
+                "status": "completed"}  # fmt: skip
+        self.function_calls[call["call_id"]] = call
+        delegation = {"id": self._delegation, "target": "responses", "type": "delegation",
+                      "response_id": response_id}  # fmt: skip
+        await self.emit({"type": "session.delegation.created", "offset_ms": self._track_ms,
+                         "delegation": delegation})  # fmt: skip
+        await self._backend({"type": "response.output_item.done", "output_index": 0,
+                             "item": call})  # fmt: skip
+        await self._backend(_completed(response_id, [call]))
+
+    async def _backend(self, event: dict[str, Any]) -> None:
+        await self.emit({"type": "response.event", "delegation_id": self._delegation,
+                         "event": event})  # fmt: skip
+
+    def _tool_output(self, item: Any) -> None:
+        if not isinstance(item, dict) or item.get("type") != "function_call_output":
+            raise Refused("invalid_value", "Only function_call_output items are played here.",
+                          "item")  # fmt: skip
+        if item.get("call_id") not in self.function_calls:
+            raise Refused("invalid_value", f"No function call with id {item.get('call_id')!r}.",
+                          "item.call_id")  # fmt: skip
+        output = item.get("output")
+        if not isinstance(output, str):
+            raise Refused("invalid_type", "'item.output' must be a string here.", "item.output")
+        self.tool_outputs[item["call_id"]] = output
+
+    async def _backend_answers(self) -> None:
+        """response.create: the backend answers once every open call has its output."""
+        waiting = [c for c in self.function_calls if c not in self.tool_outputs]
+        if waiting:
+            raise Refused("function_call_output_missing", f"No output yet for {waiting[0]}.")
+        last = list(self.tool_outputs.values())[-1] if self.tool_outputs else ""
+        text = {"type": "output_text", "text": last, "annotations": []}
+        message = {"type": "message", "id": new_id("msg"), "role": "assistant",
+                   "status": "completed", "content": [text]}  # fmt: skip
+        await self._backend(_completed(new_id("resp"), [message]))
+        self._say(f"(the tool said: {last})")
 
     # -- speaking ---------------------------------------------------------------------------
 
@@ -375,6 +462,16 @@ class FakeLiveSession:
         self._words_said += due
         await self.emit({"type": "session.output_transcript.delta", "delta": text,
                          "start_ms": begin, "end_ms": self._track_ms})  # fmt: skip
+
+
+def _completed(response_id: str, output: list[dict[str, Any]]) -> dict[str, Any]:
+    """The backend's `response.completed`, with the usage its tokens are billed by."""
+    usage = {"input_tokens": 120, "input_tokens_details": {"cached_tokens": 0},
+             "output_tokens": 20, "output_tokens_details": {"reasoning_tokens": 0},
+             "total_tokens": 140}  # fmt: skip
+    return {"type": "response.completed",
+            "response": {"id": response_id, "object": "response", "status": "completed",
+                         "output": output, "usage": usage}}  # fmt: skip
 
 
 class FakeLiveServer:
