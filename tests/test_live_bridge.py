@@ -5,6 +5,7 @@ soon the caller stops hearing a model that was talked over, and the turns and se
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
@@ -16,10 +17,12 @@ from streaming.core.endings import EndedBy
 from streaming.core.limits import Limits
 from streaming.core.live import LiveClient
 from streaming.core.live_bridge import LiveBridge
+from streaming.core.tools import ToolBox, ToolSpec
 from streaming.core.transcript import TURN
 from streaming.devtools import signals
 from streaming.devtools.fake_live import FakeLiveServer, LiveOptions
 from streaming.devtools.signals import dominant_hz, samples, snr_db, tone
+from tests.live_types import check_client_event
 
 pytestmark = pytest.mark.asyncio
 
@@ -36,15 +39,17 @@ class Call:
         self.reports: list[tuple[str, dict[str, Any]]] = []
         self.fed = bytearray()
 
-    async def start(self, fallback: str = "", **limits: float) -> None:
+    async def start(self, fallback: str = "", tools: ToolBox | None = None,
+                    **limits: float) -> None:  # fmt: skip
         self.server = await FakeLiveServer(self.options).start()
+        tools = tools or ToolBox(end_call=False, transfer_to="", custom={})
         agent = settings_from({"model": "gpt-live-1.1", "instructions": "Be brief.",
                                "greeting": "Greet the caller.", "sample_rate": self.rate,
                                "fallback_number": fallback})  # fmt: skip
         self.bridge = LiveBridge(agent, LiveClient(self.server.url, "sk-test", 5), self._heard,
                                  lambda k, p: self.reports.append((k, p)),
                                  Limits(**{"max_call_s": 60, "silence_timeout_s": 30,
-                                           **limits}))  # fmt: skip
+                                           **limits}), tools, call_id="live-1")  # fmt: skip
         await self.bridge.start()
 
     async def _heard(self, frame: bytes) -> None:
@@ -161,3 +166,47 @@ async def test_gpt_live_vanishing_hands_the_caller_to_the_fallback():
     await asyncio.wait_for(call.bridge.wait_ended(), 5)
     ending = call.bridge.result().ending
     assert ending.failed and ending.transfer_to == "+254722000999"
+
+
+async def test_the_agent_hangs_up_through_the_backend_once_its_goodbye_is_said():
+    call = Call(16000, tool_calls={1: ("end_call", {})})
+    await call.start(tools=ToolBox(end_call=True, transfer_to="", custom={}))
+    await call.say(caller_turn(16000) + bytes(2 * 16000 * 2))
+    await asyncio.wait_for(call.bridge.wait_ended(), 10)
+    ending = call.bridge.result().ending
+    assert ending.ended_by == EndedBy.AGENT and ending.reason == "the agent ended the call"
+    for event in call.session.got:
+        check_client_event(event)  # function_call_output and response.create, as published
+    kinds = [e["type"] for e in call.session.got]
+    assert kinds.index("response.item.create") < kinds.index("response.create")
+    [tool] = [t for t in call.turns() if t["role"] == "tool"]
+    assert tool["tool_name"] == "end_call" and tool["tool_ok"] is True
+    said = call.turns()[-1]
+    assert said["role"] == "agent" and said["text"].startswith("(the tool said:")
+    await call.server.stop()
+
+
+async def test_a_custom_tool_answers_through_the_backend():
+    from tests.live_stack import ToolEndpoint, json_answer
+
+    endpoint = ToolEndpoint(json_answer({"booking": "Tuesday 10:00"}))
+    spec = ToolSpec(name="look_up_booking", description="Finds a booking.",
+                    parameters={"type": "object", "properties": {"phone": {"type": "string"}}},
+                    endpoint=endpoint.url, secret="s", timeout_s=5,
+                    allow_loopback=True)  # fmt: skip
+    call = Call(16000, tool_calls={1: ("look_up_booking", {"phone": "+254700000001"})})
+    try:
+        await call.start(tools=ToolBox(end_call=False, transfer_to="",
+                                       custom={"look_up_booking": spec}))  # fmt: skip
+        await call.say(caller_turn(16000) + bytes(2 * 16000 * 2))
+        await call.hang_up()
+    finally:
+        endpoint.close()
+    [(body, _)] = endpoint.requests
+    assert json.loads(body) == {"phone": "+254700000001"}
+    assert call.session.tool_outputs == {
+        next(iter(call.session.function_calls)): '{"booking": "Tuesday 10:00"}'
+    }
+    assert any("Tuesday 10:00" in t["text"] for t in call.turns() if t["role"] == "agent")
+    [usage] = [p for k, p in call.reports if k == "live usage"]
+    assert usage["backend_tokens"]["output"] > 0

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import json
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -20,7 +19,7 @@ from streaming.core import limits as call_limits
 from streaming.core.agent_settings import AgentSettings
 from streaming.core.answers import Answers
 from streaming.core.audio import REALTIME_RATE, Resampler
-from streaming.core.bridge_life import BridgeLife
+from streaming.core.bridge_life import BridgeLife, Report
 from streaming.core.caller_audio import CallerAudio
 from streaming.core.endings import CallEnd, EndedBy
 from streaming.core.hangup import HANG_UP_WITHIN_S, HangUp
@@ -29,14 +28,13 @@ from streaming.core.playout import Playout
 from streaming.core.realtime import SESSION_UPDATE_EVENT_ID, RealtimeClient, turn_detection
 from streaming.core.recording import Recorder
 from streaming.core.stream_protocol import KILL_AUDIO
-from streaming.core.tools import ToolBox, ToolOutcome
+from streaming.core.tools import ToolBox, ToolOutcome, shown_arguments
 from streaming.core.transcript import Transcript
 
 log = logging.getLogger(__name__)
 
 SendBytes = Callable[[bytes], Awaitable[None]]
 SendText = Callable[[str], Awaitable[None]]
-Report = Callable[[str, dict[str, Any]], None]
 # A function call of the response in progress: (its id, the tool's outcome once known).
 FunctionCall = asyncio.Future[tuple[str, ToolOutcome]]
 
@@ -45,6 +43,8 @@ AUDIO_DONE = {"response.output_audio.done", "response.audio.done"}
 
 
 class Bridge(BridgeLife):
+    _client: RealtimeClient
+
     def __init__(
         self,
         agent: AgentSettings,
@@ -57,13 +57,9 @@ class Bridge(BridgeLife):
         recorder: Recorder | None = None,
         call_id: str = "",
     ) -> None:
-        super().__init__(agent, limits)
+        super().__init__(agent, report, limits, tools, recorder, call_id)
         self._client = client
-        self._tools = tools
-        self._recorder = recorder
-        self._call_id = call_id
         self._send_text = send_text
-        self._report = report
         self._transcript = Transcript(report, turn_detection(agent), self._clock)
         rate = agent.sample_rate
         self._caller = CallerAudio(rate, client, limits.pending_audio_s, self._clock,
@@ -116,21 +112,9 @@ class Bridge(BridgeLife):
         return CallEnd(self._final(), played.frames, played.underruns, self._barge_ins,
                        self._responses)  # fmt: skip
 
-    # -- caller to OpenAI -----------------------------------------------------------
-
-    async def feed(self, data: bytes) -> None:
-        """One binary frame from Sautikit: S16LE mono at the call's rate, any length."""
-        if not self._ended.is_set():
-            await self._caller.feed(data)
-
     # -- OpenAI to caller -----------------------------------------------------------
 
-    async def _read_upstream(self) -> None:
-        async for event in self._client.events():
-            try:
-                await self._handle(event)
-            except Exception:
-                log.exception("bad Realtime event %s", event.get("type"))
+    async def _upstream_closed(self) -> None:
         if not self._ended.is_set():
             code, reason = self._client.closed_how()
             lasted = self._clock.now() - self._session_opened
@@ -259,11 +243,7 @@ class Bridge(BridgeLife):
         function_call_id = str(event.get("call_id") or event.get("item_id") or "")
         name = str(event.get("name") or "")
         arguments = str(event.get("arguments") or "")
-        try:
-            shown: Any = json.loads(arguments or "{}")
-        except ValueError:
-            shown = arguments
-        self._transcript.tool_called(function_call_id, name, shown)
+        self._transcript.tool_called(function_call_id, name, shown_arguments(arguments))
         done: FunctionCall = asyncio.get_running_loop().create_future()
         builtin = self._hang_up.builtin(name)
         if builtin is not None:

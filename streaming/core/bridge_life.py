@@ -6,20 +6,45 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+from collections.abc import Callable
 from typing import Any
 
 from streaming.core.agent_settings import AgentSettings
+from streaming.core.caller_audio import CallerAudio
 from streaming.core.clock import CallClock
 from streaming.core.endings import EndedBy, Ending
 from streaming.core.limits import Limits
+from streaming.core.recording import Recorder
+from streaming.core.tools import ToolBox
+from streaming.core.upstream import UpstreamSocket
+
+log = logging.getLogger(__name__)
+
+Report = Callable[[str, dict[str, Any]], None]
 
 LIMITS_EVERY_S = 0.5
 
 
 class BridgeLife:
-    def __init__(self, agent: AgentSettings, limits: Limits) -> None:
+    _caller: CallerAudio  # set by each bridge
+    _client: UpstreamSocket
+
+    def __init__(
+        self,
+        agent: AgentSettings,
+        report: Report,
+        limits: Limits,
+        tools: ToolBox,
+        recorder: Recorder | None,
+        call_id: str,
+    ) -> None:
         self._agent = agent
+        self._report = report
         self._limits = limits
+        self._tools = tools
+        self._recorder = recorder
+        self._call_id = call_id
         self._clock = CallClock()
         self._tasks: list[asyncio.Task[Any]] = []
         self._last_activity = self._clock.now()  # someone said something (the silence limit)
@@ -54,6 +79,31 @@ class BridgeLife:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
         await self._after_tasks_end()
+
+    # -- the two directions --------------------------------------------------------------
+
+    async def feed(self, data: bytes) -> None:
+        """One binary frame from the caller: S16LE mono at the call's rate, any length."""
+        if not self._ended.is_set():
+            await self._caller.feed(data)
+
+    async def _read_upstream(self) -> None:
+        async for event in self._client.events():
+            try:
+                await self._handle(event)
+            except Exception:
+                log.exception("call %s: bad event %s", self._call_id, event.get("type"))
+            if self._ended.is_set():
+                return
+        if not self._ended.is_set():
+            await self._upstream_closed()
+
+    async def _handle(self, event: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    async def _upstream_closed(self) -> None:
+        """OpenAI closed the session without our asking."""
+        raise NotImplementedError
 
     def _before_tasks_end(self) -> None:
         """What to keep before the tasks are cancelled."""

@@ -32,17 +32,39 @@ APPEND_HEAD, APPEND_TAIL = '{"type":"session.input_audio.append","audio":"', '"}
 CLOSE_WAIT_S = 2.0  # for session.closed (and its final usage) after session.close
 
 
+# The backend that answers for the tools (GPT-Live delegates them to a Responses model).
+BACKEND_MODEL = "gpt-5-mini"
+
+
 def session_start(
-    model: str, instructions: str, voice: str, audio_format: dict[str, Any]
+    model: str,
+    instructions: str,
+    voice: str,
+    audio_format: dict[str, Any],
+    tools: list[dict[str, Any]] | None = None,
+    backend_instructions: str = "",
+    backend_model: str = BACKEND_MODEL,
 ) -> dict[str, Any]:
-    """The call's first message. Voice, format and instructions cannot change afterwards."""
+    """The call's first message. Voice, format and instructions cannot change afterwards.
+    With tools, they are delegated to a Responses backend, which calls them (our functions)."""
     session: dict[str, Any] = {
         "model": model,
         "audio": {"format": audio_format, "output": {"voice": voice}},
     }
     if instructions:
         session["instructions"] = instructions
+    if tools:
+        backend: dict[str, Any] = {"model": backend_model, "tools": tools}
+        if backend_instructions:
+            backend["instructions"] = backend_instructions
+        session["delegation"] = {"type": "responses", "responses": backend}
     return {"type": "session.start", "session": session}
+
+
+def tool_output(function_call_id: str, output: str) -> dict[str, Any]:
+    return {"type": "response.item.create",
+            "item": {"type": "function_call_output", "call_id": function_call_id,
+                     "output": output}}  # fmt: skip
 
 
 def commentary(text: str) -> dict[str, Any]:

@@ -16,25 +16,36 @@ import asyncio
 import base64
 import contextlib
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from streaming.core.agent_settings import AgentSettings
 from streaming.core.audio import Resampler
-from streaming.core.bridge import Report, SendBytes
-from streaming.core.bridge_life import BridgeLife
+from streaming.core.bridge import SendBytes
+from streaming.core.bridge_life import BridgeLife, Report
 from streaming.core.caller_audio import CallerAudio
 from streaming.core.endings import CallEnd, EndedBy
+from streaming.core.hangup import HANG_UP_WITHIN_S, HangUp
 from streaming.core.limits import Limits
-from streaming.core.live import FORMATS, LiveClient, commentary, session_start
+from streaming.core.live import (
+    BACKEND_MODEL,
+    FORMATS,
+    LiveClient,
+    commentary,
+    session_start,
+    tool_output,
+)
 from streaming.core.live_transcript import AGENT, CALLER, LiveTranscript
 from streaming.core.playout import Playout
 from streaming.core.recording import Recorder
+from streaming.core.tools import ToolBox, ToolOutcome, shown_arguments
 
 log = logging.getLogger(__name__)
 
 LIVE_RATE = 16000  # what GPT-Live hears and says (live.FORMATS)
 LEAD_MS = 40  # the model's track is already real time: stay two frames ahead, no more
 TRACK = "live"  # the playout's one item: the model's continuous track
+QUIET_AFTER_S = 0.8  # no words from the model this long after its goodbye began: it is said
 # session.closed reasons that end the call, and how.
 CLOSED = {
     "expired": ("GPT-Live ended the session (its time limit)", EndedBy.LIMIT, False),
@@ -45,6 +56,8 @@ CLOSED = {
 
 
 class LiveBridge(BridgeLife):
+    _client: LiveClient
+
     def __init__(
         self,
         agent: AgentSettings,
@@ -52,12 +65,16 @@ class LiveBridge(BridgeLife):
         send_audio: SendBytes,
         report: Report,
         limits: Limits,
+        tools: ToolBox,
         recorder: Recorder | None = None,
+        call_id: str = "",
     ) -> None:
-        super().__init__(agent, limits)
+        super().__init__(agent, report, limits, tools, recorder, call_id)
         self._client = client
-        self._report = report
-        self._recorder = recorder
+        self._hang_up = HangUp(tools)
+        self._calls: list[ToolCall] = []  # the backend's calls not yet answered
+        self._backend_tokens = {"input": 0, "cached": 0, "output": 0}
+        self._last_agent_word = 0.0
         rate = agent.sample_rate
         self._format = FORMATS[rate]
         self._caller = CallerAudio(rate, client, limits.pending_audio_s, self._clock, None,
@@ -70,8 +87,10 @@ class LiveBridge(BridgeLife):
 
     async def start(self) -> None:
         """Start the session (raises UpstreamError), greet, and send what came meanwhile."""
+        # The backend gets the agent's instructions too: it decides which tool to call.
         first = session_start(self._agent.model, self._agent.instructions, self._agent.voice,
-                              self._format)  # fmt: skip
+                              self._format, self._tools.definitions(),
+                              backend_instructions=self._agent.instructions)  # fmt: skip
         await self._client.start(first)
         self._transcript.offset_ms = self._clock.ms()
         if self._ended.is_set():  # the caller hung up while we connected
@@ -93,29 +112,18 @@ class LiveBridge(BridgeLife):
             await self._client.finish()  # session.close, and the final seconds with it
         self._transcript.flush()
         self._report("live usage", {"seconds": self._client.usage_seconds,
-                                    "closed": self._client.closed_reason})  # fmt: skip
+                                    "closed": self._client.closed_reason,
+                                    "backend_model": BACKEND_MODEL,
+                                    "backend_tokens": self._backend_tokens})  # fmt: skip
 
     def result(self) -> CallEnd:
         played = self._playout.counts()
         return CallEnd(self._final(), played.frames, played.underruns, 0,
                        self._transcript.agent_turns)  # fmt: skip
 
-    # -- caller to GPT-Live: everything, silence included ------------------------------
-
-    async def feed(self, data: bytes) -> None:
-        if not self._ended.is_set():
-            await self._caller.feed(data)
-
     # -- GPT-Live to the caller -------------------------------------------------------
 
-    async def _read_upstream(self) -> None:
-        async for event in self._client.events():
-            try:
-                await self._handle(event)
-            except Exception:
-                log.exception("bad GPT-Live event %s", event.get("type"))
-            if self._ended.is_set():
-                return
+    async def _upstream_closed(self) -> None:
         if not self._ended.is_set():
             code, reason = self._client.closed_how()
             why = f"GPT-Live closed the session (code {code} {reason})".replace(" )", ")")
@@ -130,8 +138,10 @@ class LiveBridge(BridgeLife):
             self._last_activity = self._clock.now()
             self._transcript.delta(CALLER, event)
         elif kind == "session.output_transcript.delta":
-            self._last_activity = self._clock.now()
+            self._last_activity = self._last_agent_word = self._clock.now()
             self._transcript.delta(AGENT, event)
+        elif kind == "response.event":
+            self._on_backend(event.get("event") or {})
         elif kind == "session.closed":
             reason = str(event.get("reason") or "")
             why, ended_by, failed = CLOSED.get(reason, (f"GPT-Live closed ({reason})",
@@ -140,6 +150,66 @@ class LiveBridge(BridgeLife):
         elif kind == "error":
             self._report("error", {"error": event.get("error") or {}})
 
+    # -- tools, through the Responses backend --------------------------------------------
+
+    def _on_backend(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        item = event.get("item") or {}
+        if kind == "response.output_item.done" and item.get("type") == "function_call":
+            self._call_tool(item)
+        elif kind == "response.completed":
+            usage = (event.get("response") or {}).get("usage") or {}
+            cached = (usage.get("input_tokens_details") or {}).get("cached_tokens") or 0
+            self._backend_tokens["input"] += int(usage.get("input_tokens") or 0)
+            self._backend_tokens["cached"] += int(cached)
+            self._backend_tokens["output"] += int(usage.get("output_tokens") or 0)
+            if self._calls:
+                calls, self._calls = self._calls, []
+                self._tasks.append(asyncio.create_task(self._answer(calls), name="tools"))
+
+    def _call_tool(self, item: dict[str, Any]) -> None:
+        function_call_id = str(item.get("call_id") or item.get("id") or "")
+        name, arguments = str(item.get("name") or ""), str(item.get("arguments") or "")
+        started = self._clock.ms()
+        done: asyncio.Future[ToolOutcome] = asyncio.get_running_loop().create_future()
+        builtin = self._hang_up.builtin(name)
+        if builtin is not None:
+            done.set_result(builtin)
+        else:
+
+            async def run() -> None:
+                done.set_result(await self._tools.run(name, arguments, self._call_id))
+
+            self._tasks.append(asyncio.create_task(run(), name=f"tool-{name}"))
+        self._calls.append(ToolCall(function_call_id, name, arguments, started, done))
+
+    async def _answer(self, calls: list[ToolCall]) -> None:
+        """Every call's output, then one response.create: the backend goes on, the model says it."""
+        for call in calls:
+            outcome = await call.done
+            self._transcript.tool(call.function_call_id, call.name, shown_arguments(call.arguments),
+                                  call.started_ms, self._clock.ms(), outcome.ok,
+                                  outcome.result)  # fmt: skip
+            await self._client.send(tool_output(call.function_call_id, outcome.output()))
+        if self._hang_up.requested() is not None:
+            self._hang_up.goodbye_asked()
+            self._tasks.append(asyncio.create_task(self._hang_up_when_said(), name="hang-up"))
+        await self._client.send({"type": "response.create"})
+
+    async def _hang_up_when_said(self) -> None:
+        """Close the line once the model has said its goodbye and gone quiet (or at most after
+        HANG_UP_WITHIN_S): the track carries it, so quiet is no words for QUIET_AFTER_S."""
+        asked = self._clock.now()
+        request = self._hang_up.after_goodbye()
+        while request is not None:
+            await asyncio.sleep(0.1)
+            now = self._clock.now()
+            said = self._last_agent_word > asked and now - self._last_agent_word > QUIET_AFTER_S
+            if said or now - asked > HANG_UP_WITHIN_S:
+                reason = request.reason + ("" if said else " (no goodbye heard)")
+                await self.stop(reason, ended_by=EndedBy.AGENT, transfer_to=request.transfer_to)
+                return
+
     def _spawn_stop(self, why: str, ended_by: EndedBy, failed: bool) -> None:
         # Not awaited here: stop() cancels the reader, which is where this runs.
         asyncio.get_running_loop().create_task(self.stop(why, failed=failed, ended_by=ended_by))
@@ -147,6 +217,15 @@ class LiveBridge(BridgeLife):
     def _on_frame(self, item_id: str, frame: bytes, begins: float) -> None:
         if self._recorder is not None:
             self._recorder.agent(frame, self._clock.seconds(begins))
+
+
+@dataclass
+class ToolCall:
+    function_call_id: str
+    name: str
+    arguments: str
+    started_ms: int
+    done: asyncio.Future[ToolOutcome]
 
 
 __all__ = ["LiveBridge"]

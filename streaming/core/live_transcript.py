@@ -55,6 +55,14 @@ class LiveTranscript:
         turn.ended_ms = max(turn.ended_ms, end)
         turn.words.append(text)
 
+    def tool(self, function_call_id: str, name: str, arguments: Any, started_ms: int,
+             ended_ms: int, ok: bool, result: Any) -> None:  # fmt: skip
+        """A tool the backend called for the model, once it has answered."""
+        self._report(TURN, {"item_id": function_call_id, "role": "tool", "text": name,
+                            "started_ms": started_ms, "ended_ms": ended_ms, "tool_name": name,
+                            "tool_arguments": arguments, "tool_ok": ok,
+                            "tool_result": result})  # fmt: skip
+
     def flush(self) -> None:
         """The call is ending: the turn in progress as it stands."""
         self._close()

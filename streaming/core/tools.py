@@ -163,6 +163,14 @@ def signed_message(method: str, url: str, call_id: str, tool_name: str, body: by
     return head.encode() + b"\n" + body
 
 
+def shown_arguments(arguments: str) -> Any:
+    """A call's arguments as the transcript shows them: parsed when they are JSON."""
+    try:
+        return json.loads(arguments or "{}")
+    except ValueError:
+        return arguments
+
+
 def parse_arguments(arguments: str, schema: dict[str, Any]) -> tuple[dict[str, Any], str]:
     """The model's arguments as a dict, or an explanation the model can act on."""
     try:
