@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -30,8 +29,6 @@ from streaming.core.recording import Recorder
 from streaming.core.stream_protocol import KILL_AUDIO
 from streaming.core.tools import ToolBox, ToolOutcome, shown_arguments
 from streaming.core.transcript import Transcript
-
-log = logging.getLogger(__name__)
 
 SendBytes = Callable[[bytes], Awaitable[None]]
 SendText = Callable[[str], Awaitable[None]]

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,8 +38,6 @@ from streaming.core.live_transcript import AGENT, CALLER, LiveTranscript
 from streaming.core.playout import Playout
 from streaming.core.recording import Recorder
 from streaming.core.tools import ToolBox, ToolOutcome, shown_arguments
-
-log = logging.getLogger(__name__)
 
 LIVE_RATE = 16000  # what GPT-Live hears and says (live.FORMATS)
 LEAD_MS = 40  # the model's track is already real time: stay two frames ahead, no more
