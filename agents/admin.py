@@ -170,6 +170,17 @@ class AgentAdmin(admin.ModelAdmin):
             {"fields": ("instructions", "greeting", "voice")},
         ),
         (
+            "Engine",
+            {
+                "description": "Realtime (the default) takes turns: the settings under "
+                "“Taking turns” and “Hearing and speaking” apply to it. GPT-Live listens while "
+                "it speaks and stops by itself when talked over: those settings do not apply, "
+                "it costs a flat amount per minute (docs/engines.md), and its tools are run by "
+                "a second model that follows the “instructions for tools”.",
+                "fields": ("engine", "model", "backend_instructions"),
+            },
+        ),
+        (
             "Taking turns",
             {
                 "description": "How the agent knows the caller has finished. The defaults suit "
@@ -228,7 +239,6 @@ class AgentAdmin(admin.ModelAdmin):
                 "fields": (
                     "track",
                     "sample_rate",
-                    "model",
                     "signing_secret_env",
                 ),
             },

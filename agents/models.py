@@ -43,6 +43,14 @@ class Voice(models.TextChoices):
     CEDAR = "cedar", "Cedar"
 
 
+class Engine(models.TextChoices):
+    REALTIME = "realtime", "OpenAI Realtime (takes turns; recommended)"
+    LIVE = "live", "OpenAI GPT-Live (listens while it speaks; billed by the minute)"
+
+
+LIVE_MODELS = ("gpt-live-1.1", "gpt-live-1")
+
+
 class Track(models.TextChoices):
     INBOUND = "inbound_track", "Caller's voice only (recommended)"
     OUTBOUND = "outbound_track", "What the caller hears only"
@@ -83,7 +91,9 @@ REVISED_FIELDS = (
     "phone_number",
     "instructions",
     "voice",
+    "engine",
     "model",
+    "backend_instructions",
     "greeting",
     "track",
     "sample_rate",
@@ -175,10 +185,28 @@ class Agent(models.Model):
         default=Voice.MARIN,
         help_text="The voice callers hear. Marin and Cedar sound the most natural.",
     )
+    engine = models.CharField(
+        max_length=8,
+        choices=Engine.choices,
+        default=Engine.REALTIME,
+        help_text="How the agent talks. Realtime waits for the caller to finish, then answers "
+        "(the turn-taking settings below apply). GPT-Live listens while it speaks and stops by "
+        "itself when talked over; it has no turn-taking settings, costs a flat amount per "
+        "minute, and hands its tools to a second model that follows the “instructions for "
+        "tools”. Its model must be gpt-live-1.1 or gpt-live-1.",
+    )
     model = models.CharField(
         max_length=64,
         default="gpt-realtime",
-        help_text="The OpenAI Realtime model. Leave as gpt-realtime unless a developer asks.",
+        help_text="The OpenAI model: gpt-realtime for the Realtime engine, gpt-live-1.1 for "
+        "GPT-Live. Leave it unless a developer asks.",
+    )
+    backend_instructions = models.TextField(
+        blank=True,
+        verbose_name="instructions for tools (GPT-Live only)",
+        help_text="GPT-Live only, optional. Business rules and when to use each tool, for the "
+        "second model that runs the tools. Keep the voice and manner in the instructions "
+        "above. Empty: that model gets the instructions above.",
     )
     greeting = models.TextField(
         blank=True,
@@ -420,6 +448,11 @@ class Agent(models.Model):
 
     def clean(self) -> None:
         errors = {}
+        live_model = self.model in LIVE_MODELS
+        if self.engine == Engine.LIVE and not live_model:
+            errors["model"] = f"GPT-Live needs a GPT-Live model: {' or '.join(LIVE_MODELS)}."
+        elif self.engine == Engine.REALTIME and live_model:
+            errors["model"] = "A GPT-Live model needs the GPT-Live engine."
         if self.idle_nudge_seconds and self.turn_detection != TurnDetection.SERVER_VAD:
             errors["idle_nudge_seconds"] = "Only with pause detection: set 0, or switch to it."
         try:

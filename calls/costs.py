@@ -69,6 +69,19 @@ def openai_usd(tokens: dict[str, int]) -> Decimal:
     return (total / MILLION).quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
 
 
+def live_usd(seconds: float, backend_tokens: dict[str, Any]) -> Decimal:
+    """A GPT-Live session: its minutes at the per-minute price, and its backend's tokens (the
+    tools' model; cached input at the cached price)."""
+    prices = settings.LIVE_BACKEND_PRICE_USD_PER_M
+    cached = _count(backend_tokens.get("cached"))
+    fresh = max(0, _count(backend_tokens.get("input")) - cached)
+    tokens = (fresh * prices["input"] + cached * prices["input_cached"]
+              + _count(backend_tokens.get("output")) * prices["output"])  # fmt: skip
+    minutes = Decimal(str(max(0.0, float(seconds)))) / 60
+    total = minutes * settings.LIVE_PRICE_USD_PER_MINUTE + tokens / MILLION
+    return total.quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
+
+
 def sautikit_kes(direction: str, seconds: int | None) -> Decimal:
     """Billed per second at the per-minute price of the call's direction (inbound is free)."""
     per_minute = settings.SAUTIKIT_KES_PER_MINUTE.get(direction or "inbound", Decimal(0))

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from agents.models import Agent, AgentRevision
 from calls.aftercall.models import AfterCallTask, TaskAttempt, TaskKind
-from calls.costs import TOKEN_KINDS, Cost, openai_usd, sautikit_kes
+from calls.costs import TOKEN_KINDS, Cost, live_usd, openai_usd, sautikit_kes
 from calls.turns import Role, Turn
 from calls.webhook_fields import (
     ENDED_OK,
@@ -381,6 +381,13 @@ class Call(models.Model):
             self.openai_cost_usd + self.analysis_cost_usd,
             sautikit_kes(self.direction, self.billed_seconds),
         )
+
+    def add_live_usage(self, seconds: Any, backend_tokens: Any) -> None:
+        """A GPT-Live session's final usage: billed by its seconds, and its backend's tokens."""
+        seconds = float(seconds) if isinstance(seconds, int | float) else 0.0
+        tokens = backend_tokens if isinstance(backend_tokens, dict) else {}
+        self.metadata["live"] = {"seconds": seconds, "backend_tokens": tokens}
+        self.openai_cost_usd = openai_usd(self.tokens()) + live_usd(seconds, tokens)
 
     def latency_summary(self) -> tuple[int | None, int | None]:
         """Median and worst answer latency in ms, or (None, None) if the agent never answered."""

@@ -22,6 +22,8 @@ from calls.webhook_fields import state_key
 from streaming import store
 from streaming.core.bridge import Bridge
 from streaming.core.endings import CallEnd, EndedBy
+from streaming.core.live import LiveClient
+from streaming.core.live_bridge import LIVE_ENGINE, LiveBridge
 from streaming.core.realtime import RealtimeClient
 from streaming.core.recording import Recorder
 from streaming.core.reports import ReportWriter
@@ -57,7 +59,7 @@ MAX_TEXT_FRAME = 16 * 1024
 
 
 class StreamConsumer(AsyncWebsocketConsumer):
-    bridge: Bridge | None = None
+    bridge: Bridge | LiveBridge | None = None
     call_id: str = ""
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -149,22 +151,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         await self._join_group()
         agent = setup.agent
         self._recorder = Recorder(agent.sample_rate) if agent.record_calls else None
-        self.bridge = Bridge(
-            agent,
-            RealtimeClient(
-                setup.realtime_url,
-                setup.api_key,
-                agent.model,
-                open_timeout=setup.connect_timeout_s,
-            ),
-            send_audio=self._send_audio,
-            send_text=self._send_text,
-            report=self._report,
-            limits=setup.limits,
-            tools=setup.tools,
-            recorder=self._recorder,
-            call_id=call_id,
-        )
+        self.bridge = self._bridge(setup, call_id)
         ending = LIVE.add(self)
         metrics.LIVE_CALLS.inc()
         metrics.CALLS_STARTED.inc()
@@ -173,6 +160,19 @@ class StreamConsumer(AsyncWebsocketConsumer):
             await self.end_for_drain(ending)
         else:
             self._spawn(self._run(self.bridge))
+
+    def _bridge(self, setup: store.CallSetup, call_id: str) -> Bridge | LiveBridge:
+        """The agent's engine: OpenAI Realtime (turns), or GPT-Live (full duplex)."""
+        agent = setup.agent
+        if agent.engine == LIVE_ENGINE:
+            client = LiveClient(setup.live_url, setup.api_key, setup.connect_timeout_s)
+            return LiveBridge(agent, client, self._send_audio, self._report, setup.limits,
+                              setup.tools, self._recorder, call_id)  # fmt: skip
+        realtime = RealtimeClient(setup.realtime_url, setup.api_key, agent.model,
+                                  open_timeout=setup.connect_timeout_s)  # fmt: skip
+        return Bridge(agent, realtime, send_audio=self._send_audio, send_text=self._send_text,
+                      report=self._report, limits=setup.limits, tools=setup.tools,
+                      recorder=self._recorder, call_id=call_id)  # fmt: skip
 
     async def authorised(self, call_id: str) -> bool:
         """Whether this socket may open the call's stream: Sautikit's signed token."""
@@ -236,7 +236,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
 
     # -- the bridge's life ----------------------------------------------------------------
 
-    async def _run(self, bridge: Bridge) -> None:
+    async def _run(self, bridge: Bridge | LiveBridge) -> None:
         try:
             await bridge.start()
         except Exception as e:

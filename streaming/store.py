@@ -56,6 +56,7 @@ class CallSetup:
         )
         self.connect_timeout_s = settings.OPENAI_CONNECT_TIMEOUT
         self.realtime_url = settings.OPENAI_REALTIME_URL
+        self.live_url = settings.OPENAI_LIVE_URL
         self.api_key = settings.OPENAI_API_KEY
 
 
@@ -178,6 +179,10 @@ def _apply_report(
     elif kind == "metadata":
         call.metadata["stream"] = payload
         call.save(update_fields=["metadata", "updated_at"])
+        return
+    elif kind == "live usage":
+        call.add_live_usage(payload.get("seconds"), payload.get("backend_tokens"))
+        call.save(update_fields=["metadata", "openai_cost_usd", "updated_at"])
         return
     elif kind == "recording":
         call.recording = payload["name"]

@@ -38,6 +38,8 @@ if TRUST_PROXY_HEADERS:
 
 OPENAI_API_KEY = env_str("OPENAI_API_KEY")
 OPENAI_REALTIME_URL = env_str("OPENAI_REALTIME_URL", "wss://api.openai.com/v1/realtime")
+# The GPT-Live engine's endpoint (agents whose engine is GPT-Live).
+OPENAI_LIVE_URL = env_str("OPENAI_LIVE_URL", "wss://api.openai.com/v1/live/sessions")
 # Seconds the caller may wait in silence for OpenAI's session to open before the call is handed
 # to the agent's fallback number or ended.
 OPENAI_CONNECT_TIMEOUT = env_int("OPENAI_CONNECT_TIMEOUT", 8)
@@ -89,6 +91,14 @@ PRICE_USD_PER_M = {
     "input_cached_audio": env_decimal("OPENAI_PRICE_INPUT_CACHED_AUDIO", "0.40"),
     "output_text": env_decimal("OPENAI_PRICE_OUTPUT_TEXT", "16.00"),
     "output_audio": env_decimal("OPENAI_PRICE_OUTPUT_AUDIO", "64.00"),
+}
+# GPT-Live: USD per minute of session, and its backend model's tokens (the tools), USD per
+# million (gpt-5-mini's prices).
+LIVE_PRICE_USD_PER_MINUTE = env_decimal("LIVE_PRICE_USD_PER_MINUTE", "0.05")
+LIVE_BACKEND_PRICE_USD_PER_M = {
+    "input": env_decimal("LIVE_BACKEND_PRICE_INPUT", "0.25"),
+    "input_cached": env_decimal("LIVE_BACKEND_PRICE_INPUT_CACHED", "0.025"),
+    "output": env_decimal("LIVE_BACKEND_PRICE_OUTPUT", "2.00"),
 }
 # The summary model's prices, USD per million tokens (gpt-5-mini's published prices): set them
 # when an agent uses another model.

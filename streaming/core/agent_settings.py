@@ -16,8 +16,10 @@ SEMANTIC_VAD = "semantic_vad"
 
 @dataclass(frozen=True)
 class AgentSettings:
+    engine: str  # "realtime" or "live" (GPT-Live)
     model: str
     instructions: str
+    backend_instructions: str  # GPT-Live: for the backend model that runs the tools
     voice: str
     greeting: str
     sample_rate: int

@@ -82,13 +82,13 @@ class Bridge(BridgeLife):
         """Connect upstream and configure the session; raises UpstreamError on failure."""
         await self._client.connect()
         self._session_opened = self._clock.now()
-        if self._ended.is_set():  # the caller hung up while we connected
+        if self._stopping:  # the caller hung up while we connected
             await self._client.close()
             return
         await self._client.configure(self._agent, self._tools.definitions())
         await self._client.greet(self._agent)
         await self._caller.session_opened()
-        if self._ended.is_set():
+        if self._stopping:
             return
         self._tasks = [
             asyncio.create_task(self._read_upstream(), name="realtime-reader"),
@@ -112,7 +112,7 @@ class Bridge(BridgeLife):
     # -- OpenAI to caller -----------------------------------------------------------
 
     async def _upstream_closed(self) -> None:
-        if not self._ended.is_set():
+        if not self._stopping:
             code, reason = self._client.closed_how()
             lasted = self._clock.now() - self._session_opened
             if call_limits.is_openai_session_limit(code, lasted):

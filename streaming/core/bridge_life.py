@@ -48,7 +48,8 @@ class BridgeLife:
         self._clock = CallClock()
         self._tasks: list[asyncio.Task[Any]] = []
         self._last_activity = self._clock.now()  # someone said something (the silence limit)
-        self._ended = asyncio.Event()
+        self._stopping = False  # stop() has begun: nothing new starts
+        self._ended = asyncio.Event()  # stop() is over: everything the bridge reports, reported
         self._ending: Ending | None = None
 
     async def stop(
@@ -63,28 +64,33 @@ class BridgeLife:
 
         A failed call, or one ended with `hand_over`, goes to the fallback number if any.
         """
-        if self._ended.is_set():
+        if self._stopping:
+            # Another stop is under way: the end is not recorded before it has finished.
+            await self._ended.wait()
             return
+        self._stopping = True
         self._ending = Ending.decide(reason, failed=failed, ended_by=ended_by,
                                      hand_over=hand_over, transfer_to=transfer_to,
                                      fallback_to=self._agent.fallback_number)  # fmt: skip
-        self._ended.set()
-        self._before_tasks_end()
-        current = asyncio.current_task()
-        for task in self._tasks:
-            if task is not current:
-                task.cancel()
-        for task in self._tasks:
-            if task is not current:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-        await self._after_tasks_end()
+        try:
+            self._before_tasks_end()
+            current = asyncio.current_task()
+            for task in self._tasks:
+                if task is not current:
+                    task.cancel()
+            for task in self._tasks:
+                if task is not current:
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
+            await self._after_tasks_end()
+        finally:
+            self._ended.set()
 
     # -- the two directions --------------------------------------------------------------
 
     async def feed(self, data: bytes) -> None:
         """One binary frame from the caller: S16LE mono at the call's rate, any length."""
-        if not self._ended.is_set():
+        if not self._stopping:
             await self._caller.feed(data)
 
     async def _read_upstream(self) -> None:
@@ -93,9 +99,9 @@ class BridgeLife:
                 await self._handle(event)
             except Exception:
                 log.exception("call %s: bad event %s", self._call_id, event.get("type"))
-            if self._ended.is_set():
+            if self._stopping:
                 return
-        if not self._ended.is_set():
+        if not self._stopping:
             await self._upstream_closed()
 
     async def _handle(self, event: dict[str, Any]) -> None:

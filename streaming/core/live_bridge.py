@@ -39,6 +39,7 @@ from streaming.core.playout import Playout
 from streaming.core.recording import Recorder
 from streaming.core.tools import ToolBox, ToolOutcome, shown_arguments
 
+LIVE_ENGINE = "live"  # AgentSettings.engine for this path
 LIVE_RATE = 16000  # what GPT-Live hears and says (live.FORMATS)
 LEAD_MS = 40  # the model's track is already real time: stay two frames ahead, no more
 TRACK = "live"  # the playout's one item: the model's continuous track
@@ -90,13 +91,13 @@ class LiveBridge(BridgeLife):
                               backend_instructions=self._agent.instructions)  # fmt: skip
         await self._client.start(first)
         self._transcript.offset_ms = self._clock.ms()
-        if self._ended.is_set():  # the caller hung up while we connected
+        if self._stopping:  # the caller hung up while we connected
             await self._client.close()
             return
         if self._agent.greeting:
             await self._client.send(commentary(self._agent.greeting))
         await self._caller.session_opened()
-        if self._ended.is_set():
+        if self._stopping:
             return
         self._tasks = [
             asyncio.create_task(self._read_upstream(), name="live-reader"),
@@ -121,7 +122,7 @@ class LiveBridge(BridgeLife):
     # -- GPT-Live to the caller -------------------------------------------------------
 
     async def _upstream_closed(self) -> None:
-        if not self._ended.is_set():
+        if not self._stopping:
             code, reason = self._client.closed_how()
             why = f"GPT-Live closed the session (code {code} {reason})".replace(" )", ")")
             await self.stop(why, failed=True)

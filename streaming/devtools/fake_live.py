@@ -492,7 +492,8 @@ class FakeLiveServer:
 
     @property
     def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}{PATH}"
+        host = self._server.sockets[0].getsockname()[0] if self._server else "127.0.0.1"
+        return f"ws://{host}:{self.port}{PATH}"
 
     async def stop(self) -> None:
         if self._server is not None:

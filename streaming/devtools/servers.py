@@ -91,7 +91,7 @@ def start_servers(
     = 0 agents made here.
     """
     tmp = tempfile.TemporaryDirectory(prefix="voicebench-")
-    port, fake_port, text_port = free_port(), free_port(), free_port()
+    port, fake_port, text_port, live_port = free_port(), free_port(), free_port(), free_port()
     stats = os.path.join(tmp.name, "fake-stats.jsonl")
     database = _make_database() if shape == SERVE else ""
     env = {
@@ -102,6 +102,7 @@ def start_servers(
         "OPENAI_REALTIME_URL": f"ws://127.0.0.1:{fake_port}/v1/realtime",
         # The summaries after each call: the stand-in's Responses API, never OpenAI's.
         "OPENAI_BASE_URL": f"http://127.0.0.1:{text_port}/v1",
+        "OPENAI_LIVE_URL": f"ws://127.0.0.1:{live_port}/v1/live/sessions",
         "LOG_LEVEL": "WARNING",
         "SAUTIKIT_SIGNING_SECRET": "",
         "PUBLIC_BASE_URL": "",
@@ -122,7 +123,7 @@ def start_servers(
                        check=True)  # fmt: skip
     fake = subprocess.Popen(
         [py, "manage.py", "fake_realtime", "--port", str(fake_port), "--stats", stats,
-         "--text-port", str(text_port),
+         "--text-port", str(text_port), "--live-port", str(live_port),
          *(fake_args or [])],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
     )  # fmt: skip

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from streaming.devtools.fake_live import FakeLiveServer, LiveOptions
 from streaming.devtools.fake_realtime import FakeRealtimeServer, Options, Voice, load_clip
 from streaming.devtools.fake_text import FakeTextServer
 from voiceproject.lib.heap import set_aside_start_up
@@ -26,6 +27,11 @@ class Command(BaseCommand):
         parser.add_argument("--speedup", type=float, default=4.0, help="x real time for deltas")
         parser.add_argument(
             "--think-ms", type=int, default=0, help="wait before each answer's first audio"
+        )
+        parser.add_argument(
+            "--live-port",
+            type=int,
+            help="also stand in for GPT-Live on this port, at /v1/live/sessions",
         )
         parser.add_argument(
             "--text-port",
@@ -96,11 +102,20 @@ class Command(BaseCommand):
             text = FakeTextServer(port=options["text_port"])
             self.stdout.write(f"Fake OpenAI Responses API on {text.base_url}")
         set_aside_start_up()  # a stand-in that pauses would be measured as the bridge's gaps
-        asyncio.run(self.serve(server_options, options["host"], options["port"]))
+        asyncio.run(
+            self.serve(server_options, options["host"], options["port"], options["live_port"])
+        )
 
-    async def serve(self, options: Options, host: str, port: int) -> None:
+    async def serve(
+        self, options: Options, host: str, port: int, live_port: int | None = None
+    ) -> None:
         server = await FakeRealtimeServer(options).start(host, port)
         self.stdout.write(f"Fake OpenAI Realtime on ws://{host}:{server.port}/v1/realtime")
+        if live_port is not None:
+            live = LiveOptions(answers=options.answers, tool_calls=options.tool_calls,
+                               reply_ms=options.voice.duration_ms)  # fmt: skip
+            stand_in = await FakeLiveServer(live).start(host, live_port)
+            self.stdout.write(f"Fake OpenAI GPT-Live on {stand_in.url}")
         await asyncio.Event().wait()
 
 
