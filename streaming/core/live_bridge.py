@@ -6,8 +6,9 @@ The same outside as bridge.Bridge (start, feed, stop, wait_ended, result), so th
 either. What differs: no VAD settings, no cancel or truncate, no killAudio (the track itself
 goes quiet), turns made from the transcript streams (live_transcript.py), the silence limit
 counting words (the track never stops, silence included), and the session's seconds instead of
-tokens. Not yet: tools (GPT-Live's delegation), so agents cannot choose this
-engine yet (issue 13).
+tokens. Tools (the built-in hang-up and hand-over, and custom tools) go through GPT-Live's
+delegation: a Responses backend calls them, we answer each call, then ask it to go on once
+every open call has its output. docs/engines.md compares the two paths.
 """
 
 from __future__ import annotations
