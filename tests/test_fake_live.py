@@ -214,6 +214,29 @@ async def test_it_counts_seconds_and_closes_when_asked(live):
     assert client.ws.close_code == 1000
 
 
+async def test_it_writes_the_timings_the_benchmarks_read(live, tmp_path):
+    stats = tmp_path / "stats.jsonl"
+    _, client = await live(stats_path=str(stats))
+    await client.send(START)
+    await client.hear(2, until="session.started")
+    before = time.monotonic()
+    await client.audio(tone(300, 400, 16000, amp=0.5) + bytes(2 * 16000 * 700 // 1000))
+    await client.hear(1.5)
+    await client.send({"type": "session.close"})
+    await client.hear(2, until="session.closed")
+    await client.ws.wait_closed()
+    for _ in range(50):  # written as the server's side of the session ends
+        if stats.exists():
+            break
+        await asyncio.sleep(0.02)
+    [line] = [json.loads(text) for text in stats.read_text().splitlines()]
+    assert line["instructions"] == START["session"]["instructions"]
+    assert line["received_at"][-1][1] == 2 * 16000 * 1100 // 1000  # every caller byte
+    assert [kind for kind, _ in line["speech_events"]] == ["started"]
+    assert line["speech_events"][0][1] >= before
+    assert line["first_delta_sent_at"] > line["speech_events"][0][1]  # the answer came after
+
+
 async def test_it_ends_an_expired_session(live):
     _, client = await live(max_session_s=1)
     await client.send(START)

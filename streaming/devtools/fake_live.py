@@ -82,6 +82,7 @@ class LiveOptions:
     # Caller turn (1 = the first time the caller spoke) -> (function name, arguments): that
     # turn is delegated, if the session's Responses delegation lists the function.
     tool_calls: dict[int, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+    stats_path: str | None = None  # append one JSON line of timings per finished session
 
 
 class FakeLiveSession:
@@ -99,6 +100,10 @@ class FakeLiveSession:
         self.got: list[dict[str, Any]] = []  # every client event (JSON objects), as it came
         self.speaking_ms: list[tuple[int, int]] = []  # (start, end) of each answer spoken
         self.stopped_at: list[float] = []  # time.monotonic() of each answer talked over
+        # Timings for the benchmarks, on the clock every process here shares (time.monotonic):
+        self.received_at: list[tuple[float, int]] = []  # (when, caller bytes so far) per append
+        self.speech_events: list[tuple[str, float]] = []  # ("started", when) the caller spoke
+        self.first_delta_sent_at: float | None = None  # the first chunk of speech sent
         self.caller_turns = 0
         self.instructions_appended: list[str] = []
         self.function_calls: dict[str, dict[str, Any]] = {}  # call_id -> the call, as sent
@@ -177,6 +182,21 @@ class FakeLiveSession:
                 track.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await track
+            if self.options.stats_path:
+                self._write_stats(self.options.stats_path)
+
+    def _write_stats(self, path: str) -> None:
+        """Timings for the benchmarks, in the shape the Realtime stand-in writes them."""
+        line = {
+            "instructions": (self.session or {}).get("instructions", ""),
+            "received_at": self.received_at,
+            "first_delta_sent_at": self.first_delta_sent_at,
+            "speech_events": self.speech_events,
+            "truncates": [],
+            "errors": [e["error"] for e in self.sent if e["type"] == "error"],
+        }
+        with open(path, "a") as f:
+            f.write(json.dumps(line) + "\n")
 
     def _start(self, event: dict[str, Any]) -> None:
         if event.get("type") != "session.start":
@@ -318,6 +338,7 @@ class FakeLiveSession:
             raise Refused("invalid_value", "'audio' must be base64.", "audio")
         pcm = g711.DECODE[self.format](data) if self.format in g711.DECODE else data
         self.received += pcm
+        self.received_at.append((time.monotonic(), len(self.received)))
         frame = self.rate // 50 * 2
         for at in range(0, len(pcm) - frame + 1, frame):
             await self._listen(np.frombuffer(pcm[at : at + frame], dtype="<i2"))
@@ -332,6 +353,7 @@ class FakeLiveSession:
             self._loud_ms = self._loud_ms + 20 if loud else 0
             if self._loud_ms >= self.options.speech_start_ms:
                 self._caller_speaking = True
+                self.speech_events.append(("started", time.monotonic()))
                 self._caller_from_ms = self._heard_ms - self._loud_ms
                 self._quiet_ms = 0
                 self._stop_speaking()
@@ -430,6 +452,8 @@ class FakeLiveSession:
             chunk = self._speech[:n]
             self._speech = self._speech[n:]
             speaking = chunk.size > 0
+            if speaking and self.first_delta_sent_at is None:
+                self.first_delta_sent_at = time.monotonic()
             if chunk.size < n:
                 chunk = np.concatenate([chunk, np.zeros(n - chunk.size)])
             pcm = (np.clip(chunk, -1, 1) * 32767).astype("<i2").tobytes()

@@ -113,7 +113,8 @@ class Command(BaseCommand):
         self.stdout.write(f"Fake OpenAI Realtime on ws://{host}:{server.port}/v1/realtime")
         if live_port is not None:
             live = LiveOptions(answers=options.answers, tool_calls=options.tool_calls,
-                               reply_ms=options.voice.duration_ms)  # fmt: skip
+                               reply_ms=options.voice.duration_ms,
+                               stats_path=options.stats_path)  # fmt: skip
             stand_in = await FakeLiveServer(live).start(host, live_port)
             self.stdout.write(f"Fake OpenAI GPT-Live on {stand_in.url}")
         await asyncio.Event().wait()
