@@ -180,7 +180,8 @@ class FakeLiveSession:
         finally:
             if track is not None:
                 track.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
+                # (It may have ended already, on sending to a socket that had closed.)
+                with contextlib.suppress(asyncio.CancelledError, Exception):
                     await track
             if self.options.stats_path:
                 self._write_stats(self.options.stats_path)
