@@ -508,20 +508,22 @@ class Agent(models.Model):
             restored_from=restored_from,
         )
         self.refresh_from_db(fields=["published_revision"])  # another page may have published
-        if self.published_revision is None or not self.unpublished_changes():
+        if self.published_revision is None or not self.unpublished_changes(after):
             # A new agent's first version, or a change only to settings that apply at once:
             # callers get nothing new, and their calls show the version they really ran on.
             self.publish(author)
         return revision
 
-    def unpublished_changes(self) -> list[str]:
-        """The settings the draft has that callers do not get yet."""
+    def unpublished_changes(self, draft: dict[str, Any] | None = None) -> list[str]:
+        """The settings the draft (its snapshot, if already taken) has that callers do not
+        get yet."""
+        draft = self.snapshot() if draft is None else draft
         published = self.published_revision
         if published is None:
-            return list(self.snapshot())
+            return list(draft)
         return [
             name
-            for name, value in self.snapshot().items()
+            for name, value in draft.items()
             if name not in LIVE_FIELDS and published.value(name) != value
         ]
 

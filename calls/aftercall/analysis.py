@@ -13,11 +13,13 @@ import httpx
 from django.conf import settings
 from jsonschema import Draft202012Validator
 
+from agents.models import Agent
 from calls.aftercall.models import AfterCallTask, Outcome
 from calls.models import AfterCall, Call
 from calls.turns import Role
 
 MILLION = Decimal(1_000_000)
+DEFAULT_MODEL = Agent._meta.get_field("analysis_model").get_default()
 # A transcript longer than this is cut from the middle: the start says why they called, the end
 # how it ended. 60,000 characters is about an hour of talk.
 MAX_TRANSCRIPT_CHARS = 60_000
@@ -35,7 +37,7 @@ def run(task: AfterCallTask) -> Outcome:
     call = task.call
     revision = call.agent_revision
     notes = list(revision.value("notes") or []) if revision is not None else []
-    model = str(revision.value("analysis_model")) if revision is not None else "gpt-5-mini"
+    model = str(revision.value("analysis_model") if revision else DEFAULT_MODEL)
     body = request_body(model, notes, transcript_text(call))
     try:
         response = httpx.post(

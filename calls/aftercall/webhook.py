@@ -19,7 +19,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from agents.models import WEBHOOK_KEY_NAME
-from calls.aftercall.models import AfterCallTask, Outcome
+from calls.aftercall.models import AfterCallTask, Outcome, TaskKind
 from calls.models import AfterCall, Call
 from streaming.core.outbound import Refused, endpoint_problem, post_capped
 from streaming.core.tools import signed_message
@@ -83,7 +83,7 @@ def gave_up(task: AfterCallTask) -> None:
 
 def send_again(call: Call) -> AfterCallTask:
     """An operator's “send again”: a new round of attempts, now."""
-    task, created = AfterCallTask.objects.get_or_create(call=call, kind="webhook")
+    task, created = AfterCallTask.objects.get_or_create(call=call, kind=TaskKind.WEBHOOK)
     if not created:
         task.restart()
     call.webhook = AfterCall.PENDING
