@@ -11,11 +11,22 @@ from pathlib import Path
 
 from bench import calls, plot, resampler
 from streaming.core.audio import QUALITY
-from streaming.devtools.servers import EMBEDDED, RELAY, RELAY_DAPHNE, RELAYS, SERVE
+from streaming.core.live_bridge import LEAD_MS
+from streaming.devtools.servers import (
+    EMBEDDED,
+    LIVE,
+    REALTIME,
+    RELAY,
+    RELAY_DAPHNE,
+    RELAYS,
+    SERVE,
+)
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 PLOT = DOC.with_suffix(".svg")
 SIZES = [int(n) for n in os.environ.get("BENCH_SIZES", "25,50,100,200").split(",") if n]
+# The engines whose path the calls take (table (e) puts GPT-Live's beside the Realtime API's).
+ENGINES = os.environ.get("BENCH_ENGINES", f"{REALTIME},{LIVE}").split(",")
 # The one-process embedded default is measured where it is meant to serve.
 EMBEDDED_SIZES = [n for n in SIZES if n <= 50]
 # Per-call figures (issue #3) and the production shape's, at 100 calls and at 200 (issue #10).
@@ -58,8 +69,8 @@ def steady(rows: list[dict], n: int, shape: str) -> float | None:
 
 def versus_relay(row: dict, rows: list[dict]) -> str:
     relay = cpu(rows, row["calls"], RELAY)
-    if row["shape"] == RELAY or not relay:
-        return ""
+    if row["shape"] == RELAY or row["engine"] == LIVE or not relay:
+        return ""  # (the relay speaks to the Realtime API only)
     ratio = row["cpu_s_per_call_minute"] / relay
     mark = "" if row["shape"] == RELAY_DAPHNE else f" {ok(ratio, TARGETS['cpu_vs_relay'])}"
     return f" ({ratio:.2f}x{mark})"
@@ -89,6 +100,18 @@ def cpu_table(rows: list[dict], call_seconds: float) -> str:
     return "\n".join(lines)
 
 
+def audio_cells(r: dict) -> str:
+    """Inbound lag, first audio, barge-in tail, worst gap and answers heard, each marked."""
+    return (
+        f"{fmt(r['lag_median'])} / {fmt(r['lag_p99'])} {ok(r['lag_p99'], TARGETS['lag_p99'])} "
+        f"| {fmt(r['first_median'])} / {fmt(r['first_p99'])} "
+        f"{ok(r['first_p99'], TARGETS['first'])} "
+        f"| {fmt(r['tail_median'])} / {fmt(r['tail_max'])} {ok(r['tail_max'], TARGETS['tail'])} "
+        f"| {fmt(r['worst_gap_ms'], 'ms', 0)} {ok(r['worst_gap_ms'], TARGETS['gap'])} "
+        f"| {r['answers']:.0%} {ok(1 - r['answers'], 0)}"
+    )
+
+
 def call_table(rows: list[dict]) -> str:
     lines = [
         "| shape | calls | inbound lag median / p99 | first audio median / p99 | barge-in tail "
@@ -98,20 +121,44 @@ def call_table(rows: list[dict]) -> str:
     ]
     for r in rows:
         lines.append(
-            f"| {r['shape']} | {r['calls']} "
-            f"| {fmt(r['lag_median'])} / {fmt(r['lag_p99'])} "
-            f"{ok(r['lag_p99'], TARGETS['lag_p99'])} "
-            f"| {fmt(r['first_median'])} / {fmt(r['first_p99'])} "
-            f"{ok(r['first_p99'], TARGETS['first'])} "
-            f"| {fmt(r['tail_median'])} / {fmt(r['tail_max'])} "
-            f"{ok(r['tail_max'], TARGETS['tail'])} "
-            f"| {fmt(r['worst_gap_ms'], 'ms', 0)} {ok(r['worst_gap_ms'], TARGETS['gap'])} "
-            f"| {r['answers']:.0%} {ok(1 - r['answers'], 0)} "
+            f"| {plot.series(r)} | {r['calls']} | {audio_cells(r)} "
             f"| {r['cpu_s_per_call_minute']:.2f}{versus_relay(r, rows)} | {r['cpu_share']:.2f} "
             f"| {fmt(r['mb_per_call'], 'MB', 2)} {memory_mark(r)} "
             f"| {errors(r)} {ok(errors(r), 0)} |"
         )
     return "\n".join(lines)
+
+
+def engine_table(rows: list[dict], live_rows: list[dict]) -> str:
+    """The same calls through each engine's path, row by row: the Realtime engine's rows are
+    table (c)'s."""
+    lines = [
+        "| shape | calls | engine | inbound lag median / p99 | first audio median / p99 "
+        "| barge-in tail median / max | worst gap | answers heard | CPU s per call-minute, all "
+        "(x Realtime) | while every call is live (x Realtime) | memory per call | errors |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for live in live_rows:
+        same = [r for r in rows if (r["shape"], r["calls"]) == (live["shape"], live["calls"])]
+        realtime = same[0] if same else None
+        if realtime:
+            lines.append(engine_row(realtime))
+        lines.append(engine_row(live, realtime))
+    return "\n".join(lines)
+
+
+def engine_row(r: dict, realtime: dict | None = None) -> str:
+    def against(key: str) -> str:
+        if not realtime or not realtime[key]:
+            return ""
+        return f" ({r[key] / realtime[key]:.2f}x)"
+
+    return (
+        f"| {r['shape']} | {r['calls']} | {plot.ENGINE_NAMES[r['engine']]} | {audio_cells(r)} "
+        f"| {r['cpu_s_per_call_minute']:.2f}{against('cpu_s_per_call_minute')} "
+        f"| {r['steady_cpu_s_per_call_minute']:.2f}{against('steady_cpu_s_per_call_minute')} "
+        f"| {fmt(r['mb_per_call'], 'MB', 2)} | {errors(r)} {ok(errors(r), 0)} |"
+    )
 
 
 def verdict(rows: list[dict]) -> str:
@@ -174,16 +221,21 @@ def main() -> None:
     print("(a) resampler qualities…", flush=True)
     table_a = resampler.table(resampler.measure())
     print("(b) one call…", flush=True)
-    one = calls.bench_calls(1)
-    rows = []
+    ones = [calls.bench_calls(1, engine=engine) for engine in ENGINES]
+    rows, live_rows = [], []
     for n in SIZES:
         shapes = [RELAY, RELAY_DAPHNE, SERVE]
         shapes += [EMBEDDED] if n in EMBEDDED_SIZES else []
         for shape in shapes:
             print(f"(c) {n} concurrent calls, {shape}…", flush=True)
             rows.append(calls.bench_calls(n, shape=shape))
-    rows.sort(key=lambda r: (list(SHAPE_NAMES).index(r["shape"]), r["calls"]))
-    plot.write(rows, PLOT)
+            if LIVE in ENGINES and shape not in RELAYS:
+                print(f"(e) {n} concurrent calls, {shape}, GPT-Live…", flush=True)
+                live_rows.append(calls.bench_calls(n, shape=shape, engine=LIVE))
+    order = list(SHAPE_NAMES)
+    for table in (rows, live_rows):
+        table.sort(key=lambda r: (order.index(r["shape"]), r["calls"]))
+    plot.write(rows + live_rows, PLOT)
     seconds = calls.scripted_call_seconds()
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -193,7 +245,7 @@ def main() -> None:
         minutes=(time.monotonic() - started) / 60,
         quality=QUALITY,
         table_a=table_a,
-        table_b=call_table([one]),
+        table_b=call_table(ones),
         table_c=call_table(rows),
         table_d=cpu_table(rows, seconds),
         seconds=seconds,
@@ -201,6 +253,8 @@ def main() -> None:
         steady_after=calls.STEADY_AFTER_LAST_S,
         steady_before=calls.STEADY_BEFORE_END_S,
         verdict=verdict(rows),
+        table_e=engine_table(rows, live_rows),
+        lead_ms=LEAD_MS,
         shapes="\n".join(f"- *{k}*: {v}" for k, v in SHAPE_NAMES.items()),
     )
     DOC.write_text(body)
@@ -233,7 +287,8 @@ QQ is cheaper and faster but does not filter at all (the 10 kHz tone folds back 
 
 ## (b) one call through the real server
 
-One daphne process (the project's ASGI app, SQLite), the fake Realtime in its own process, and
+One daphne process (the project's ASGI app, SQLite), the fake Realtime (or, on the second row,
+the GPT-Live stand-in; see (e)) in its own process, and
 the call simulator playing Sautikit (webhooks, the stream socket, status callbacks, events). The
 scripted caller ({seconds:.1f} s) hears the greeting, asks something, talks over the answer
 (barge-in), then listens. All processes read one clock (CLOCK_MONOTONIC).
@@ -285,6 +340,29 @@ itself. The project runs on daphne (fixed by the product's design), so the secon
 ### Against the targets
 
 {verdict}
+
+## (e) the two engines side by side
+
+The same calls, the same scripted caller and the same shapes, with every agent on GPT-Live
+(`engine = live`, `gpt-live-1.1`, against the GPT-Live stand-in) beside the Realtime engine's
+rows of table (c). What each figure means on the GPT-Live path:
+
+- *inbound lag*: caller frame sent → the stand-in receives it. A 16 kHz call travels to
+  GPT-Live untouched (no resampler), so a frame's bytes are the bytes that arrive.
+- *first audio*: the stand-in sends its first chunk of speech → the caller receives the first
+  audible frame. The model's track never stops (silence between answers is part of it), so
+  silent frames do not count.
+- *barge-in tail*: the model stops by itself when talked over (there is no `killAudio` on this
+  path): what the caller still hears after the stand-in heard the caller start is what the
+  bridge had already sent (it stays {lead_ms} ms ahead) and the media buffer held.
+- *CPU*: the track runs both ways for the whole call, 50 messages a second each way, silence
+  included, where the Realtime engine's output carries only speech; the stand-ins share one
+  process beside the server on the same two cores.
+
+{table_e}
+
+The fidelity tests (a tone's frequency, SNR and length, both ways, at 16 and 8 kHz) pass on
+both engines' paths: `tests/test_bridge_audio.py` and `tests/test_live_calls.py`.
 
 ## Reading the figures
 

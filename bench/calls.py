@@ -20,9 +20,12 @@ import numpy as np
 import websockets
 
 from streaming.core.audio import REALTIME_RATE, Resampler
+from streaming.core.live_bridge import LIVE_RATE
 from streaming.devtools.servers import (
     BASE_NUMBER,
     EMBEDDED,
+    LIVE,
+    REALTIME,
     RELAYS,
     Servers,
     start_servers,
@@ -58,10 +61,17 @@ class CallFigures:
     truncate_errors: int
 
 
-def produced_by(rate: int, n_frames: int) -> np.ndarray:
-    """Cumulative 24 kHz samples the bridge's resampler has released after each caller frame."""
-    up = Resampler(rate, REALTIME_RATE)
+# The rate each engine's model hears: what the bridge resamples the caller to, if anything.
+MODEL_RATES = {REALTIME: REALTIME_RATE, LIVE: LIVE_RATE}
+
+
+def produced_by(rate: int, n_frames: int, model_rate: int = REALTIME_RATE) -> np.ndarray:
+    """Cumulative samples at `model_rate` the bridge has released after each caller frame:
+    what its resampler gives, or each frame as it came when the rates are the same."""
     frame = np.zeros(rate // 50, dtype="<i2").tobytes()
+    if rate == model_rate:
+        return np.arange(1, n_frames + 1) * (rate // 50)
+    up = Resampler(rate, model_rate)
     total, out = 0, []
     for _ in range(n_frames):
         total += len(up.process(frame)) // 2
@@ -69,9 +79,9 @@ def produced_by(rate: int, n_frames: int) -> np.ndarray:
     return np.array(out)
 
 
-def figures(report: CallReport, fake: dict) -> CallFigures:
+def figures(report: CallReport, fake: dict, engine: str = REALTIME) -> CallFigures:
     rate = report.rate
-    produced = produced_by(rate, len(report.sent_at))
+    produced = produced_by(rate, len(report.sent_at), MODEL_RATES[engine])
     lags = []
     for received_time, total_bytes in fake["received_at"]:
         k = int(np.searchsorted(produced, total_bytes // 2))  # the frame that completed it
@@ -79,8 +89,8 @@ def figures(report: CallReport, fake: dict) -> CallFigures:
         if SETUP_FRAMES <= k < len(report.sent_at):
             lags.append((received_time - report.sent_at[k]) * 1000)
     first = None
-    if report.arrivals and fake["first_delta_sent_at"]:
-        first = (report.arrivals[0][0] - fake["first_delta_sent_at"]) * 1000
+    if report.first_audio_at and fake["first_delta_sent_at"]:
+        first = (report.first_audio_at - fake["first_delta_sent_at"]) * 1000
     heard = report.heard if report.heard is not None else np.zeros(0)
     tails = []
     for kind, at in fake["speech_events"]:
@@ -217,7 +227,9 @@ async def relay_call(servers: Servers, i: int) -> CallReport:
     return report
 
 
-def summarise(reports: list[CallReport], fake_stats: dict[str, dict]) -> dict:
+def summarise(
+    reports: list[CallReport], fake_stats: dict[str, dict], engine: str = REALTIME
+) -> dict:
     lags, firsts, tails, gaps, worst, errors, missing = [], [], [], 0, 0.0, 0, 0
     answers = expected = 0
     for i, report in enumerate(reports):
@@ -228,7 +240,7 @@ def summarise(reports: list[CallReport], fake_stats: dict[str, dict]) -> dict:
         if fake is None or report.refused:
             missing += 1
             continue
-        f = figures(report, fake)
+        f = figures(report, fake, engine)
         lags += f.inbound_lags_ms
         if f.first_audio_ms is not None:
             firsts.append(f.first_audio_ms)
@@ -258,8 +270,8 @@ def summarise(reports: list[CallReport], fake_stats: dict[str, dict]) -> dict:
     }
 
 
-def bench_calls(n: int, shape: str = EMBEDDED) -> dict:
-    servers = start_servers(n, shape=shape)
+def bench_calls(n: int, shape: str = EMBEDDED, engine: str = REALTIME) -> dict:
+    servers = start_servers(n, shape=shape, engine=engine)
     try:
         reports, load = asyncio.run(run_calls(servers, n))
         time.sleep(1.0)  # let the fake write its per-session timings
@@ -274,7 +286,8 @@ def bench_calls(n: int, shape: str = EMBEDDED) -> dict:
     errors = [line for line in log.splitlines() if " ERROR " in line or "Traceback" in line]
     if errors:
         print(f"the server logged {len(errors)} errors; the first: {errors[0]}", file=sys.stderr)
-    return {**summarise(reports, stats), **load, "server_errors": len(errors), "shape": shape}
+    return {**summarise(reports, stats, engine), **load, "server_errors": len(errors),
+            "shape": shape, "engine": engine}  # fmt: skip
 
 
 def scripted_call_seconds(rate: int = 16000) -> float:

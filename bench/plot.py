@@ -1,5 +1,5 @@
 """The benchmark's plot as a small SVG (no plotting library): inbound lag p99 and CPU per
-call-minute against concurrent calls, one line per shape."""
+call-minute against concurrent calls, one line per shape (and engine)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,11 @@ import math
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from streaming.devtools.servers import LIVE, REALTIME
+
 COLOURS = {"serve": "#1f6feb", "embedded": "#d29922", "relay": "#6e7781",
-           "relay-daphne": "#8250df"}  # fmt: skip
+           "relay-daphne": "#8250df", "serve, GPT-Live": "#1a7f37"}  # fmt: skip
+ENGINE_NAMES = {REALTIME: "Realtime", LIVE: "GPT-Live"}
 WIDTH, HEIGHT, PANEL_W, PANEL_H, LEFT, TOP = 760, 300, 300, 200, 60, 40
 
 
@@ -36,7 +39,7 @@ def svg(rows: list[dict]) -> str:
             points = [
                 (_x(x0, sizes, r["calls"]), _y(r[key], low, high, log))
                 for r in sorted(rows, key=lambda r: r["calls"])
-                if r["shape"] == shape and _finite(r[key])
+                if series(r) == shape and _finite(r[key])
             ]
             if points:
                 line = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
@@ -45,11 +48,17 @@ def svg(rows: list[dict]) -> str:
                 parts += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"/>'
                           for x, y in points]  # fmt: skip
     for i, (shape, colour) in enumerate(COLOURS.items()):
-        x = LEFT + i * 150
+        x = LEFT + i * 135
         parts.append(f'<rect x="{x}" y="{HEIGHT - 22}" width="12" height="12" fill="{colour}"/>')
         parts.append(f'<text x="{x + 16}" y="{HEIGHT - 12}">{escape(shape)}</text>')
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
+
+
+def series(row: dict) -> str:
+    """The line a row belongs to: its shape, and its engine when that is not the default."""
+    engine = row.get("engine", REALTIME)
+    return row["shape"] if engine == REALTIME else f"{row['shape']}, {ENGINE_NAMES[engine]}"
 
 
 def _axes(title: str, x0: int, sizes: list[int], low: float, high: float, log: bool) -> list[str]:

@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 
-from agents.models import Agent
+from agents.models import Agent, Engine
 from calls.models import Call
 from tests.helpers import post_form
 
@@ -21,7 +21,7 @@ def run(*args: str) -> str:
 
 def test_it_creates_the_demo_agent_and_an_admin_whose_password_it_prints():
     output = run()
-    agent = Agent.objects.get()
+    agent = Agent.objects.get(engine=Engine.REALTIME)
     assert agent.is_active and agent.revisions.count() == 1
     assert agent.published_revision == agent.current_revision  # callers get it
     assert [n["name"] for n in agent.published_revision.snapshot["notes"]] == [
@@ -38,7 +38,7 @@ def test_it_is_idempotent_and_keeps_the_password():
     password = first.split("password ")[1].split()[0]
     second = run()
     assert "password unchanged" in second
-    assert Agent.objects.count() == 1
+    assert Agent.objects.count() == 2
     assert User.objects.get().check_password(password)
 
 
@@ -49,9 +49,20 @@ def test_it_resets_the_password_when_asked():
     assert User.objects.get().check_password(password)
 
 
-def test_the_printed_curl_gets_a_stream(client):
+def test_it_creates_the_same_demo_on_gpt_live_with_instructions_for_its_tools():
+    output = run()
+    live = Agent.objects.get(engine=Engine.LIVE)
+    live.full_clean()  # a GPT-Live model, as the engine needs
+    assert live.published_revision == live.current_revision
+    assert live.backend_instructions and "end the call" in live.backend_instructions
+    assert len(live.published_revision.snapshot["notes"]) == 3
+    assert live.phone_number.replace("+", "%2B") in output
+
+
+@pytest.mark.parametrize("engine", [Engine.REALTIME, Engine.LIVE])
+def test_the_printed_curl_gets_a_stream(client, engine):
     run()
-    agent = Agent.objects.get()
+    agent = Agent.objects.get(engine=engine)
     response = post_form(
         client,
         "/sautikit/voice/",

@@ -41,6 +41,9 @@ def wait_port(port: int, timeout: float = 30) -> None:
 EMBEDDED, SERVE, RELAY, RELAY_DAPHNE = "embedded", "serve", "relay", "relay-daphne"
 # The yardsticks: no webhooks, no database; callers go straight to the stream socket.
 RELAYS = (RELAY, RELAY_DAPHNE)
+# The agents' engines (agents.models.Engine) and a model each.
+REALTIME, LIVE = "realtime", "live"
+ENGINE_MODELS = {REALTIME: "gpt-realtime", LIVE: "gpt-live-1.1"}
 
 
 @dataclass
@@ -83,8 +86,10 @@ def start_servers(
     env: dict[str, str] | None = None,
     fake_args: list[str] | None = None,
     shape: str = EMBEDDED,
+    engine: str = REALTIME,
 ) -> Servers:
-    """The server (by `shape`) and the fake Realtime as subprocesses, with one agent per call.
+    """The server (by `shape`) and the stand-ins (Realtime, GPT-Live, Responses) as
+    subprocesses, with one agent per call, on `engine` (the agent's setting).
 
     Without `env`, a fresh database (SQLite in a temporary folder; PostgreSQL for `serve`);
     with a DATABASE_URL in `env` (a test's database), that one, already migrated, with `calls`
@@ -117,7 +122,8 @@ def start_servers(
             "from agents.models import Agent\n"
             f"for i in range({calls}):\n"
             f"    Agent(name=f'bench {{i}}', phone_number='+' + str({BASE_NUMBER} + i), "
-            "instructions=f'bench call {i}', greeting='Greet the caller.').save()\n"
+            "instructions=f'bench call {i}', greeting='Greet the caller.', "
+            f"engine={engine!r}, model={ENGINE_MODELS[engine]!r}).save()\n"
         )
         subprocess.run([py, "manage.py", "shell", "-v0", "-c", make_agents], cwd=ROOT, env=env,
                        check=True)  # fmt: skip

@@ -53,7 +53,7 @@ class CallReport:
     # Raw timings (time.monotonic) for benchmarks.
     t0: float = 0.0
     sent_at: list[float] = field(default_factory=list, repr=False)
-    arrivals: list[tuple[float, int]] = field(default_factory=list, repr=False)
+    first_audio_at: float | None = None  # the first audible frame arrived
     heard: np.ndarray | None = field(default=None, repr=False)
 
     def summary(self) -> str:
@@ -128,6 +128,15 @@ def read_wav(path: str | Path, rate: int) -> np.ndarray:
     if source_rate != rate:
         data = soxr.resample(data, source_rate, rate, quality="VHQ")
     return data.astype(np.int16)
+
+
+# Louder than this (of 32767) is the agent speaking; the GPT-Live track's silence is zeros.
+AUDIBLE = 100
+
+
+def _audible(pcm: bytes) -> bool:
+    samples = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2")
+    return bool(samples.size) and int(np.abs(samples.astype(np.int32)).max()) > AUDIBLE
 
 
 class _MediaBuffer:
@@ -366,10 +375,13 @@ async def stream_call(
             async for message in ws:
                 now = time.monotonic()
                 if isinstance(message, bytes):
-                    report.arrivals.append((now, len(message)))
                     begins = media.add(message, now)
+                    # Speech, not silence: a GPT-Live track goes on, silent, between answers.
+                    if not _audible(message):
+                        continue
                     if not first_audio:
                         first_audio.append(now - t0)
+                        report.first_audio_at = now
                     if begins - last_frame_end > 0.3:
                         bursts.append(begins - t0)
                     last_frame_end = begins + len(message) / 2 / rate
@@ -381,7 +393,7 @@ async def stream_call(
                     if command.get("type") == "killAudio":
                         report.barge_ins += 1
                         media.kill(now)
-                        last_frame_end = now - t0 - 1
+                        last_frame_end = now - 1  # what plays next is a new answer
 
         receiver = asyncio.create_task(receive())
         await ws.send(json.dumps(hello))
@@ -395,7 +407,7 @@ async def stream_call(
     heard = report.heard = media.finish()
     report.time_to_first_audio_ms = first_audio[0] * 1000 if first_audio else None
     report.turns = len(bursts)
-    report.agent_audio_s = float(np.count_nonzero(np.abs(heard) > 100)) / rate
+    report.agent_audio_s = float(np.count_nonzero(np.abs(heard) > AUDIBLE)) / rate
     for _, end in spans:
         after = [b for b in bursts if b > end]
         if after:
