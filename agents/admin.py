@@ -177,7 +177,7 @@ class AgentAdmin(admin.ModelAdmin):
                 "it speaks and stops by itself when talked over: those settings do not apply, "
                 "it costs a flat amount per minute (docs/engines.md), and its tools are run by "
                 "a second model that follows the “instructions for tools”.",
-                "fields": ("engine", "model", "backend_instructions"),
+                "fields": ("engine", "model", "backend_instructions", "backend_model"),
             },
         ),
         (

@@ -22,6 +22,7 @@ from agents.tools import (
     validate_secret_env,
 )
 from streaming.core.agent_settings import AgentSettings
+from streaming.core.live import BACKEND_MODEL
 from voiceproject.lib.numbers import InvalidNumber, normalise
 
 SIGNING_SECRET_ENV_PREFIX = "SAUTIKIT_SIGNING_SECRET_"  # noqa: S105 (a name, not a secret)
@@ -94,6 +95,7 @@ REVISED_FIELDS = (
     "engine",
     "model",
     "backend_instructions",
+    "backend_model",
     "greeting",
     "track",
     "sample_rate",
@@ -207,6 +209,13 @@ class Agent(models.Model):
         help_text="GPT-Live only, optional. Business rules and when to use each tool, for the "
         "second model that runs the tools. Keep the voice and manner in the instructions "
         "above. Empty: that model gets the instructions above.",
+    )
+    backend_model = models.CharField(
+        max_length=64,
+        default=BACKEND_MODEL,
+        verbose_name="model for tools (GPT-Live only)",
+        help_text=f"GPT-Live only. The OpenAI text model that runs the tools. Leave as "
+        f"{BACKEND_MODEL} unless a developer asks (another model may need its prices set).",
     )
     greeting = models.TextField(
         blank=True,

@@ -53,6 +53,7 @@ def agent_form(**fields: str) -> dict[str, str]:
         "engine": "realtime",
         "model": "gpt-realtime",
         "backend_instructions": "",
+        "backend_model": "gpt-5-mini",
         "signing_secret_env": "",
         "max_call_minutes": "15",
         "silence_timeout_seconds": "60",

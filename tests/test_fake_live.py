@@ -8,6 +8,7 @@ import base64
 import itertools
 import json
 import time
+import wave
 from typing import Any
 
 import numpy as np
@@ -159,6 +160,27 @@ async def test_it_speaks_and_hears_g711_at_8_khz(live):
     assert any(e["type"] == "session.input_transcript.delta" for e in events)
     answer = samples(audio_of(events, "audio/pcmu"))
     assert abs(dominant_hz(answer[np.abs(answer) > 100], 8000) - 440) < 10
+
+
+async def test_it_keeps_what_it_heard_decoded_at_the_sessions_rate(live, tmp_path):
+    _, client = await live(keep_audio=str(tmp_path))
+    session = {**START["session"], "audio": {"format": {"type": "audio/pcma", "rate": 8000}}}
+    await client.send({**START, "session": session})
+    await client.hear(2, until="session.started")
+    await client.audio(tone(300, 400, 8000, amp=0.5), "audio/pcma")
+    await client.send({"type": "session.close"})
+    await client.hear(2, until="session.closed")
+    await client.ws.wait_closed()
+    for _ in range(100):  # written as the server's side of the session ends
+        if list(tmp_path.glob("*.wav")):
+            break
+        await asyncio.sleep(0.05)
+    [kept] = tmp_path.glob("*.wav")
+    with wave.open(str(kept)) as w:
+        assert w.getframerate() == 8000
+        heard = samples(w.readframes(w.getnframes()))
+    assert heard.size == 8000 * 400 // 1000
+    assert abs(dominant_hz(heard, 8000) - 300) < 5
 
 
 LOOK_UP = {"type": "function", "name": "look_up_booking", "description": "Finds a booking.",

@@ -40,12 +40,13 @@ class Call:
         self.fed = bytearray()
 
     async def start(self, fallback: str = "", tools: ToolBox | None = None,
+                    agent_fields: dict[str, Any] | None = None,
                     **limits: float) -> None:  # fmt: skip
         self.server = await FakeLiveServer(self.options).start()
         tools = tools or ToolBox(end_call=False, transfer_to="", custom={})
         agent = settings_from({"model": "gpt-live-1.1", "instructions": "Be brief.",
                                "greeting": "Greet the caller.", "sample_rate": self.rate,
-                               "fallback_number": fallback})  # fmt: skip
+                               "fallback_number": fallback, **(agent_fields or {})})  # fmt: skip
         self.bridge = LiveBridge(agent, LiveClient(self.server.url, "sk-test", 5), self._heard,
                                  lambda k, p: self.reports.append((k, p)),
                                  Limits(**{"max_call_s": 60, "silence_timeout_s": 30,
@@ -138,14 +139,29 @@ async def test_talked_over_the_caller_stops_hearing_it_within_a_frame_or_two():
     call = Call(16000, reply_ms=4000)
     await call.start()
     await call.say(bytes(2 * 16000 // 2))  # the greeting plays for half a second
-    await call.say(tone(300, 1500, 16000, amp=0.5))  # the caller talks over it, and hangs up
+    await call.say(tone(300, 1500, 16000, amp=0.5))  # the caller talks over it
+    await call.say(bytes(2 * 16000 * 700 // 1000))  # and is quiet long enough to be done
     await call.hang_up()
-    [stopped_at] = call.session.stopped_at
+    [stopped_at, *_] = call.session.stopped_at
     loud = [t for t, frame in call.frames if np.abs(samples(frame)).max() > 300]
     # After the model stopped: the frames already on their way (the playout's 40 ms lead and
-    # the frame being written), no more.
-    assert loud[-1] - stopped_at < 0.1
-    assert len(loud_runs(call.heard(), 16000)) == 1  # nothing said after
+    # the frame being written), no more until it answers, once the caller is done (1.5 s on).
+    assert max(t for t in loud if t < stopped_at + 1.0) - stopped_at < 0.1
+    assert not [t for t in loud if stopped_at + 0.1 < t < stopped_at + 1.5]
+    # The call's page marks the greeting cut short, as on the Realtime path (known once the
+    # caller's words arrive, when they have finished).
+    greeting, *_ = [t for t in call.turns() if t["role"] == "agent"]
+    assert greeting.get("interrupted") is True
+    assert greeting["ended_ms"] - greeting["started_ms"] < 800
+
+
+async def test_an_answer_heard_to_its_end_is_not_marked_interrupted():
+    call = Call(16000)
+    await call.start()
+    await call.say(caller_turn(16000))
+    await call.hang_up()
+    agent = [t for t in call.turns() if t["role"] == "agent"]
+    assert len(agent) == 2 and not any(t.get("interrupted") for t in agent)
 
 
 async def test_the_session_reaching_its_limit_ends_the_call():
@@ -210,3 +226,23 @@ async def test_a_custom_tool_answers_through_the_backend():
     assert any("Tuesday 10:00" in t["text"] for t in call.turns() if t["role"] == "agent")
     [usage] = [p for k, p in call.reports if k == "live usage"]
     assert usage["backend_tokens"]["output"] > 0
+
+
+@pytest.mark.parametrize(
+    "fields, expected",
+    [
+        ({"backend_instructions": "Look the booking up first.", "backend_model": "gpt-5"},
+         ("Look the booking up first.", "gpt-5")),
+        ({}, ("Be brief.", "gpt-5-mini")),  # none of its own: the agent's instructions
+    ],
+)  # fmt: skip
+async def test_the_backend_gets_the_agents_instructions_for_tools_and_model(fields, expected):
+    call = Call(16000)
+    await call.start(tools=ToolBox(end_call=True, transfer_to="", custom={}), agent_fields=fields)
+    await call.say(bytes(2 * 16000 // 5))
+    await call.hang_up()
+    backend = call.session.got[0]["session"]["delegation"]["responses"]
+    assert (backend["instructions"], backend["model"]) == expected
+    assert call.session.got[0]["session"]["instructions"] == "Be brief."  # the voice's own
+    [usage] = [p for k, p in call.reports if k == "live usage"]
+    assert usage["backend_model"] == expected[1]

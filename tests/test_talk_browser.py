@@ -2,8 +2,8 @@
 it heard (pitch and length), and the page measures what it played back.
 
 Chromium loops the WAV (`--use-file-for-fake-audio-capture`): silence while the agent greets,
-a 660 Hz burst, silence while it answers. The agent (the Realtime stand-in) greets with 1.5 s of
-440 Hz, and answers each burst the same.
+a 660 Hz burst, silence while it answers. The agent (the Realtime stand-in, or GPT-Live's when
+the draft tried is on that engine) greets with 1.5 s of 440 Hz, and answers each burst the same.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from django.contrib.auth.models import Permission, User
 
 from agents.models import Agent, NoteField
 from calls.models import Call, Direction, Status
+from streaming.devtools.servers import LIVE, REALTIME
 from streaming.devtools.signals import loud_runs
 from tests.live_stack import start_stack
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, SHOTS
@@ -28,7 +29,9 @@ RATE = 16000
 BURST_S, BURST_HZ = 1.0, 660.0
 QUIET_S = 2.5  # before the burst (the greeting) and after it (the answer)
 REPLY_S, REPLY_HZ = 1.5, 440.0  # the stand-in's voice (its defaults)
-FAKE_RATE = 24000  # what the stand-in hears, after the bridge's resampler
+# What each engine's stand-in hears: Realtime at 24 kHz, after the bridge's resampler; GPT-Live
+# the 16 kHz call as it is.
+HEARD_RATES = {REALTIME: 24000, LIVE: 16000}
 
 
 def microphone_wav(path: Path, before_s: float = QUIET_S) -> Path:
@@ -75,10 +78,14 @@ def log_in(page, base: str) -> None:
     page.click("input[type=submit]")
 
 
-def test_an_operator_talks_to_an_agent_from_the_browser(agent, tester, tmp_path):
+@pytest.mark.parametrize("engine", [REALTIME, LIVE])
+def test_an_operator_talks_to_an_agent_from_the_browser(agent, tester, tmp_path, engine):
+    """On GPT-Live: the way docs/engines.md moves an agent, its draft tried before publishing."""
     from playwright.sync_api import expect, sync_playwright
 
     agent.greeting = "Karibu! This is the draft."
+    if engine == LIVE:
+        agent.engine, agent.model = LIVE, "gpt-live-1.1"
     agent.save(author="tests")  # a draft: phone callers still get v1
     NoteField.objects.create(agent=agent, name="caller's name", kind="text")
     NoteField.objects.create(agent=agent, name="reason", kind="choice",
@@ -110,7 +117,8 @@ def test_an_operator_talks_to_an_agent_from_the_browser(agent, tester, tmp_path)
             page.wait_for_timeout(300)  # the answer's last frames out of the jitter buffer
             played = page.evaluate("window.talk.report()")
             stats = page.evaluate("window.talk.stats")
-            page.screenshot(path=str(SHOTS / "talk.png"), full_page=True)
+            if engine == REALTIME:
+                page.screenshot(path=str(SHOTS / "talk.png"), full_page=True)
 
             page.click("#talk-hangup")
             page.wait_for_url("**/admin/calls/call/*/change/", timeout=15000)
@@ -123,7 +131,8 @@ def test_an_operator_talks_to_an_agent_from_the_browser(agent, tester, tmp_path)
                 page.reload()
             expect(page.locator("#call-summary-text")).to_contain_text("The caller spoke")
             expect(page.locator("#call-notes")).to_contain_text("appointment")
-            page.screenshot(path=str(SHOTS / "call-summary.png"), full_page=True)
+            if engine == REALTIME:
+                page.screenshot(path=str(SHOTS / "call-summary.png"), full_page=True)
             browser.close()
     finally:
         stack.stop()
@@ -143,20 +152,22 @@ def test_an_operator_talks_to_an_agent_from_the_browser(agent, tester, tmp_path)
         assert abs(pitch(out[start:end], RATE) - REPLY_HZ) < 3
 
     # What the stand-in heard: the bursts at their pitch and length, through the browser's
-    # microphone path, the socket, the bridge and its resampler.
+    # microphone path, the socket, the bridge (and its resampler, on Realtime).
     [session] = [json.loads(line) for line in sessions]
+    heard_rate = HEARD_RATES[engine]
     with wave.open(session["audio_file"]) as w:
         heard = np.frombuffer(w.readframes(w.getnframes()), "<i2") / 32768
-        assert w.getframerate() == FAKE_RATE
-    bursts = loud_runs(heard, FAKE_RATE, floor=0.02, shortest_s=0.1)
+        assert w.getframerate() == heard_rate
+    bursts = loud_runs(heard, heard_rate, floor=0.02, shortest_s=0.1)
     assert bursts, "the stand-in heard nothing"
     start, end = bursts[0]
-    assert abs((end - start) / FAKE_RATE - BURST_S) < 0.1, bursts
-    assert abs(pitch(heard[start:end], FAKE_RATE) - BURST_HZ) < 3
+    assert abs((end - start) / heard_rate - BURST_S) < 0.1, bursts
+    assert abs(pitch(heard[start:end], heard_rate) - BURST_HZ) < 3
 
     call = Call.objects.get(direction=Direction.BROWSER)
     assert call.status == Status.COMPLETED
     assert call.agent_revision.number == 4  # the draft (greeting and notes), as chosen
+    assert call.agent_revision.snapshot["engine"] == engine
     assert Agent.objects.get().published_revision.number == 1
     assert call.ended_by == "caller"
     assert call.metadata["browser"]["user"] == "amina"
@@ -165,11 +176,17 @@ def test_an_operator_talks_to_an_agent_from_the_browser(agent, tester, tmp_path)
     assert call.analysis == "done" and call.notes["reason"] == "appointment"
 
 
-def test_speaking_over_the_agent_stops_it_in_the_page(agent, tester, tmp_path):
-    """The caller's burst starts 0.4 s into the greeting: the stand-in hears speech, the
-    bridge sends killAudio, and the page drops what it had queued."""
+@pytest.mark.parametrize("engine", [REALTIME, LIVE])
+def test_speaking_over_the_agent_stops_it_in_the_page(agent, tester, tmp_path, engine):
+    """The caller's burst starts 0.4 s into the greeting: the stand-in hears speech. On Realtime
+    the bridge sends killAudio and the page drops what it had queued; on GPT-Live the model's
+    track goes quiet by itself, and the page never had more than the playout's lead."""
     from playwright.sync_api import expect, sync_playwright
 
+    if engine == LIVE:
+        agent.engine, agent.model = LIVE, "gpt-live-1.1"
+        agent.save(author="tests")
+        agent.publish(author="tests")
     wav = microphone_wav(tmp_path / "caller.wav", before_s=0.4)
     stack = start_stack({"DJANGO_DEBUG": "1"}, [])
     try:
@@ -189,7 +206,10 @@ def test_speaking_over_the_agent_stops_it_in_the_page(agent, tester, tmp_path):
     finally:
         stack.stop()
         stack.tmp.cleanup()
-    assert stats["kills"] >= 1 and played["flushes"] >= 1
+    if engine == REALTIME:
+        assert stats["kills"] >= 1 and played["flushes"] >= 1
+    else:
+        assert stats["kills"] == played["flushes"] == 0
     out = np.array(played["played"], dtype=np.float64)
     [greeting, *_] = loud_runs(out, RATE, floor=0.02, shortest_s=0.05)
     # Cut short: the burst began 0.4 s in, the stand-in's VAD needs 60 ms, then the round trip.

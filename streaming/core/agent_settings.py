@@ -20,6 +20,7 @@ class AgentSettings:
     model: str
     instructions: str
     backend_instructions: str  # GPT-Live: for the backend model that runs the tools
+    backend_model: str  # GPT-Live: that model
     voice: str
     greeting: str
     sample_rate: int

@@ -19,6 +19,17 @@ def bytes_to_ms(n: int, rate: int) -> float:
     return (n // 2) * 1000 / rate
 
 
+# Louder than this (of 32767, about -50 dBFS) is speech; a model's track between answers is
+# silence (zeros, or the faint noise of a real one).
+AUDIBLE = 100
+
+
+def audible(pcm: bytes) -> bool:
+    """Whether S16LE audio carries anything louder than AUDIBLE."""
+    samples = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2")
+    return bool(samples.size) and int(np.abs(samples.astype(np.int32)).max()) > AUDIBLE
+
+
 class OddByteCarry:
     """Frames may end mid-sample: keep the odd byte for the next frame."""
 

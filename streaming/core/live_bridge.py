@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from streaming.core.agent_settings import AgentSettings
-from streaming.core.audio import Resampler
+from streaming.core.audio import Resampler, audible
 from streaming.core.bridge import SendBytes
 from streaming.core.bridge_life import BridgeLife, Report
 from streaming.core.caller_audio import CallerAudio
@@ -28,7 +28,6 @@ from streaming.core.endings import CallEnd, EndedBy
 from streaming.core.hangup import HANG_UP_WITHIN_S, HangUp
 from streaming.core.limits import Limits
 from streaming.core.live import (
-    BACKEND_MODEL,
     FORMATS,
     LiveClient,
     commentary,
@@ -86,10 +85,12 @@ class LiveBridge(BridgeLife):
 
     async def start(self) -> None:
         """Start the session (raises UpstreamError), greet, and send what came meanwhile."""
-        # The backend gets the agent's instructions too: it decides which tool to call.
-        first = session_start(self._agent.model, self._agent.instructions, self._agent.voice,
-                              self._format, self._tools.definitions(),
-                              backend_instructions=self._agent.instructions)  # fmt: skip
+        # The backend decides which tool to call: its own instructions, else the agent's.
+        agent = self._agent
+        first = session_start(agent.model, agent.instructions, agent.voice, self._format,
+                              self._tools.definitions(),
+                              backend_instructions=agent.backend_instructions or agent.instructions,
+                              backend_model=agent.backend_model)  # fmt: skip
         await self._client.start(first)
         self._transcript.offset_ms = self._clock.ms()
         if self._stopping:  # the caller hung up while we connected
@@ -112,7 +113,7 @@ class LiveBridge(BridgeLife):
         self._transcript.flush()
         self._report("live usage", {"seconds": self._client.usage_seconds,
                                     "closed": self._client.closed_reason,
-                                    "backend_model": BACKEND_MODEL,
+                                    "backend_model": self._agent.backend_model,
                                     "backend_tokens": self._backend_tokens})  # fmt: skip
 
     def result(self) -> CallEnd:
@@ -132,6 +133,8 @@ class LiveBridge(BridgeLife):
         kind = event.get("type", "")
         if kind == "session.output_audio.delta":
             pcm = base64.b64decode(event.get("delta") or "")
+            if audible(pcm):
+                self._transcript.agent_audible(event.get("start_ms"), event.get("end_ms"))
             self._playout.enqueue(TRACK, self._down.process(pcm) if self._down else pcm)
         elif kind == "session.input_transcript.delta":
             self._last_activity = self._clock.now()

@@ -3,7 +3,10 @@
 GPT-Live has no turns: it sends `session.input_transcript.delta` (the caller) and
 `session.output_transcript.delta` (the model) with `start_ms`/`end_ms` on the session's audio
 clock. A turn here is a run of one side's deltas: it ends when the other side speaks, or after
-`GAP_MS` without a word from it. Each turn is reported as the Realtime path reports its turns
+`GAP_MS` without a word from it. A model's turn lasts as long as its voice does (word times are
+coarse: the last word's delta may come well before the voice ends), and a model's turn that the
+caller began speaking into is marked interrupted (the model stops by itself then; its words are
+only what it said). Each turn is reported as the Realtime path reports its turns
 (transcript.py: `item_id`, `role`, times in ms from when the stream socket opened), once it is
 over, so the call's page looks the same whichever engine answered.
 """
@@ -18,6 +21,9 @@ from streaming.core.transcript import TURN
 
 Report = Callable[[str, dict[str, Any]], None]
 GAP_MS = 1200  # longer without a word from the same side: a new turn
+# The model's voice carries its turn on while it comes without a pause longer than this (so the
+# start of the next answer never stretches the last one).
+VOICE_JOIN_MS = 200
 CALLER, AGENT = "caller", "agent"
 
 
@@ -28,6 +34,7 @@ class _Turn:
     started_ms: int
     ended_ms: int
     words: list[str] = field(default_factory=list)
+    interrupted: bool = False
 
 
 class LiveTranscript:
@@ -45,6 +52,8 @@ class LiveTranscript:
         end = max(start, self._ms(event.get("end_ms")))
         turn = self._open
         if turn is not None and (turn.role != role or start - turn.ended_ms > GAP_MS):
+            # The caller's words began before the model's last ones ended: talked over.
+            turn.interrupted = turn.role == AGENT and role == CALLER and start < turn.ended_ms
             self._close()
             turn = None
         if turn is None:
@@ -54,6 +63,16 @@ class LiveTranscript:
                 self.agent_turns += 1
         turn.ended_ms = max(turn.ended_ms, end)
         turn.words.append(text)
+
+    def agent_audible(self, start_ms: Any, end_ms: Any) -> None:
+        """The model's track carried its voice from start_ms to end_ms (session clock)."""
+        turn = self._open
+        if (
+            turn is not None
+            and turn.role == AGENT
+            and self._ms(start_ms) - turn.ended_ms <= VOICE_JOIN_MS
+        ):
+            turn.ended_ms = max(turn.ended_ms, self._ms(end_ms))
 
     def tool(self, function_call_id: str, name: str, arguments: Any, started_ms: int,
              ended_ms: int, ok: bool, result: Any) -> None:  # fmt: skip
@@ -78,6 +97,8 @@ class LiveTranscript:
         said: dict[str, Any] = {"item_id": turn.item_id, "role": turn.role,
                                 "started_ms": turn.started_ms, "ended_ms": turn.ended_ms,
                                 "text": "".join(turn.words).strip()}  # fmt: skip
+        if turn.interrupted:
+            said["interrupted"] = True
         if turn.role == CALLER:
             self._last_caller_end_ms = turn.ended_ms
         elif self._last_caller_end_ms is not None:

@@ -33,7 +33,9 @@ import itertools
 import json
 import math
 import time
+import wave
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -83,6 +85,7 @@ class LiveOptions:
     # turn is delegated, if the session's Responses delegation lists the function.
     tool_calls: dict[int, tuple[str, dict[str, Any]]] = field(default_factory=dict)
     stats_path: str | None = None  # append one JSON line of timings per finished session
+    keep_audio: str | None = None  # a folder: each session's received audio, as <session>.wav
 
 
 class FakeLiveSession:
@@ -183,13 +186,27 @@ class FakeLiveSession:
                 # (It may have ended already, on sending to a socket that had closed.)
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await track
+            audio_file = self._keep_audio(self.options.keep_audio)
             if self.options.stats_path:
-                self._write_stats(self.options.stats_path)
+                self._write_stats(self.options.stats_path, audio_file)
 
-    def _write_stats(self, path: str) -> None:
+    def _keep_audio(self, folder: str | None) -> str:
+        """What the session heard (decoded, at the session's rate), for whoever checks it."""
+        if not folder or self.session is None:
+            return ""
+        path = Path(folder) / f"{self._id}.wav"
+        with wave.open(str(path), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(self.rate)
+            w.writeframes(bytes(self.received))
+        return str(path)
+
+    def _write_stats(self, path: str, audio_file: str) -> None:
         """Timings for the benchmarks, in the shape the Realtime stand-in writes them."""
         line = {
             "instructions": (self.session or {}).get("instructions", ""),
+            "audio_file": audio_file,
             "received_at": self.received_at,
             "first_delta_sent_at": self.first_delta_sent_at,
             "speech_events": self.speech_events,

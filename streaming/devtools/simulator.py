@@ -29,6 +29,7 @@ import soxr
 import websockets
 from websockets.typing import Subprotocol
 
+from streaming.core.audio import AUDIBLE, audible
 from streaming.core.stream_protocol import SUBPROTOCOL
 from voiceproject.lib import signatures
 
@@ -128,15 +129,6 @@ def read_wav(path: str | Path, rate: int) -> np.ndarray:
     if source_rate != rate:
         data = soxr.resample(data, source_rate, rate, quality="VHQ")
     return data.astype(np.int16)
-
-
-# Louder than this (of 32767) is the agent speaking; the GPT-Live track's silence is zeros.
-AUDIBLE = 100
-
-
-def _audible(pcm: bytes) -> bool:
-    samples = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2")
-    return bool(samples.size) and int(np.abs(samples.astype(np.int32)).max()) > AUDIBLE
 
 
 class _MediaBuffer:
@@ -377,7 +369,7 @@ async def stream_call(
                 if isinstance(message, bytes):
                     begins = media.add(message, now)
                     # Speech, not silence: a GPT-Live track goes on, silent, between answers.
-                    if not _audible(message):
+                    if not audible(message):
                         continue
                     if not first_audio:
                         first_audio.append(now - t0)

@@ -114,7 +114,8 @@ class Command(BaseCommand):
         if live_port is not None:
             live = LiveOptions(answers=options.answers, tool_calls=options.tool_calls,
                                reply_ms=options.voice.duration_ms,
-                               stats_path=options.stats_path)  # fmt: skip
+                               stats_path=options.stats_path,
+                               keep_audio=options.keep_audio)  # fmt: skip
             stand_in = await FakeLiveServer(live).start(host, live_port)
             self.stdout.write(f"Fake OpenAI GPT-Live on {stand_in.url}")
         await asyncio.Event().wait()
