@@ -155,6 +155,24 @@ async def test_talked_over_the_caller_stops_hearing_it_within_a_frame_or_two():
     assert greeting["ended_ms"] - greeting["started_ms"] < 800
 
 
+async def test_after_a_stall_the_caller_catches_up_in_the_tracks_silence():
+    """The track comes in real time and plays in real time: what came late, all at once, would
+    stay queued for the rest of the call. The bridge skips silence until it has caught up."""
+    call = Call(16000)
+    await call.start()
+    await call.say(bytes(2 * 16000 * 2))  # the greeting, then quiet
+    time.sleep(0.4)  # everything here stalls; the track's next 400 ms then come at once
+    await call.say(bytes(2 * 16000) + caller_turn(16000))
+    await call.hang_up()
+    answer_sent = call.session.speech_sent_at[-1]
+    heard = [
+        t for t, frame in call.frames if t > answer_sent and np.abs(samples(frame)).max() > 300
+    ]
+    assert heard[0] - answer_sent < 0.1  # not 0.4 s behind, as it would be without skipping
+    [usage] = [p for k, p in call.reports if k == "live usage"]
+    assert 300 <= usage["silence_skipped_ms"] <= 600
+
+
 async def test_an_answer_heard_to_its_end_is_not_marked_interrupted():
     call = Call(16000)
     await call.start()

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from streaming.core.agent_settings import AgentSettings
-from streaming.core.audio import Resampler, audible
+from streaming.core.audio import Resampler, audible, bytes_to_ms
 from streaming.core.bridge import SendBytes
 from streaming.core.bridge_life import BridgeLife, Report
 from streaming.core.caller_audio import CallerAudio
@@ -42,6 +42,10 @@ from streaming.core.tools import ToolBox, ToolOutcome, shown_arguments
 LIVE_ENGINE = "live"  # AgentSettings.engine for this path
 LIVE_RATE = 16000  # what GPT-Live hears and says (live.FORMATS)
 LEAD_MS = 40  # the model's track is already real time: stay two frames ahead, no more
+# The track comes in real time and plays out in real time, so audio that came late and all at
+# once (a stall here, or on the way) would stay queued for the rest of the call: past this much
+# behind, its silences are skipped until the caller is caught up (speech is never skipped).
+BEHIND_MS = LEAD_MS + 60
 TRACK = "live"  # the playout's one item: the model's continuous track
 QUIET_AFTER_S = 0.8  # no words from the model this long after its goodbye began: it is said
 # session.closed reasons that end the call, and how.
@@ -72,6 +76,7 @@ class LiveBridge(BridgeLife):
         self._hang_up = HangUp(tools)
         self._calls: list[ToolCall] = []  # the backend's calls not yet answered
         self._backend_tokens = {"input": 0, "cached": 0, "output": 0}
+        self._skipped_ms = 0.0  # of the track's silence, to catch up (BEHIND_MS)
         self._last_agent_word = 0.0
         rate = agent.sample_rate
         self._format = FORMATS[rate]
@@ -114,7 +119,8 @@ class LiveBridge(BridgeLife):
         self._report("live usage", {"seconds": self._client.usage_seconds,
                                     "closed": self._client.closed_reason,
                                     "backend_model": self._agent.backend_model,
-                                    "backend_tokens": self._backend_tokens})  # fmt: skip
+                                    "backend_tokens": self._backend_tokens,
+                                    "silence_skipped_ms": round(self._skipped_ms)})  # fmt: skip
 
     def result(self) -> CallEnd:
         played = self._playout.counts()
@@ -135,6 +141,9 @@ class LiveBridge(BridgeLife):
             pcm = base64.b64decode(event.get("delta") or "")
             if audible(pcm):
                 self._transcript.agent_audible(event.get("start_ms"), event.get("end_ms"))
+            elif self._playout.backlog_s() * 1000 > BEHIND_MS:
+                self._skipped_ms += bytes_to_ms(len(pcm), LIVE_RATE)
+                return
             self._playout.enqueue(TRACK, self._down.process(pcm) if self._down else pcm)
         elif kind == "session.input_transcript.delta":
             self._last_activity = self._clock.now()

@@ -99,6 +99,10 @@ class Playout:
         """How much written audio the caller has not heard yet (the media server's buffer)."""
         return max(0.0, self._played_until - self._clock())
 
+    def backlog_s(self) -> float:
+        """Audio the caller has not heard yet: queued here, and written ahead of its clock."""
+        return bytes_to_ms(self._queued, self.rate) / 1000 + self.ahead_s()
+
     def is_playing(self) -> bool:
         return self._queued > 0 or self.ahead_s() > 0
 

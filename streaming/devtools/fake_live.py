@@ -107,6 +107,7 @@ class FakeLiveSession:
         self.received_at: list[tuple[float, int]] = []  # (when, caller bytes so far) per append
         self.speech_events: list[tuple[str, float]] = []  # ("started", when) the caller spoke
         self.first_delta_sent_at: float | None = None  # the first chunk of speech sent
+        self.speech_sent_at: list[float] = []  # the first chunk of each stretch of speech
         self.caller_turns = 0
         self.instructions_appended: list[str] = []
         self.function_calls: dict[str, dict[str, Any]] = {}  # call_id -> the call, as sent
@@ -466,9 +467,12 @@ class FakeLiveSession:
         n = self.rate * self.options.chunk_ms // 1000
         usage_every = 1000 // self.options.chunk_ms
         start = time.monotonic()
+        speaking = False
         for tick in itertools.count(1):
             chunk = self._speech[:n]
             self._speech = self._speech[n:]
+            if chunk.size and not speaking:
+                self.speech_sent_at.append(time.monotonic())
             speaking = chunk.size > 0
             if speaking and self.first_delta_sent_at is None:
                 self.first_delta_sent_at = time.monotonic()
