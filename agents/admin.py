@@ -183,8 +183,8 @@ class AgentAdmin(admin.ModelAdmin):
         (
             "Taking turns",
             {
-                "description": "How the agent knows the caller has finished. The defaults suit "
-                "most lines.",
+                "description": "Realtime engine only (GPT-Live decides this itself). How the "
+                "agent knows the caller has finished. The defaults suit most lines.",
                 "fields": (
                     "turn_detection",
                     "vad_threshold",
@@ -198,8 +198,8 @@ class AgentAdmin(admin.ModelAdmin):
         (
             "Hearing and speaking",
             {
-                "description": "How the agent hears the caller and how it speaks. The defaults "
-                "suit most lines.",
+                "description": "Realtime engine only (GPT-Live decides this itself). How the "
+                "agent hears the caller and how it speaks. The defaults suit most lines.",
                 "fields": (
                     "noise_reduction",
                     "transcription_language",

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bench import calls, plot, resampler
 from streaming.core.audio import QUALITY
-from streaming.core.live_bridge import BEHIND_MS, LEAD_MS
+from streaming.core.live_bridge import LEAD_MS
 from streaming.devtools.servers import (
     EMBEDDED,
     LIVE,
@@ -255,7 +255,6 @@ def main() -> None:
         verdict=verdict(rows),
         table_e=engine_table(rows, live_rows),
         lead_ms=LEAD_MS,
-        behind_ms=BEHIND_MS,
         shapes="\n".join(f"- *{k}*: {v}" for k, v in SHAPE_NAMES.items()),
     )
     DOC.write_text(body)
@@ -355,12 +354,12 @@ rows of table (c). What each figure means on the GPT-Live path:
   silent frames do not count.
 - *barge-in tail*: the model stops by itself when talked over (there is no `killAudio` on this
   path): what the caller still hears after the stand-in heard the caller start is what the
-  bridge had already sent (it stays {lead_ms} ms ahead) and the media buffer held, plus what
-  was queued after a stall (the track comes in real time, so a backlog only drains where the
-  bridge skips the track's silence, past {behind_ms} ms behind).
-- *CPU*: the track runs both ways for the whole call, 50 messages a second each way, silence
-  included, where the Realtime engine's output carries only speech; the stand-ins share one
-  process beside the server on the same two cores.
+  bridge had already sent (it stays {lead_ms} ms ahead) and the media buffer held, plus what a
+  stall during that answer had queued (the track comes in real time: a backlog drains only in
+  the model's pauses, whose silence the bridge does not send).
+- *CPU*: the track comes from the model for the whole call, 50 messages a second, silence
+  included (the bridge passes on only its speech), where the Realtime engine's output carries
+  only speech; the stand-ins share one process beside the server on the same two cores.
 
 {table_e}
 

@@ -382,16 +382,11 @@ class Call(models.Model):
             sautikit_kes(self.direction, self.billed_seconds),
         )
 
-    def add_live_usage(
-        self, seconds: Any, backend_tokens: Any, silence_skipped_ms: Any = 0
-    ) -> None:
-        """A GPT-Live session's final usage: billed by its seconds, and its backend's tokens;
-        and how much of its track's silence was skipped to catch up after a delay."""
+    def add_live_usage(self, seconds: Any, backend_tokens: Any) -> None:
+        """A GPT-Live session's final usage: billed by its seconds, and its backend's tokens."""
         seconds = float(seconds) if isinstance(seconds, int | float) else 0.0
         tokens = backend_tokens if isinstance(backend_tokens, dict) else {}
-        skipped = silence_skipped_ms if isinstance(silence_skipped_ms, int) else 0
-        self.metadata["live"] = {"seconds": seconds, "backend_tokens": tokens,
-                                 "silence_skipped_ms": skipped}  # fmt: skip
+        self.metadata["live"] = {"seconds": seconds, "backend_tokens": tokens}
         self.openai_cost_usd = openai_usd(self.tokens()) + live_usd(seconds, tokens)
 
     def latency_summary(self) -> tuple[int | None, int | None]:

@@ -181,8 +181,7 @@ def _apply_report(
         call.save(update_fields=["metadata", "updated_at"])
         return
     elif kind == "live usage":
-        call.add_live_usage(payload.get("seconds"), payload.get("backend_tokens"),
-                            payload.get("silence_skipped_ms"))  # fmt: skip
+        call.add_live_usage(payload.get("seconds"), payload.get("backend_tokens"))
         call.save(update_fields=["metadata", "openai_cost_usd", "updated_at"])
         return
     elif kind == "recording":

@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from agents.models import Agent
 from calls.costs import live_usd
 from streaming.devtools.fake_live import FakeLiveServer, LiveOptions
-from streaming.devtools.signals import dominant_hz, loud_runs, samples, snr_db, tone
+from streaming.devtools.signals import as_heard, dominant_hz, loud_runs, samples, snr_db, tone
 from tests.bridge_helpers import (
     bridge_ended,
     call_turns,
@@ -37,9 +37,9 @@ async def live_stand_in(settings):
     await server.stop()
 
 
-async def talk(comm, pcm: bytes, rate: int) -> bytes:
+async def talk(comm, pcm: bytes, rate: int) -> np.ndarray:
     """Send the caller's audio in real-time 20 ms frames; return what the caller heard."""
-    heard = bytearray()
+    heard: list[tuple[float, bytes]] = []
     step = rate // 50 * 2
     loop = asyncio.get_running_loop()
     start = loop.time()
@@ -48,9 +48,9 @@ async def talk(comm, pcm: bytes, rate: int) -> bytes:
         while not await comm.receive_nothing(timeout=0.001, interval=0.001):
             message = await comm.receive_output()
             if message.get("bytes"):
-                heard += message["bytes"]
+                heard.append((loop.time(), message["bytes"]))
         await asyncio.sleep(max(0.0, start + (n + 1) * 0.02 - loop.time()))
-    return bytes(heard)
+    return as_heard(heard, rate)
 
 
 @pytest.mark.parametrize("rate", [16000, 8000])
@@ -67,7 +67,7 @@ async def test_a_gpt_live_call_through_the_consumer(live_stand_in, rate):
     assert await wait_for(bridge_ended)
 
     # The caller heard the greeting and the answer: 1.5 s each of 440 Hz, clean.
-    out = samples(heard)
+    out = heard
     runs = loud_runs(out, rate, floor=300, shortest_s=0.1)
     assert len(runs) == 2, runs
     for start, end in runs:

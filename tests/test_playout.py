@@ -96,3 +96,37 @@ async def test_it_drops_what_is_not_written_on_clear():
     assert sum(len(f) for f in sent) == written
     assert dropped + written == 2 * RATE
     assert playout.written_ms("a") == written // 2 * 1000 // RATE
+
+
+async def test_it_starts_with_a_cushion_in_hand_and_gathers_it_again_after_running_dry():
+    """Audio that comes at real-time pace never gets ahead by itself: with prime_ms, nothing
+    plays until that much is here, at the start and after an underrun (counted once)."""
+    sent: list[float] = []
+
+    async def send(frame: bytes) -> None:
+        sent.append(time.monotonic())
+
+    async def sent_count(n: int) -> int:
+        for _ in range(100):  # a loaded machine may be slow to run the playout
+            if len(sent) >= n:
+                break
+            await asyncio.sleep(0.01)
+        return len(sent)
+
+    playout = Playout(RATE, send, lead_ms=40, prime_ms=40)
+    task = asyncio.create_task(playout.run())
+    playout.enqueue("a", b"\x01\x00" * 320)  # 20 ms: not enough to start
+    await asyncio.sleep(0.1)
+    assert sent == []
+    playout.enqueue("a", b"\x01\x00" * 320)  # 40 ms: both frames go at once
+    assert await sent_count(2) == 2
+    await asyncio.sleep(0.1)  # the caller has heard them: dry
+    playout.enqueue("a", b"\x01\x00" * 320)
+    await asyncio.sleep(0.1)
+    assert len(sent) == 2  # waiting for a cushion again
+    playout.enqueue("a", b"\x01\x00" * 320)
+    assert await sent_count(4) == 4
+    playout.end_item("a")
+    await asyncio.sleep(0.05)
+    task.cancel()
+    assert playout.counts().underruns == 1

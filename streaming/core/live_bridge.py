@@ -1,6 +1,6 @@
-"""One live call through GPT-Live: the caller's audio up continuously, the model's continuous
-track paced down, shallow, so that when the model stops (it stops by itself when talked over)
-the caller stops hearing it within a frame or two.
+"""One live call through GPT-Live: the caller's audio up continuously, the speech on the
+model's continuous track paced down (its silence is not sent), shallow, so that when the model
+stops (it stops by itself when talked over) the caller stops hearing it within a frame or two.
 
 The same outside as bridge.Bridge (start, feed, stop, wait_ended, result), so the consumer runs
 either. What differs: no VAD settings, no cancel or truncate, no killAudio (the track itself
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from streaming.core.agent_settings import AgentSettings
-from streaming.core.audio import Resampler, audible, bytes_to_ms
+from streaming.core.audio import Resampler, audible
 from streaming.core.bridge import SendBytes
 from streaming.core.bridge_life import BridgeLife, Report
 from streaming.core.caller_audio import CallerAudio
@@ -41,12 +41,18 @@ from streaming.core.tools import ToolBox, ToolOutcome, shown_arguments
 
 LIVE_ENGINE = "live"  # AgentSettings.engine for this path
 LIVE_RATE = 16000  # what GPT-Live hears and says (live.FORMATS)
-LEAD_MS = 40  # the model's track is already real time: stay two frames ahead, no more
-# The track comes in real time and plays out in real time, so audio that came late and all at
-# once (a stall here, or on the way) would stay queued for the rest of the call: past this much
-# behind, its silences are skipped until the caller is caught up (speech is never skipped).
-BEHIND_MS = LEAD_MS + 60
-TRACK = "live"  # the playout's one item: the model's continuous track
+# The model's track is already real time: stay two frames ahead, no more; and, since audio at
+# real-time pace never gets ahead by itself, start each stretch of speech with those two frames
+# in hand, against the jitter of its coming.
+LEAD_MS = 40
+# soxr (LQ) takes 16 kHz down to 8 kHz in blocks of about 59 ms, one every two or three frames:
+# an 8 kHz call starts each stretch with this much more in hand, or it would run dry between.
+DOWN_BLOCK_MS = 40
+# Each stretch of the model's speech is one playout item; its silence is not sent at all (the
+# phone side plays silence when it has nothing). The track comes and plays in real time, so
+# audio that came late and all at once (a stall here or on the way) would otherwise stay queued,
+# here and on the phone side, for the rest of the call: both drain in every pause instead.
+SPEECH = "live-speech"
 QUIET_AFTER_S = 0.8  # no words from the model this long after its goodbye began: it is said
 # session.closed reasons that end the call, and how.
 CLOSED = {
@@ -76,14 +82,17 @@ class LiveBridge(BridgeLife):
         self._hang_up = HangUp(tools)
         self._calls: list[ToolCall] = []  # the backend's calls not yet answered
         self._backend_tokens = {"input": 0, "cached": 0, "output": 0}
-        self._skipped_ms = 0.0  # of the track's silence, to catch up (BEHIND_MS)
+        self._stretches = 0  # of the model's speech so far
+        self._speaking = False
         self._last_agent_word = 0.0
         rate = agent.sample_rate
         self._format = FORMATS[rate]
         self._caller = CallerAudio(rate, client, limits.pending_audio_s, self._clock, None,
                                    recorder, model_rate=LIVE_RATE)  # fmt: skip
         self._down = Resampler(LIVE_RATE, rate) if rate != LIVE_RATE else None
-        self._playout = Playout(rate, send_audio, lead_ms=LEAD_MS, on_frame=self._on_frame)
+        prime_ms = LEAD_MS + (DOWN_BLOCK_MS if self._down else 0)
+        self._playout = Playout(rate, send_audio, lead_ms=LEAD_MS, prime_ms=prime_ms,
+                                on_frame=self._on_frame)  # fmt: skip
         self._transcript = LiveTranscript(report)
 
     # -- life cycle ---------------------------------------------------------------
@@ -119,8 +128,7 @@ class LiveBridge(BridgeLife):
         self._report("live usage", {"seconds": self._client.usage_seconds,
                                     "closed": self._client.closed_reason,
                                     "backend_model": self._agent.backend_model,
-                                    "backend_tokens": self._backend_tokens,
-                                    "silence_skipped_ms": round(self._skipped_ms)})  # fmt: skip
+                                    "backend_tokens": self._backend_tokens})  # fmt: skip
 
     def result(self) -> CallEnd:
         played = self._playout.counts()
@@ -139,12 +147,7 @@ class LiveBridge(BridgeLife):
         kind = event.get("type", "")
         if kind == "session.output_audio.delta":
             pcm = base64.b64decode(event.get("delta") or "")
-            if audible(pcm):
-                self._transcript.agent_audible(event.get("start_ms"), event.get("end_ms"))
-            elif self._playout.backlog_s() * 1000 > BEHIND_MS:
-                self._skipped_ms += bytes_to_ms(len(pcm), LIVE_RATE)
-                return
-            self._playout.enqueue(TRACK, self._down.process(pcm) if self._down else pcm)
+            self._play(self._down.process(pcm) if self._down else pcm, event)
         elif kind == "session.input_transcript.delta":
             self._last_activity = self._clock.now()
             self._transcript.delta(CALLER, event)
@@ -160,6 +163,24 @@ class LiveBridge(BridgeLife):
             self._spawn_stop(why, ended_by, failed)
         elif kind == "error":
             self._report("error", {"error": event.get("error") or {}})
+
+    def _play(self, pcm: bytes, event: dict[str, Any]) -> None:
+        """Speech to the caller, a stretch at a time; silence ends the stretch and is dropped."""
+        if not pcm:
+            return  # (the resampler holds it for now)
+        if not audible(pcm):
+            if self._speaking:
+                self._speaking = False
+                self._playout.end_item(self._stretch_id())
+            return
+        if not self._speaking:
+            self._speaking = True
+            self._stretches += 1
+        self._transcript.agent_audible(event.get("start_ms"), event.get("end_ms"))
+        self._playout.enqueue(self._stretch_id(), pcm)
+
+    def _stretch_id(self) -> str:
+        return f"{SPEECH}-{self._stretches}"
 
     # -- tools, through the Responses backend --------------------------------------------
 

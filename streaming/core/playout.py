@@ -46,6 +46,7 @@ class Playout:
         send: Send,
         frame_ms: int = 20,
         lead_ms: int = 100,
+        prime_ms: int = 0,
         clock: Callable[[], float] = time.monotonic,
         on_frame: OnFrame | None = None,
         on_item_end: OnItemEnd | None = None,
@@ -53,6 +54,10 @@ class Playout:
         self.rate = rate
         self.frame_bytes = ms_to_bytes(frame_ms, rate)
         self.lead = lead_ms / 1000
+        # With nothing left ahead of the caller (an answer starting, or after an underrun), wait
+        # for this much before playing: a cushion against audio that comes at real-time pace,
+        # which never builds one by itself.
+        self.prime_bytes = ms_to_bytes(prime_ms, rate)
         self._send = send
         self._clock = clock
         self._queue: deque[_Chunk] = deque()
@@ -62,6 +67,7 @@ class Playout:
         # Wall-clock time up to which audio has been handed to the caller's side.
         self._played_until = 0.0
         self._stats = PlayoutStats()
+        self._dry = False  # the caller has nothing left to hear (an underrun, once counted)
         self._current_item: str | None = None
         self._on_frame = on_frame
         self._on_item_end = on_item_end
@@ -99,10 +105,6 @@ class Playout:
         """How much written audio the caller has not heard yet (the media server's buffer)."""
         return max(0.0, self._played_until - self._clock())
 
-    def backlog_s(self) -> float:
-        """Audio the caller has not heard yet: queued here, and written ahead of its clock."""
-        return bytes_to_ms(self._queued, self.rate) / 1000 + self.ahead_s()
-
     def is_playing(self) -> bool:
         return self._queued > 0 or self.ahead_s() > 0
 
@@ -120,15 +122,17 @@ class Playout:
                 continue
             now = self._clock()
             if self._played_until < now:
-                if self._current_item is not None and self._stats.frames:
-                    self._stats.underruns += 1
+                if self._current_item is not None and self._stats.frames and not self._dry:
+                    self._stats.underruns += 1  # once per time it ran dry
+                self._dry = True
                 self._played_until = now
             ahead = self._played_until - now
             if ahead >= self.lead:
                 await asyncio.sleep(ahead - self.lead + 0.001)
                 continue
-            frame, item_id, ended = self._take_frame()
+            frame, item_id, ended = self._take_frame(prime=ahead <= 0)
             if frame:
+                self._dry = False
                 await self._send(frame)
                 self._count(item_id, frame)
                 begins = self._played_until
@@ -142,8 +146,9 @@ class Playout:
                 self._wake.clear()
                 await self._wake.wait()
 
-    def _take_frame(self) -> tuple[bytes, str | None, bool]:
-        """The next frame of the head item: full, or short if that item has no more audio.
+    def _take_frame(self, prime: bool = False) -> tuple[bytes, str | None, bool]:
+        """The next frame of the head item: full, or short if that item has no more audio;
+        with `prime`, only once prime_bytes of it are here (or all of it).
 
         Returns (frame, item id, whether an item just ended); an empty frame with no ending
         means "wait for more audio".
@@ -160,6 +165,7 @@ class Playout:
         if not self._queue:
             return b"", None, ended
         item_id = self._queue[0].item_id
+        need = max(self.frame_bytes, self.prime_bytes) if prime else self.frame_bytes
         available = 0
         complete = False
         for chunk in self._queue:
@@ -167,9 +173,9 @@ class Playout:
                 complete = True
                 break
             available += len(chunk.data)
-            if available >= self.frame_bytes:
+            if available >= need:
                 break
-        if available < self.frame_bytes and not complete:
+        if available < need and not complete:
             return b"", None, ended
         out = bytearray()
         while len(out) < self.frame_bytes and self._queue:

@@ -15,6 +15,23 @@ def samples(pcm: bytes) -> np.ndarray:
     return np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2").astype(np.float64)
 
 
+def as_heard(frames: list[tuple[float, bytes]], rate: int) -> np.ndarray:
+    """What a phone plays from frames that came at those times (time.monotonic seconds): each
+    from when it came, or back to back when they came faster; silence where nothing came (a
+    GPT-Live call is sent speech only)."""
+    if not frames:
+        return np.zeros(0)
+    start, at, placed = frames[0][0], 0, []
+    for t, pcm in frames:
+        at = max(at, round((t - start) * rate))
+        placed.append((at, samples(pcm)))
+        at += len(placed[-1][1])
+    out = np.zeros(at)
+    for begin, x in placed:
+        out[begin : begin + len(x)] = x
+    return out
+
+
 def snr_db(x: np.ndarray, rate: int, freq: float) -> float:
     """Power of the best-fitting sinusoid at `freq` over the power of everything else."""
     t = np.arange(len(x)) / rate
