@@ -350,8 +350,10 @@ rows of table (c). What each figure means on the GPT-Live path:
 - *inbound lag*: caller frame sent → the stand-in receives it. A 16 kHz call travels to
   GPT-Live untouched (no resampler), so a frame's bytes are the bytes that arrive.
 - *first audio*: the stand-in sends its first chunk of speech → the caller receives the first
-  audible frame. The model's track never stops (silence between answers is part of it), so
-  silent frames do not count.
+  audible frame. It includes the cushion the bridge gathers before a stretch of speech starts
+  ({lead_ms} ms of it, which come at real-time pace): the price of no gap when a later frame
+  comes late.
+- *worst gap*: a frame of the model's track that came more than the cushion late, mid-answer.
 - *barge-in tail*: the model stops by itself when talked over (there is no `killAudio` on this
   path): what the caller still hears after the stand-in heard the caller start is what the
   bridge had already sent (it stays {lead_ms} ms ahead) and the media buffer held, plus what a
