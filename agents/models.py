@@ -23,6 +23,7 @@ from agents.tools import (
 )
 from streaming.core.agent_settings import AgentSettings
 from streaming.core.live import BACKEND_MODEL
+from streaming.core.live import MODELS as LIVE_MODELS
 from voiceproject.lib.numbers import InvalidNumber, normalise
 
 SIGNING_SECRET_ENV_PREFIX = "SAUTIKIT_SIGNING_SECRET_"  # noqa: S105 (a name, not a secret)
@@ -47,9 +48,6 @@ class Voice(models.TextChoices):
 class Engine(models.TextChoices):
     REALTIME = "realtime", "OpenAI Realtime (takes turns; recommended)"
     LIVE = "live", "OpenAI GPT-Live (listens while it speaks; billed by the minute)"
-
-
-LIVE_MODELS = ("gpt-live-1.1", "gpt-live-1")
 
 
 class Track(models.TextChoices):

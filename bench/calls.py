@@ -20,7 +20,7 @@ import numpy as np
 import websockets
 
 from streaming.core.audio import REALTIME_RATE, Resampler
-from streaming.core.live_bridge import LIVE_RATE
+from streaming.core.live import LIVE_RATE
 from streaming.devtools.servers import (
     BASE_NUMBER,
     EMBEDDED,
@@ -68,9 +68,9 @@ MODEL_RATES = {REALTIME: REALTIME_RATE, LIVE: LIVE_RATE}
 def produced_by(rate: int, n_frames: int, model_rate: int = REALTIME_RATE) -> np.ndarray:
     """Cumulative samples at `model_rate` the bridge has released after each caller frame:
     what its resampler gives, or each frame as it came when the rates are the same."""
-    frame = np.zeros(rate // 50, dtype="<i2").tobytes()
     if rate == model_rate:
         return np.arange(1, n_frames + 1) * (rate // 50)
+    frame = np.zeros(rate // 50, dtype="<i2").tobytes()
     up = Resampler(rate, model_rate)
     total, out = 0, []
     for _ in range(n_frames):

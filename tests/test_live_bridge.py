@@ -22,6 +22,7 @@ from streaming.core.transcript import TURN
 from streaming.devtools import signals
 from streaming.devtools.fake_live import FakeLiveServer, LiveOptions
 from streaming.devtools.signals import dominant_hz, samples, snr_db, tone
+from streaming.devtools.simulator import as_heard
 from tests.live_types import check_client_event
 
 pytestmark = pytest.mark.asyncio
@@ -74,7 +75,7 @@ class Call:
         return self.server.sessions[0]
 
     def heard(self) -> np.ndarray:
-        return signals.as_heard(self.frames, self.rate)
+        return as_heard(self.frames, self.rate)
 
     def turns(self) -> list[dict[str, Any]]:
         return [payload for kind, payload in self.reports if kind == TURN]

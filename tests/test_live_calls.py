@@ -14,7 +14,8 @@ from django.core.exceptions import ValidationError
 from agents.models import Agent
 from calls.costs import live_usd
 from streaming.devtools.fake_live import FakeLiveServer, LiveOptions
-from streaming.devtools.signals import as_heard, dominant_hz, loud_runs, samples, snr_db, tone
+from streaming.devtools.signals import dominant_hz, loud_runs, samples, snr_db, tone
+from streaming.devtools.simulator import as_heard
 from tests.bridge_helpers import (
     bridge_ended,
     call_turns,

@@ -226,8 +226,7 @@ class Bridge(BridgeLife):
 
     def _on_frame(self, item_id: str, frame: bytes, begins: float) -> None:
         self._transcript.agent_frame(item_id, begins)
-        if self._recorder is not None:
-            self._recorder.agent(frame, self._clock.seconds(begins))
+        super()._on_frame(item_id, frame, begins)
 
     def _on_item_end(self, item_id: str, heard_until: float) -> None:
         written = self._playout.written_ms(item_id)

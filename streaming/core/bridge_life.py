@@ -125,6 +125,11 @@ class BridgeLife:
             raise RuntimeError("the bridge has not ended")
         return self._ending
 
+    def _on_frame(self, item_id: str, frame: bytes, begins: float) -> None:
+        """The playout wrote one of the agent's frames, heard from `begins`: it is recorded."""
+        if self._recorder is not None:
+            self._recorder.agent(frame, self._clock.seconds(begins))
+
     def _playing(self) -> bool:
         """Whether the agent is being heard (the silence limit waits for it)."""
         return False

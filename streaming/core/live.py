@@ -26,7 +26,8 @@ MODELS = ("gpt-live-1.1", "gpt-live-1")
 # the phone band (300-3400 Hz) keeps 68-86 dB SNR through soxr both ways, and 34-37 dB through
 # μ-law, which would also code the caller a second time after the phone network did
 # (tests/test_live_formats.py measures both).
-PCM16 = {"type": "audio/pcm", "rate": 16000}
+LIVE_RATE = 16000  # what GPT-Live hears and says, whatever the call's rate
+PCM16 = {"type": "audio/pcm", "rate": LIVE_RATE}
 FORMATS = {16000: PCM16, 8000: PCM16}
 APPEND_HEAD, APPEND_TAIL = '{"type":"session.input_audio.append","audio":"', '"}'
 CLOSE_WAIT_S = 2.0  # for session.closed (and its final usage) after session.close

@@ -29,6 +29,7 @@ from streaming.core.hangup import HANG_UP_WITHIN_S, HangUp
 from streaming.core.limits import Limits
 from streaming.core.live import (
     FORMATS,
+    LIVE_RATE,
     LiveClient,
     commentary,
     session_start,
@@ -40,7 +41,6 @@ from streaming.core.recording import Recorder
 from streaming.core.tools import ToolBox, ToolOutcome, shown_arguments
 
 LIVE_ENGINE = "live"  # AgentSettings.engine for this path
-LIVE_RATE = 16000  # what GPT-Live hears and says (live.FORMATS)
 # The model's track is already real time: stay two frames ahead, no more; and, since audio at
 # real-time pace never gets ahead by itself, start each stretch of speech with those two frames
 # in hand, against the jitter of its coming.
@@ -245,10 +245,6 @@ class LiveBridge(BridgeLife):
     def _spawn_stop(self, why: str, ended_by: EndedBy, failed: bool) -> None:
         # Not awaited here: stop() cancels the reader, which is where this runs.
         asyncio.get_running_loop().create_task(self.stop(why, failed=failed, ended_by=ended_by))
-
-    def _on_frame(self, item_id: str, frame: bytes, begins: float) -> None:
-        if self._recorder is not None:
-            self._recorder.agent(frame, self._clock.seconds(begins))
 
 
 @dataclass

@@ -33,9 +33,7 @@ import itertools
 import json
 import math
 import time
-import wave
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -44,6 +42,7 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from streaming.core import g711
+from streaming.devtools.signals import keep_wav
 
 PATH = "/v1/live/sessions"
 MODELS = ("gpt-live-1", "gpt-live-1.1")
@@ -106,7 +105,6 @@ class FakeLiveSession:
         # Timings for the benchmarks, on the clock every process here shares (time.monotonic):
         self.received_at: list[tuple[float, int]] = []  # (when, caller bytes so far) per append
         self.speech_events: list[tuple[str, float]] = []  # ("started", when) the caller spoke
-        self.first_delta_sent_at: float | None = None  # the first chunk of speech sent
         self.speech_sent_at: list[float] = []  # the first chunk of each stretch of speech
         self.caller_turns = 0
         self.instructions_appended: list[str] = []
@@ -187,21 +185,11 @@ class FakeLiveSession:
                 # (It may have ended already, on sending to a socket that had closed.)
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await track
-            audio_file = self._keep_audio(self.options.keep_audio)
+            # What the session heard (decoded, at its rate), for whoever checks it.
+            folder = self.options.keep_audio if self.session is not None else None
+            audio_file = keep_wav(folder, self._id, bytes(self.received), self.rate)
             if self.options.stats_path:
                 self._write_stats(self.options.stats_path, audio_file)
-
-    def _keep_audio(self, folder: str | None) -> str:
-        """What the session heard (decoded, at the session's rate), for whoever checks it."""
-        if not folder or self.session is None:
-            return ""
-        path = Path(folder) / f"{self._id}.wav"
-        with wave.open(str(path), "wb") as w:
-            w.setnchannels(1)
-            w.setsampwidth(2)
-            w.setframerate(self.rate)
-            w.writeframes(bytes(self.received))
-        return str(path)
 
     def _write_stats(self, path: str, audio_file: str) -> None:
         """Timings for the benchmarks, in the shape the Realtime stand-in writes them."""
@@ -209,7 +197,7 @@ class FakeLiveSession:
             "instructions": (self.session or {}).get("instructions", ""),
             "audio_file": audio_file,
             "received_at": self.received_at,
-            "first_delta_sent_at": self.first_delta_sent_at,
+            "first_delta_sent_at": self.speech_sent_at[0] if self.speech_sent_at else None,
             "speech_events": self.speech_events,
             "truncates": [],
             "errors": [e["error"] for e in self.sent if e["type"] == "error"],
@@ -474,8 +462,6 @@ class FakeLiveSession:
             if chunk.size and not speaking:
                 self.speech_sent_at.append(time.monotonic())
             speaking = chunk.size > 0
-            if speaking and self.first_delta_sent_at is None:
-                self.first_delta_sent_at = time.monotonic()
             if chunk.size < n:
                 chunk = np.concatenate([chunk, np.zeros(n - chunk.size)])
             pcm = (np.clip(chunk, -1, 1) * 32767).astype("<i2").tobytes()

@@ -30,6 +30,7 @@ from websockets.http11 import Request, Response
 
 # Output tokens per second of an answer, as the bridge reckons them: max_output_tokens cuts here.
 from streaming.core.realtime import OUTPUT_TOKENS_PER_S
+from streaming.devtools.signals import keep_wav
 
 log = logging.getLogger(__name__)
 
@@ -209,21 +210,11 @@ class FakeSession:
                 timer.cancel()
             if self.response_task:
                 self.response_task.cancel()
-            audio_file = self._keep_audio(self.options.keep_audio)
+            # What the session heard, for whoever checks it.
+            audio_file = keep_wav(self.options.keep_audio, self.session["id"],
+                                  bytes(self.received), RATE)  # fmt: skip
             if self.options.stats_path:
                 self._write_stats(self.options.stats_path, audio_file)
-
-    def _keep_audio(self, folder: str | None) -> str:
-        """What the session heard, as a WAV at the session's rate, for whoever checks it."""
-        if not folder:
-            return ""
-        path = Path(folder) / f"{self.session['id']}.wav"
-        with wave.open(str(path), "wb") as w:
-            w.setnchannels(1)
-            w.setsampwidth(2)
-            w.setframerate(RATE)
-            w.writeframes(bytes(self.received))
-        return str(path)
 
     def _write_stats(self, path: str, audio_file: str) -> None:
         """Timings (time.monotonic, shared by every process here) for the benchmarks."""

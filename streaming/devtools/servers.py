@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from streaming.core import live
+
 ROOT = Path(__file__).resolve().parents[2]
 BASE_NUMBER = 254711500000
 
@@ -43,7 +45,7 @@ EMBEDDED, SERVE, RELAY, RELAY_DAPHNE = "embedded", "serve", "relay", "relay-daph
 RELAYS = (RELAY, RELAY_DAPHNE)
 # The agents' engines (agents.models.Engine) and a model each.
 REALTIME, LIVE = "realtime", "live"
-ENGINE_MODELS = {REALTIME: "gpt-realtime", LIVE: "gpt-live-1.1"}
+ENGINE_MODELS = {REALTIME: "gpt-realtime", LIVE: live.MODELS[0]}
 
 
 @dataclass

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import wave
+from pathlib import Path
+
 import numpy as np
 
 
@@ -15,21 +18,18 @@ def samples(pcm: bytes) -> np.ndarray:
     return np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2").astype(np.float64)
 
 
-def as_heard(frames: list[tuple[float, bytes]], rate: int) -> np.ndarray:
-    """What a phone plays from frames that came at those times (time.monotonic seconds): each
-    from when it came, or back to back when they came faster; silence where nothing came (a
-    GPT-Live call is sent speech only)."""
-    if not frames:
-        return np.zeros(0)
-    start, at, placed = frames[0][0], 0, []
-    for t, pcm in frames:
-        at = max(at, round((t - start) * rate))
-        placed.append((at, samples(pcm)))
-        at += len(placed[-1][1])
-    out = np.zeros(at)
-    for begin, x in placed:
-        out[begin : begin + len(x)] = x
-    return out
+def keep_wav(folder: str | None, name: str, pcm: bytes, rate: int) -> str:
+    """S16LE mono audio as folder/name.wav, for whoever checks it; its path ("" without a
+    folder)."""
+    if not folder:
+        return ""
+    path = Path(folder) / f"{name}.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm)
+    return str(path)
 
 
 def snr_db(x: np.ndarray, rate: int, freq: float) -> float:

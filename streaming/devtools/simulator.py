@@ -181,6 +181,17 @@ class _MediaBuffer:
         return heard
 
 
+def as_heard(frames: list[tuple[float, bytes]], rate: int) -> np.ndarray:
+    """What a phone plays from frames that came at those times (time.monotonic seconds), as the
+    media buffer plays them; silence where nothing came (a GPT-Live call is sent speech only)."""
+    if not frames:
+        return np.zeros(0)
+    media = _MediaBuffer(rate, frames[0][0])
+    for t, pcm in frames:
+        media.add(pcm, t)
+    return media.finish().astype(np.float64)
+
+
 # Sautikit retries a webhook that did not answer 2xx within 10 s (after 30 s, 2 min, 10 min, …);
 # the simulator does the same on a faster clock, so that a call plays out in seconds.
 RETRY_AFTER_S = (0.5, 1.0, 2.0, 4.0, 8.0)
