@@ -11,7 +11,7 @@ from django.db import models
 
 from agents.versioned import PartOfAgent
 
-NAME = re.compile(r"^[\w][\w '?()/-]{0,47}$")
+NAME = re.compile(r"^[\w][\w '?()/-]{0,47}\Z")
 MAX_CHOICES = 20
 
 

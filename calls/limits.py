@@ -17,7 +17,8 @@ from django.db import connection
 from django.db.models import Q, QuerySet
 
 from agents.models import Agent
-from calls.models import TERMINAL, BlockedNumber, Call
+from calls.models import TERMINAL, BlockedNumber, Call, Direction
+from voiceproject.lib.numbers import E164_PATTERN, WITHHELD, caller_form
 
 # No bridge outlives OpenAI's 60-minute session: a call whose end was never recorded (a crashed
 # process) stops counting after this.
@@ -45,6 +46,38 @@ def live_calls(now: datetime) -> QuerySet[Call]:
     ).exclude(status__in=TERMINAL)
 
 
+def caller_of(call: Call) -> str:
+    """Who the limits and the blocklist count a call as: the staff member for a test call, else
+    the caller's E.164 number however it was written, or WITHHELD if it is not a number."""
+    if call.is_test:
+        return call.caller_number
+    return caller_form(call.caller_number, settings.DEFAULT_COUNTRY_CODE)
+
+
+def same_caller(call: Call, who: str) -> Q:
+    """The calls that are `who`'s, as stored. Numbers are stored in E.164 (calls.views), so one
+    number is one exact match. Not a number is one caller however it was stored: the events
+    webhook records `from` as sent, and rows older than the folding hold "anonymous", "alice"
+    or a SIP URI, none of which may count as a caller of its own."""
+    if call.is_test:
+        return Q(caller_number=who, direction=Direction.BROWSER)
+    if who != WITHHELD:
+        return Q(caller_number=who)
+    return ~Q(caller_number__regex=E164_PATTERN) & ~Q(direction=Direction.BROWSER)
+
+
+def is_blocked(who: str) -> bool:
+    """An operator blocked this caller. A blocked entry that is not a number blocks the withheld
+    caller: "anonymous" and "Anonymous" are one caller here as in the limits."""
+    if who and BlockedNumber.objects.filter(number=who).exists():
+        return True
+    # Entries are saved in E.164 when they are numbers; the rest are few (not numbers, or saved
+    # before every spelling was folded), so they are read through caller_form each time.
+    unfolded = BlockedNumber.objects.exclude(number__regex=E164_PATTERN)
+    country = settings.DEFAULT_COUNTRY_CODE
+    return any(caller_form(n, country) == who for n in unfolded.values_list("number", flat=True))
+
+
 def serialise(caller: str, agent: Agent | None) -> None:
     """Inside a transaction, on PostgreSQL: decide the limits a call could race one at a time.
 
@@ -61,7 +94,10 @@ def serialise(caller: str, agent: Agent | None) -> None:
         keys.append((ADVISORY_LOCK, 0))
     if agent is not None and agent.max_live_calls:
         keys.append((ADVISORY_LOCK + 1, agent.pk % 2**31))
-    keys.append((ADVISORY_LOCK + 2, zlib.crc32(caller.encode()) - 2**31))
+    # One lock for every spelling of a number, and one for everyone who is not a number (test
+    # calls share it too: a lock over more calls than the count is still a correct one).
+    who = caller_form(caller, settings.DEFAULT_COUNTRY_CODE)
+    keys.append((ADVISORY_LOCK + 2, zlib.crc32(who.encode()) - 2**31))
     with connection.cursor() as cursor:
         for class_id, object_id in keys:
             cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [class_id, object_id])
@@ -69,21 +105,23 @@ def serialise(caller: str, agent: Agent | None) -> None:
 
 def refusal(call: Call, agent: Agent, now: datetime) -> Refusal | None:
     """Why this call may not have an agent now, or None. `call` itself is not counted."""
-    caller = call.caller_number
-    if caller and BlockedNumber.objects.filter(number=caller).exists():
-        return Refusal(f"refused: {caller} is blocked", blocked=True)
+    who = caller_of(call)
+    shown = who or "a withheld number"
+    if is_blocked(who):
+        return Refusal(f"refused: {shown} is blocked", blocked=True)
     others = live_calls(now).exclude(pk=call.pk)
     per_caller = settings.LIMIT_LIVE_CALLS_PER_CALLER
     # Callers who withhold their number count as one caller: hiding it buys nothing.
-    if per_caller and others.filter(caller_number=caller).count() >= per_caller:
-        return Refusal(f"refused: {caller or 'a withheld number'} already has {per_caller} "
-                       "live call(s) (LIMIT_LIVE_CALLS_PER_CALLER)")  # fmt: skip
+    same = same_caller(call, who)
+    if per_caller and others.filter(same).count() >= per_caller:
+        return Refusal(f"refused: {shown} already has {per_caller} live call(s) "
+                       "(LIMIT_LIVE_CALLS_PER_CALLER)")  # fmt: skip
     per_hour = settings.LIMIT_CALLS_PER_CALLER_PER_HOUR
     if per_hour:
-        recent = Call.objects.filter(caller_number=caller, stream_requested_at__gte=now - HOUR)
+        recent = Call.objects.filter(same, stream_requested_at__gte=now - HOUR)
         if recent.exclude(pk=call.pk).count() >= per_hour:
-            return Refusal(f"refused: {caller or 'a withheld number'} had {per_hour} calls in "
-                           "the last hour (LIMIT_CALLS_PER_CALLER_PER_HOUR)")  # fmt: skip
+            return Refusal(f"refused: {shown} had {per_hour} calls in the last hour "
+                           "(LIMIT_CALLS_PER_CALLER_PER_HOUR)")  # fmt: skip
     if agent.max_live_calls and others.filter(agent=agent).count() >= agent.max_live_calls:
         return Refusal(f"refused: {agent.name} already has {agent.max_live_calls} live call(s) "
                        "(its own limit)")  # fmt: skip

@@ -1,9 +1,15 @@
-"""No call stuck "in progress" after its server process died.
+"""No call stuck "in progress" after its server process died, and no bridge outliving its call.
 
 Every server process beats a heartbeat into the database, and sweeps: a call whose bridge is
 held by a process that has not beaten for SERVER_LOST_AFTER_S is marked failed ("server lost").
 Killed, out of memory or its machine gone, the process cannot say so itself; any other process
 (or its own replacement) does, within a heartbeat and the lost-after time.
+
+Each beat also reads which of this process's own live bridges belong to calls Sautikit has
+already said are over (the stream stopped, the call completed or failed): the webhooks tell the
+bridge through the channel layer at once, but Redis may have been restarted (losing the call's
+group) or be stalled, and the bridge and its OpenAI session must not run on until the socket
+closes. Whatever the channel layer did, a bridge hears it within a heartbeat.
 
 A plain thread, so that it runs whatever the event loop is doing, and off the audio path.
 """
@@ -13,10 +19,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from calls.models import TERMINAL, Call, ServerProcess, Source
@@ -60,11 +68,27 @@ def sweep(process: str) -> list[str]:
     return lost
 
 
+# What this process's bridges are told: {call id: what Sautikit said (its state)}.
+SaidOver = Callable[[dict[str, str]], None]
+
+
+def said_over(process: str) -> dict[str, str]:
+    """This process's live bridges whose calls Sautikit has said are over, with what it said."""
+    calls = Call.objects.filter(
+        bridge_process=process, bridge_started_at__isnull=False, bridge_ended_at__isnull=True
+    ).filter(Q(status__in=TERMINAL) | Q(stream_stopped_at__isnull=False))
+    return {
+        call_id: state or status
+        for call_id, state, status in calls.values_list("call_id", "session_state", "status")
+    }
+
+
 class Heartbeat(threading.Thread):
-    def __init__(self, process: str, every_s: float) -> None:
+    def __init__(self, process: str, every_s: float, tell: SaidOver | None = None) -> None:
         super().__init__(name="heartbeat", daemon=True)
         self.process = process
         self.every_s = every_s
+        self.tell = tell
         self.stopped = threading.Event()
 
     def run(self) -> None:
@@ -76,6 +100,10 @@ class Heartbeat(threading.Thread):
                 if now - last_beat > 2 * self.every_s + 1:
                     steady_since = now  # the first beat, or the first after a gap
                 last_beat = now
+                if self.tell is not None:
+                    over = said_over(self.process)
+                    if over:
+                        self.tell(over)
                 # Only a process that has been beating steadily judges others: after a database
                 # outage every process looks silent until it has had the time to beat again.
                 if now - steady_since >= 2 * self.every_s:
@@ -88,10 +116,11 @@ class Heartbeat(threading.Thread):
             self.stopped.wait(self.every_s)
 
 
-def start(process: str) -> Heartbeat | None:
-    """In a server process, once (asgi.py); SERVER_HEARTBEAT_S=0 turns it off (tests do)."""
+def start(process: str, tell: SaidOver | None = None) -> Heartbeat | None:
+    """In a server process, once (asgi.py); SERVER_HEARTBEAT_S=0 turns it off (tests do).
+    `tell` is given the calls of this process's bridges that are over (from this thread)."""
     if settings.SERVER_HEARTBEAT_S <= 0:
         return None
-    heartbeat = Heartbeat(process, settings.SERVER_HEARTBEAT_S)
+    heartbeat = Heartbeat(process, settings.SERVER_HEARTBEAT_S, tell)
     heartbeat.start()
     return heartbeat

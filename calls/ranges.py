@@ -9,7 +9,7 @@ from typing import IO
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 
-RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+RANGE = re.compile(r"^bytes=([0-9]*)-([0-9]*)\Z")
 CHUNK = 64 * 1024
 # No file here is anywhere near 10^18 bytes; longer numbers are refused before int() reads them.
 MAX_DIGITS = 18

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import re
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -30,12 +33,12 @@ from calls.webhook_fields import (
     whole_seconds,
 )
 from calls.webhook_http import (
+    Answered,
     WebhookError,
     WebhookRequest,
-    check_signature,
     delivery_id,
     field,
-    parse_payload,
+    signed_payload,
     text,
     webhook,
 )
@@ -43,9 +46,11 @@ from voiceproject.lib.numbers import normalise_or_keep
 
 log = logging.getLogger(__name__)
 
+# How long a webhook waits for the channel layer (Redis) to take a message for a live bridge.
+PUBLISH_TIMEOUT_S = 1.0
 CALL_ID_FIELDS = ("sessionId", "CallId", "callSid", "CallSid", "call_id")
 # Call ids travel in the stream URL's path: keep them to characters that need no escaping there.
-CALL_ID = re.compile(r"^[A-Za-z0-9_.:+=~-]+$")
+CALL_ID = re.compile(r"^[A-Za-z0-9_.:+=~-]+\Z")
 
 
 def _call_id(payload: dict[str, Any], *names: str) -> str:
@@ -84,13 +89,36 @@ def _is_repeat(event_id: str | None) -> bool:
     return bool(event_id) and CallEvent.objects.filter(event_id=event_id).exists()
 
 
-def _publish(call_id: str, message: dict[str, Any]) -> None:
-    """Tell the call's live bridge, in whichever process it runs."""
+@contextlib.contextmanager
+def _stored_once(event_id: str | None, duplicate: Callable[[], HttpResponse]) -> Iterator[None]:
+    """A transaction storing one delivery; the same delivery racing us in another request and
+    winning (the unique event id decides) is answered as the repeat it is."""
     try:
-        async_to_sync(get_channel_layer().group_send)(call_group(call_id), message)
-    except Exception:
-        # Already stored; the bridge also ends when Sautikit closes the socket.
-        log.exception("could not publish %s for call %s", message.get("type"), call_id)
+        with transaction.atomic():
+            yield
+    except IntegrityError:
+        if _is_repeat(event_id):
+            raise Answered(duplicate()) from None
+        raise  # anything else is not a duplicate: the webhook decorator answers 422
+
+
+def _duplicate() -> HttpResponse:
+    return text("duplicate: already recorded")
+
+
+async def _group_send(group: str, message: dict[str, Any]) -> None:
+    await asyncio.wait_for(get_channel_layer().group_send(group, message), PUBLISH_TIMEOUT_S)
+
+
+def _publish(call_id: str, message: dict[str, Any]) -> None:
+    """Tell the call's live bridge, in whichever process it runs, waiting PUBLISH_TIMEOUT_S at
+    most: the event is stored already, and a stalled Redis must not stall the webhook."""
+    try:
+        async_to_sync(_group_send)(call_group(call_id), message)
+    except Exception as e:
+        # The bridge still hears it: its process reads what the database says of its calls
+        # (calls.liveness), and it ends when Sautikit closes the socket.
+        log.error("could not publish %s for call %s: %r", message.get("type"), call_id, e)
 
 
 def _locked_call(call_id: str) -> tuple[Call, bool]:
@@ -112,17 +140,30 @@ def _find_agent(dialled: str, caller: str) -> tuple[Agent | None, bool]:
     return agent, False
 
 
-@webhook
-def voice(request: WebhookRequest) -> HttpResponse:
-    payload = parse_payload(request)
-    call_id = _call_id(payload, *CALL_ID_FIELDS)
+def _numbers(payload: dict[str, Any]) -> tuple[str, str]:
     caller = field(payload, "callerNumber", "From", "from", limit=64)
     dialled = field(payload, "destinationNumber", "To", "to", "clientDialedNumber", limit=64)
+    return caller, dialled
+
+
+def _voice_secrets(payload: dict[str, Any]) -> list[str]:
+    agent, _ = _find_agent(*reversed(_numbers(payload)))
+    return _secrets(_signer(_known_call(_call_id(payload, *CALL_ID_FIELDS)), agent))
+
+
+def _status_secrets(payload: dict[str, Any]) -> list[str]:
+    return _secrets(_signer(_known_call(_call_id(payload, *CALL_ID_FIELDS)), None))
+
+
+@webhook
+def voice(request: WebhookRequest) -> HttpResponse:
+    payload, verified = signed_payload(request, _voice_secrets)
+    call_id = _call_id(payload, *CALL_ID_FIELDS)
+    caller, dialled = _numbers(payload)
     agent, swapped = _find_agent(dialled, caller)
     if swapped:
         caller, dialled = dialled, caller
-    check_signature(request, _secrets(_signer(_known_call(call_id), agent)))
-    event_id = delivery_id(request, payload)
+    event_id = delivery_id(request, payload, verified)
     if _is_repeat(event_id):
         return responses.empty()
 
@@ -130,11 +171,11 @@ def voice(request: WebhookRequest) -> HttpResponse:
     is_active = field(payload, "isActive", limit=8)
     now = timezone.now()
     stream_state = refused_as = ""
-    with transaction.atomic():
+    with _stored_once(event_id, responses.empty):
         call, _ = _locked_call(call_id)
         call.record_event(Source.VOICE, state or "incoming", payload, event_id, now)
         country = settings.DEFAULT_COUNTRY_CODE
-        call.caller_number = call.caller_number or normalise_or_keep(caller, country)[:64]
+        call.caller_number = normalise_or_keep(call.caller_number or caller, country)[:64]
         call.dialled_number = call.dialled_number or normalise_or_keep(dialled, country)[:64]
         call.direction = call.direction or parse_direction(field(payload, "direction"))
         call.client_request_id = call.client_request_id or field(payload, "clientRequestId")
@@ -201,20 +242,19 @@ def voice(request: WebhookRequest) -> HttpResponse:
 
 @webhook
 def stream_status(request: WebhookRequest) -> HttpResponse:
-    payload = parse_payload(request)
+    payload, verified = signed_payload(request, _status_secrets)
     call_id = _call_id(payload, *CALL_ID_FIELDS)
     state = field(payload, "callSessionState", limit=40) or _state_from_stream_event(
         field(payload, "streamEvent", limit=40)
     )
     if not state:
         raise WebhookError(400, "callSessionState missing (StreamStarted, StreamStopped, …)")
-    check_signature(request, _secrets(_signer(_known_call(call_id), None)))
-    event_id = delivery_id(request, payload)
+    event_id = delivery_id(request, payload, verified)
     if _is_repeat(event_id):
-        return text("duplicate: already recorded")
+        return _duplicate()
 
     now = timezone.now()
-    with transaction.atomic():
+    with _stored_once(event_id, _duplicate):
         call, created = _locked_call(call_id)
         call.record_event(Source.STREAM_STATUS, state, payload, event_id, now)
         call.stream_sid = call.stream_sid or field(payload, "streamSid")
@@ -230,40 +270,39 @@ def stream_status(request: WebhookRequest) -> HttpResponse:
     return text("ok")
 
 
-@webhook
-def events(request: WebhookRequest) -> HttpResponse:
-    payload = parse_payload(request)
-    kind = field(payload, "kind", limit=64)
-    event_id = delivery_id(request, payload)
+def _event_agent(payload: dict[str, Any]) -> Agent | None:
     data = payload.get("data")
-    if not kind:
+    if not field(payload, "kind", limit=64):
         raise WebhookError(400, "kind missing")
-    if not event_id:
-        raise WebhookError(400, "event_id missing")
     if not isinstance(data, dict):
         raise WebhookError(400, "data missing or not an object")
     call_id = _call_id(data, "call_id", "session_id", "sessionId")
-    agent = _signer(_known_call(call_id), None) or Agent.objects.for_number(
+    return _signer(_known_call(call_id), None) or Agent.objects.for_number(
         field(data, "to", limit=64)
     )
-    check_signature(request, _secrets(agent))
+
+
+@webhook
+def events(request: WebhookRequest) -> HttpResponse:
+    payload, verified = signed_payload(request, lambda p: _secrets(_event_agent(p)))
+    agent = _event_agent(payload)
+    kind = field(payload, "kind", limit=64)
+    data = payload["data"]
+    call_id = _call_id(data, "call_id", "session_id", "sessionId")
+    event_id = delivery_id(request, payload, verified)
+    if not event_id:
+        raise WebhookError(400, "event_id missing")
     if _is_repeat(event_id):
-        return text("duplicate: already recorded")
+        return _duplicate()
 
     occurred_at = _occurred_at(payload.get("occurred_at"), timezone.now())
-    try:
-        with transaction.atomic():
-            call, _ = _locked_call(call_id)
-            call.record_event(Source.EVENTS, kind, payload, event_id, occurred_at)
-            if agent and not call.agent_id:
-                call.attach_agent(agent)
-            call.apply_event(kind, data, occurred_at)
-            call.save()
-    except IntegrityError:
-        if _is_repeat(event_id):
-            # The same delivery raced us in another request and won.
-            return text("duplicate: already recorded")
-        raise  # anything else is not a duplicate: the webhook decorator answers 422
+    with _stored_once(event_id, _duplicate):
+        call, _ = _locked_call(call_id)
+        call.record_event(Source.EVENTS, kind, payload, event_id, occurred_at)
+        if agent and not call.agent_id:
+            call.attach_agent(agent)
+        call.apply_event(kind, data, occurred_at)
+        call.save()
     if kind in {"call.completed", "call.failed"}:
         _publish(call_id, {"type": "call.ended", "call_id": call_id, "kind": kind})
     if kind not in KNOWN_EVENTS:

@@ -33,6 +33,14 @@ class WebhookError(Exception):
         self.reason = reason
 
 
+class Answered(Exception):
+    """A delivery whose answer is decided part-way (a repeat that raced its first copy)."""
+
+    def __init__(self, response: HttpResponse) -> None:
+        super().__init__("answered")
+        self.response = response
+
+
 class WebhookRequest(HttpRequest):
     """A webhook's request once `webhook` has read its (bounded) body."""
 
@@ -60,6 +68,8 @@ def webhook(view: View) -> View:
         except WebhookError as e:
             log.warning("webhook %s refused (%s): %s", request.path, e.status, e.reason)
             return text(e.reason, e.status)
+        except Answered as e:
+            return e.response
         except (IntegrityError, DataError) as e:
             # Values the database will not hold (after every check we make): nothing was
             # stored, and sending the same body again would not help.
@@ -92,7 +102,8 @@ def read_body(request: HttpRequest) -> bytes:
 
 
 def parse_payload(request: WebhookRequest) -> dict[str, Any]:
-    """The body as a dict, from JSON or a form; query parameters fill fields the body lacks."""
+    """The body as a dict, from JSON or a form. Only the body is signed: the query string is
+    left out (`signed_payload` adds it where nothing was signed)."""
     body: bytes = request.raw_body
     content_type = request.content_type or ""
     if content_type == "application/json" or (
@@ -105,8 +116,6 @@ def parse_payload(request: WebhookRequest) -> dict[str, Any]:
         payload = _parse_multipart(request, body)
     else:
         raise WebhookError(415, f"{content_type} not understood: send form fields or JSON")
-    for key, value in request.GET.items():
-        payload.setdefault(key, value)
     cleaned: dict[str, Any] = strip_nul(payload)
     return cleaned
 
@@ -168,9 +177,9 @@ def field(payload: dict[str, Any], *names: str, limit: int = 128) -> str:
     return ""
 
 
-def check_signature(request: WebhookRequest, secrets: Iterable[str]) -> None:
+def check_signature(request: WebhookRequest, secrets: Iterable[str]) -> signatures.Verified:
     try:
-        signatures.verify(
+        return signatures.verify(
             request.raw_body,
             request.headers.get(signatures.HEADER),
             secrets,
@@ -180,11 +189,47 @@ def check_signature(request: WebhookRequest, secrets: Iterable[str]) -> None:
         raise WebhookError(403, str(e)) from None
 
 
-def delivery_id(request: HttpRequest, payload: dict[str, Any]) -> str | None:
-    """Sautikit's id for a delivery (body or header), for dropping repeats."""
+Secrets = Callable[[dict[str, Any]], list[str]]
+
+
+def signed_payload(
+    request: WebhookRequest, secrets_for: Secrets
+) -> tuple[dict[str, Any], signatures.Verified]:
+    """The payload a webhook acts on, once its signature is checked with the secrets that
+    `secrets_for` names for it.
+
+    On a signed request that is the body alone: the query string is not signed, so it decides
+    nothing (Sautikit puts `clientRequestId` in the body too). Where no secret applies
+    (development), query fields fill what the body lacks, as before; if those fields would
+    name a call or number whose webhooks are signed, the request is refused instead.
+    """
+    payload = parse_payload(request)
+    verified = check_signature(request, secrets_for(payload))
+    if verified.signed or not request.GET:
+        return payload, verified
+    filled = dict(payload)
+    for key, value in request.GET.items():
+        filled.setdefault(key, strip_nul(value))
+    if any(secrets_for(filled)):
+        raise WebhookError(403, "query-string fields are not signed: send them in the body")
+    return filled, verified
+
+
+def delivery_id(
+    request: HttpRequest, payload: dict[str, Any], verified: signatures.Verified
+) -> str | None:
+    """The id repeats of this delivery share, for dropping them.
+
+    Sautikit's `event_id` when the body has one; else, on a signed request, the fingerprint of
+    the signed bytes (the same signed message twice is one delivery). The id headers are not
+    signed, so they count only where nothing is: anyone could change them to make a replay
+    look new, or a genuine delivery look like a repeat.
+    """
+    from_body = field(payload, "event_id")
+    if from_body or verified.signed:
+        return from_body or verified.fingerprint
     return (
-        field(payload, "event_id")
-        or request.headers.get("X-Sautikit-Event-Id", "")[:128]
+        request.headers.get("X-Sautikit-Event-Id", "")[:128]
         or request.headers.get("X-Sautikit-Idempotency-Key", "")[:128]
         or None
     )

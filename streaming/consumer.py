@@ -12,6 +12,7 @@ from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from calls import metrics
@@ -61,6 +62,7 @@ MAX_TEXT_FRAME = 16 * 1024
 class StreamConsumer(AsyncWebsocketConsumer):
     bridge: Bridge | LiveBridge | None = None
     call_id: str = ""
+    _renewing: asyncio.Task[None] | None = None
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """Channels' own loop (await_many_dispatch) makes a task and an asyncio.wait for every
@@ -87,6 +89,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         except StopConsumer:
             pass
         finally:
+            self._stop_renewing()
             if listening is not None:
                 listening.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -103,6 +106,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
                 log.warning("call %s: channel layer: %r; again in %.1f s", self.call_id, e, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, LAYER_RETRY_MAX_S)
+                if self.call_id:  # Redis may be back, restarted without our group
+                    self._spawn(self._join_group())
                 continue
             delay = LAYER_RETRY_S
             async with self._one_at_a_time:
@@ -149,6 +154,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self._reports = ReportWriter(self._store, RETRYABLE, name=f"call {call_id}")
         await self.accept(subprotocol=SUBPROTOCOL)
         await self._join_group()
+        self._renewing = asyncio.create_task(self._keep_joined(), name="keep-joined")
         agent = setup.agent
         self._recorder = Recorder(agent.sample_rate) if agent.record_calls else None
         self.bridge = self._bridge(setup, call_id)
@@ -194,9 +200,13 @@ class StreamConsumer(AsyncWebsocketConsumer):
         if self.bridge is not None:
             await self.bridge.stop("caller hung up", ended_by=EndedBy.CALLER)
             await self._finish()
+        self._stop_renewing()
         if self.call_id:
             with contextlib.suppress(Exception):  # Redis down: the group entry expires by itself
-                await self.channel_layer.group_discard(call_group(self.call_id), self.channel_name)
+                await asyncio.wait_for(
+                    self.channel_layer.group_discard(call_group(self.call_id), self.channel_name),
+                    GROUP_JOIN_TIMEOUT_S,
+                )
 
     async def _join_group(self) -> None:
         """Hear Sautikit's status callbacks for this call, from whichever process takes them.
@@ -213,19 +223,51 @@ class StreamConsumer(AsyncWebsocketConsumer):
             log.error("call %s: channel layer unavailable, status callbacks will not reach "
                       "it: %r", self.call_id, e)  # fmt: skip
 
+    def _stop_renewing(self) -> None:
+        if self._renewing is not None:
+            self._renewing.cancel()
+            self._renewing = None
+
+    async def _keep_joined(self) -> None:
+        """Join again every CHANNEL_GROUP_RENEW_S (one small write): a restarted Redis has lost
+        the group, and the call would no longer hear its status callbacks."""
+        while True:
+            await asyncio.sleep(max(settings.CHANNEL_GROUP_RENEW_S, 1))
+            await self._join_group()
+
     # -- messages from other processes (the status callback's channel-layer group) -----------
 
+    def _for_me(self, message: dict[str, Any]) -> bool:
+        """A group message acts only on the call it names: a bridge never ends another call,
+        whatever group a message reached it through."""
+        if message.get("call_id") == self.call_id:
+            return True
+        log.warning("call %s: ignored a %s for call %r", self.call_id, message.get("type"),
+                    str(message.get("call_id"))[:80])  # fmt: skip
+        return False
+
     async def stream_status(self, message: dict[str, Any]) -> None:
+        if not self._for_me(message):
+            return
         if state_key(message.get("state", "")) in ENDING_STATES and self.bridge is not None:
             await self.bridge.stop(f"Sautikit: {message['state']}", ended_by=EndedBy.CALLER)
             await self._finish(close=True)
 
     async def call_ended(self, message: dict[str, Any]) -> None:
-        if self.bridge is not None:
+        if self._for_me(message) and self.bridge is not None:
             kind = message.get("kind", "call ended")
             ended_by = EndedBy.ERROR if kind == "call.failed" else EndedBy.CALLER
             await self.bridge.stop(f"Sautikit: {kind}", ended_by=ended_by)
             await self._finish(close=True)
+
+    async def said_over(self, state: str) -> None:
+        """The database says Sautikit ended this call, and its message through the channel
+        layer did not arrive (Redis restarted or stalled): end as that message would have."""
+        async with self._one_at_a_time:
+            if state_key(state) in ENDING_STATES:
+                await self.stream_status({"call_id": self.call_id, "state": state})
+            else:
+                await self.call_ended({"call_id": self.call_id, "kind": state or "Completed"})
 
     async def end_for_drain(self, reason: str) -> None:
         """This process is stopping and the call outlasted the drain limit: end it cleanly,

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Iterator
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 # How often the drain looks whether the last call has ended.
 POLL_S = 0.25
@@ -24,6 +24,13 @@ class LiveCall(Protocol):
     async def end_for_drain(self, reason: str) -> None: ...
 
 
+@runtime_checkable
+class TellsCall(Protocol):
+    call_id: str
+
+    async def said_over(self, state: str) -> None: ...
+
+
 class LiveCalls:
     def __init__(self) -> None:
         self._calls: set[LiveCall] = set()
@@ -33,6 +40,8 @@ class LiveCalls:
         # Set once the drain ends what is left: a call whose set-up finishes later is ended too.
         self.ending = ""
         self._ended_late = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._telling: set[asyncio.Future[None]] = set()  # held, or asyncio may drop them
 
     @contextlib.contextmanager
     def arriving(self) -> Iterator[None]:
@@ -47,6 +56,7 @@ class LiveCalls:
     def add(self, call: LiveCall) -> str:
         """Count `call` as live. Returns why it must end at once if this process is already
         ending its calls (its set-up outlasted the drain), else ""."""
+        self._loop = asyncio.get_running_loop()
         self._calls.add(call)
         if self.ending:
             self._ended_late += 1
@@ -54,6 +64,20 @@ class LiveCalls:
 
     def discard(self, call: LiveCall) -> None:
         self._calls.discard(call)
+
+    def tell_from_thread(self, over: dict[str, str]) -> None:
+        """From another thread (the heartbeat): these calls are over, says the database; their
+        bridges here end as if the status callback had reached them."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._tell, over)
+
+    def _tell(self, over: dict[str, str]) -> None:
+        for call in list(self._calls):
+            call_id = getattr(call, "call_id", "")
+            if call_id in over and isinstance(call, TellsCall):
+                told = asyncio.ensure_future(call.said_over(over[call_id]))
+                self._telling.add(told)
+                told.add_done_callback(self._telling.discard)
 
     def __len__(self) -> int:
         return len(self._calls)

@@ -4,7 +4,14 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from agents.models import Agent
-from voiceproject.lib.numbers import InvalidNumber, normalise, normalise_or_keep
+from voiceproject.lib.numbers import (
+    WITHHELD,
+    InvalidNumber,
+    caller_form,
+    normalise,
+    normalise_or_keep,
+    search_form,
+)
 
 
 @pytest.mark.parametrize(
@@ -67,3 +74,92 @@ def test_it_explains_a_bad_number_in_the_form():
     with pytest.raises(ValidationError) as e:
         agent.full_clean()
     assert "international form" in e.value.message_dict["phone_number"][0]
+
+
+ARABIC_INDIC, FULLWIDTH = 0x0660, 0xFF10  # each script's digit zero
+
+
+def in_script(number: str, zero: int) -> str:
+    """`number` with its ASCII digits written in the script whose digit zero is `zero`."""
+    return "".join(chr(zero + int(c)) if "0" <= c <= "9" else c for c in number)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        in_script("+254712345678", ARABIC_INDIC),
+        in_script("0712345678", ARABIC_INDIC),  # the same, written nationally
+        in_script("0712345678", 0x06F0),  # Extended Arabic-Indic (Persian, Urdu)
+        in_script("0712345678", 0x0966),  # Devanagari
+        "\uff0b" + in_script("254712345678", FULLWIDTH),  # and a fullwidth plus
+        in_script("0712345678", 0x1D7CE),  # mathematical bold
+        "+254712345678\u200b",  # zero-width space
+        "\ufeff+254\u200d712\u200c345\u2060678\u200e",  # BOM, joiners, word joiner, bidi mark
+        "+254\u00a0712\u2009345\u202f678",  # no-break, thin and narrow spaces
+        "+254\u2010712\u2013345\u2014678",  # hyphen, en and em dashes
+        "0712\u2212345\u2212678",  # minus signs
+        "0712·345·678",
+        "0712\t345\n678",
+        "sips:+254712345678@sip.example.com",
+        "SIP:+254712345678@sip.example.com",
+        "Tel:+254-712-345-678;ext=12",
+        "sip:+254712345678;user=phone@sip.example.com;transport=tls",
+        "sip:%2B254712345678@sip.example.com",
+        "sip:+254712345678:secret@sip.example.com",
+        "<sip:+254712345678@sip.example.com>",
+        '"Reception" <sip:0712345678@sip.example.com>',
+        "+254712345678@sip.example.com",
+    ],
+)
+def test_it_folds_every_spelling_of_a_number_into_one(raw):
+    assert normalise(raw, "254") == "+254712345678"
+    assert caller_form(raw, "254") == "+254712345678"
+    assert search_form(raw, "254") == "+254712345678"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "",
+        "anonymous",
+        "Anonymous",
+        "restricted",
+        "unknown",
+        "private",
+        "alice",
+        "sip:alice@sip.example.com",
+        "sip:anonymous@anonymous.invalid",
+        '"+254712345678" <sip:anonymous@sip.example.com>',  # the display name is not the address
+        "sip:@sip.example.com",
+        "+254712345678x",
+        "+254+712345678",
+        "〇七一二",  # ideographic numerals are not decimal digits
+        "\u202e876543217452+",  # reversed for the eye by a bidi override
+        "browser:amina",
+    ],
+)
+def test_it_makes_everything_that_is_not_a_number_one_withheld_caller(raw):
+    assert caller_form(raw, "254") == WITHHELD
+    with pytest.raises(InvalidNumber):
+        normalise(raw, "254")
+
+
+def test_it_bounds_what_it_reads_before_and_after_folding():
+    # Within 64 characters a number is read; beyond, nothing is (the webhook refuses longer).
+    assert normalise("+254712345678" + " " * 51, "254") == "+254712345678"
+    assert caller_form("+254712345678" + " " * 52, "254") == WITHHELD
+    # U+FDFA is one character that NFKC makes 18.
+    assert caller_form("\ufdfa" * 60, "254") == WITHHELD
+    with pytest.raises(InvalidNumber) as e:
+        normalise("9" * 10_000, "254")
+    assert len(str(e.value)) < 200
+
+
+@pytest.mark.django_db
+def test_it_finds_the_agent_for_any_spelling_of_its_number():
+    Agent(name="A", phone_number=in_script("254 712 345 678", FULLWIDTH), instructions="x").save()
+    assert Agent.objects.get().phone_number == "+254712345678"
+    assert Agent.objects.for_number(in_script("0712345678", ARABIC_INDIC)).name == "A"
+    assert Agent.objects.for_number("sips:+254712345678@sip.example.com").name == "A"
+    assert Agent.objects.for_number("+254712345678\u200b").name == "A"
+    assert Agent.objects.for_number("sip:alice@sip.example.com") is None

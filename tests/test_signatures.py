@@ -175,3 +175,73 @@ class TestVerify:
 
     def test_it_passes_everything_without_secrets(self):
         signatures.verify(self.body, None, ["", ""])
+
+    def test_it_refuses_a_plain_signature_of_a_timestamped_message(self):
+        t = int(time.time()) - 86400
+        v1 = signatures.sign(SECRET, self.body, t).split("v1=")[1]
+        with pytest.raises(signatures.SignatureError, match="timestamped"):
+            signatures.verify(self.body + f".{t}".encode(), v1, [SECRET])
+
+    def test_it_still_takes_a_plain_signature_of_a_body_ending_in_a_decimal(self):
+        body = b"sessionId=x&durationInSeconds=12.5"
+        signatures.verify(body, signatures.sign_plain(SECRET, body), [SECRET])
+
+    @pytest.mark.parametrize("spelling", ["+{t}", "{t}.0", "1_{t}", "{t}\u0660"])
+    def test_it_reads_a_timestamp_only_as_plain_digits(self, spelling):
+        """int() takes each of these, so each would be another valid spelling of one message."""
+        raw = spelling.format(t=str(int(time.time())))
+        v1 = signatures._hmac(SECRET, self.body + b"." + raw.encode())
+        with pytest.raises(signatures.SignatureError, match="whole number"):
+            signatures.verify(self.body, f"t={raw},v1={v1}", [SECRET])
+
+    def test_it_refuses_two_timestamps(self):
+        t = int(time.time())
+        good = signatures.sign(SECRET, self.body, t)
+        with pytest.raises(signatures.SignatureError, match="more than one"):
+            signatures.verify(self.body, f"t={t - 86400},{good}", [SECRET])
+
+    def test_it_gives_each_signed_message_its_own_fingerprint(self):
+        t = int(time.time())
+        once = signatures.verify(self.body, signatures.sign(SECRET, self.body, t), [SECRET])
+        again = signatures.verify(self.body, signatures.sign(SECRET, self.body, t), [SECRET])
+        later = signatures.verify(self.body, signatures.sign(SECRET, self.body, t + 1), [SECRET])
+        plain = signatures.verify(self.body, signatures.sign_plain(SECRET, self.body), [SECRET])
+        assert once == again and once.signed
+        assert len({once.fingerprint, later.fingerprint, plain.fingerprint}) == 3
+        assert not signatures.verify(self.body, None, [""]).signed
+
+
+def test_it_answers_a_delivery_that_raced_its_copy_as_a_repeat(client, agent, secret, monkeypatch):
+    """Two copies of one signed delivery at once: the one that loses the race is a repeat."""
+    from calls import views
+
+    body = json.dumps(load("stream_started")).encode()
+    signature = signatures.sign(secret, body)
+    assert post(client, "/sautikit/stream-status/", body, signature).status_code == 202
+    real, checks = views._is_repeat, []
+
+    def misses_the_first_time(event_id):
+        checks.append(event_id)
+        return len(checks) > 1 and real(event_id)
+
+    monkeypatch.setattr(views, "_is_repeat", misses_the_first_time)
+    response = post(client, "/sautikit/stream-status/", body, signature)
+    assert (response.status_code, response.content) == (200, b"duplicate: already recorded\n")
+    assert CallEvent.objects.count() == 1
+
+
+def test_it_refuses_query_fields_that_would_need_a_signature(client, agent, monkeypatch):
+    """Unsigned development use may fill fields from the query, but never fields that would
+    name a number whose webhooks are signed."""
+    monkeypatch.setenv("SAUTIKIT_SIGNING_SECRET_CLINIC", "per-number-secret")
+    agent.signing_secret_env = "SAUTIKIT_SIGNING_SECRET_CLINIC"
+    agent.save()
+    body = json.dumps({"sessionId": "Q1", "callerNumber": "+254700000001"}).encode()
+    response = client.post(
+        f"/sautikit/voice/?destinationNumber={agent.phone_number.replace('+', '%2B')}",
+        body,
+        content_type="application/json",
+    )
+    assert response.status_code == 403
+    assert b"query-string fields are not signed" in response.content
+    assert_nothing_recorded()

@@ -16,11 +16,12 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from calls import liveness  # noqa: E402
 from calls.aftercall import runner  # noqa: E402
 from calls.security import warn_if_unsigned  # noqa: E402
+from streaming.drain import LIVE  # noqa: E402
 from streaming.routing import websocket_urlpatterns  # noqa: E402
 from streaming.store import PROCESS  # noqa: E402
 
 warn_if_unsigned()
-liveness.start(PROCESS)
+liveness.start(PROCESS, tell=LIVE.tell_from_thread)
 runner.start()  # summaries and webhooks of finished calls, with retries
 
 # No AllowedHostsOriginValidator: Sautikit's media server sends no Origin and

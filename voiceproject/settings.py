@@ -65,6 +65,9 @@ LIMIT_LIVE_CALLS_TOTAL = env_int("LIMIT_LIVE_CALLS_TOTAL", 0)
 # process silent for SERVER_LOST_AFTER_S is marked failed ("server lost") by another.
 SERVER_HEARTBEAT_S = env_int("SERVER_HEARTBEAT_S", 10)
 SERVER_LOST_AFTER_S = env_int("SERVER_LOST_AFTER_S", 40)
+# A live call joins its channel-layer group again this often: Redis keeps no group across a
+# restart, and a call that lost its group would no longer hear its status callbacks.
+CHANNEL_GROUP_RENEW_S = env_int("CHANNEL_GROUP_RENEW_S", 10)
 # A server process told to stop (SIGTERM: a deploy) takes no new calls and lets its live calls
 # finish for up to this long; it then ends the rest, handing them to the agent's fallback
 # number if there is one.

@@ -2,18 +2,33 @@
 
 The documented form is `X-Sautikit-Signature: t=<unix>,v1=<hex>` with
 v1 = HMAC-SHA256(secret, raw_body + "." + t). Some of Sautikit's pages show a
-plain hex HMAC-SHA256 of the raw body instead; both are accepted. Only the
-timestamped form can be checked for replays.
+plain hex HMAC-SHA256 of the raw body instead; both are accepted, so neither may
+stand in for the other: a timestamped v1 over `body + "." + t` is also a plain HMAC
+of the bytes `body.t`, so a plain signature of a body shaped like that is refused.
+
+No signature is good for more than one delivery's worth of effect: verify() returns
+the fingerprint of exactly the signed bytes, which the webhooks keep as the delivery's
+id, so the same signed message again is a repeat. The timestamped form is also good
+only inside the window; the plain form, which carries no time, is good once.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 HEADER = "X-Sautikit-Signature"
+# Unix seconds as Sautikit writes them. int() would also take "+17…", " 17…" and "1_7…": each
+# a different spelling of one signed message, so only plain digits are read.
+TIMESTAMP = re.compile(r"^[0-9]{1,12}\Z")
+# The tail a timestamped message has: "." and a unix time (nine digits or more since 1973).
+# A body ending like this could be a timestamped message with its time moved into the body.
+TIMESTAMP_TAIL = re.compile(rb"\.[0-9]{9,}\Z")
+FINGERPRINT_PREFIX = "sig:"
 
 
 class SignatureError(Exception):
@@ -30,30 +45,49 @@ def sign_plain(secret: str, body: bytes) -> str:
     return _hmac(secret, body)
 
 
+@dataclass(frozen=True)
+class Verified:
+    """What a request's signature proved: whether anything was checked, and the fingerprint
+    of exactly the bytes it signs (the body, and its time in the timestamped form)."""
+
+    signed: bool
+    fingerprint: str = ""
+
+
+UNSIGNED = Verified(signed=False)
+
+
 def verify(
     body: bytes,
     header: str | None,
     secrets: Iterable[str],
     tolerance: int = 300,
     now: float | None = None,
-) -> None:
+) -> Verified:
     """Return if `header` signs `body` with one of `secrets`; raise SignatureError otherwise.
 
     With no secret configured there is nothing to check and every request passes.
     """
     secrets = [s for s in secrets if s]
     if not secrets:
-        return
+        return UNSIGNED
     if not header or not header.strip():
         raise SignatureError(f"{HEADER} header missing")
     header = header.strip()
     fields = _parse(header)
     if "t" in fields:
-        _verify_timestamped(body, fields, secrets, tolerance, now)
+        signed = _verify_timestamped(body, fields, secrets, tolerance, now)
     else:
+        if TIMESTAMP_TAIL.search(body):
+            raise SignatureError(
+                "a plain signature is not accepted for a body ending in '.<digits>': "
+                "that is the shape of a timestamped message; sign with t=…,v1=…"
+            )
         given = header.removeprefix("sha256=").strip().lower()
         if not any(hmac.compare_digest(_hmac(s, body), given) for s in secrets):
             raise SignatureError("signature does not match")
+        signed = body
+    return Verified(True, FINGERPRINT_PREFIX + hashlib.sha256(signed).hexdigest())
 
 
 def _verify_timestamped(
@@ -62,12 +96,14 @@ def _verify_timestamped(
     secrets: list[str],
     tolerance: int,
     now: float | None,
-) -> None:
+) -> bytes:
+    """The signed bytes, if a v1 value signs them inside the window."""
+    if len(fields["t"]) > 1:
+        raise SignatureError("signature has more than one timestamp")
     raw_t = fields["t"][0]
-    try:
-        t = int(raw_t)
-    except ValueError:
-        raise SignatureError("signature timestamp is not a whole number") from None
+    if not TIMESTAMP.match(raw_t):
+        raise SignatureError("signature timestamp is not a whole number")
+    t = int(raw_t)
     current = time.time() if now is None else now
     if abs(current - t) > tolerance:
         raise SignatureError(f"signature timestamp outside the {tolerance} s window")
@@ -80,6 +116,7 @@ def _verify_timestamped(
     matches = [hmac.compare_digest(e, g) for e in expected for g in given]
     if not any(matches):
         raise SignatureError("signature does not match")
+    return signed
 
 
 def _parse(header: str) -> dict[str, list[str]]:
