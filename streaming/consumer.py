@@ -337,6 +337,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
             "barge_ins": result.barge_ins,
             "turns": result.responses,  # stored under this name since the first calls
             "text_frames": self._text_frames,
+            "caller_audio_dropped_s": round(result.caller_audio_dropped_s, 3),
         }
         # After everything reported so far, in order: a call marked over is complete.
         end = {"reason": ending.reason, "error": error, "summary": summary,

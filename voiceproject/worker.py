@@ -36,9 +36,17 @@ reactor: Any = _reactor
 SETTLE_S = 15.0
 
 
+# The largest WebSocket frame and message taken (daphne's default is 1 MiB): a caller's frame is
+# 20 ms of audio (640 bytes at 16 kHz), a text frame a few hundred bytes. Larger ones close the
+# socket (1009) before anything reads them; the call ends and is recorded.
+WEBSOCKET_MAX_BYTES = 64 * 1024
+
+
 class DrainingServer(Server):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["signal_handlers"] = False  # ours, below, instead of Twisted's stop-at-once
+        kwargs["websocket_max_message_size"] = WEBSOCKET_MAX_BYTES
+        kwargs["websocket_max_frame_size"] = WEBSOCKET_MAX_BYTES
         super().__init__(*args, **kwargs)
         self.ports: list[Any] = []
         self.draining: asyncio.Task[None] | None = None

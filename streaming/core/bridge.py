@@ -107,7 +107,7 @@ class Bridge(BridgeLife):
         """How the bridge ended and what it did; only once it has ended."""
         played = self._playout.counts()
         return CallEnd(self._final(), played.frames, played.underruns, self._barge_ins,
-                       self._responses)  # fmt: skip
+                       self._responses, self._caller.dropped_s)  # fmt: skip
 
     # -- OpenAI to caller -----------------------------------------------------------
 

@@ -10,6 +10,7 @@ from typing import Protocol
 
 from streaming.core.audio import REALTIME_RATE, OddByteCarry, Resampler
 from streaming.core.clock import CallClock
+from streaming.core.pacing import RealTimeBudget
 from streaming.core.pending import PendingAudio
 from streaming.core.recording import Recorder
 from streaming.core.transcript import Transcript
@@ -37,13 +38,18 @@ class CallerAudio:
         self._clock = clock
         self._transcript = transcript
         self._recorder = recorder
+        self._budget = RealTimeBudget(rate, clock)
         self._carry = OddByteCarry()
         self._up = Resampler(rate, model_rate) if rate != model_rate else None
         self._pending = PendingAudio(int(pending_s * model_rate) * 2)
         self._open = asyncio.Event()
 
     async def feed(self, data: bytes) -> None:
-        """One binary frame from Sautikit: S16LE mono at the call's rate, any length."""
+        """One binary frame from Sautikit: S16LE mono at the call's rate, any length. Beyond
+        real time (and its allowance for jitter) it is dropped here, before it costs anything."""
+        data = self._budget.take(data)
+        if not data:
+            return
         even = self._carry.push(data)
         if not even:
             return
@@ -61,6 +67,11 @@ class CallerAudio:
             await self._client.append_audio(pcm)
         except Exception as e:  # the bridge's reader notices the close and ends the call
             log.debug("append failed: %s", e)
+
+    @property
+    def dropped_s(self) -> float:
+        """Seconds of audio the caller's side sent beyond real time, dropped."""
+        return self._budget.dropped_s
 
     async def session_opened(self) -> None:
         """Send what came while connecting, in order, then the rest as it comes. Frames that

@@ -133,7 +133,7 @@ class LiveBridge(BridgeLife):
     def result(self) -> CallEnd:
         played = self._playout.counts()
         return CallEnd(self._final(), played.frames, played.underruns, 0,
-                       self._transcript.agent_turns)  # fmt: skip
+                       self._transcript.agent_turns, self._caller.dropped_s)  # fmt: skip
 
     # -- GPT-Live to the caller -------------------------------------------------------
 
