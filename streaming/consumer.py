@@ -40,7 +40,9 @@ ENDING_STATES = {"streamstopped", "streamerror"}
 # How long the end of a call waits for its record to be stored before leaving that to the
 # report writer in the background (the caller's socket is closed before either).
 DRAIN_TIMEOUT_S = 10
-GROUP_JOIN_TIMEOUT_S = 2
+# Redis answers in a millisecond; stalled, a new call waits no longer than this for its group
+# (it joins again every CHANNEL_GROUP_RENEW_S, and the heartbeat covers what it misses).
+GROUP_JOIN_TIMEOUT_S = 0.5
 # Reading the channel layer failed (Redis down or slow): tried again after this, doubling.
 LAYER_RETRY_S = 0.5
 LAYER_RETRY_MAX_S = 5.0

@@ -82,7 +82,7 @@ def tool_endpoint():
         signed = signed_message("POST", endpoint.url, headers.get("X-Call-Id", ""),
                                 headers.get("X-Tool-Name", ""), body)  # fmt: skip
         try:
-            signatures.verify(signed, headers.get("X-Tool-Signature"), [key])
+            signatures.verify(signed, headers.get("X-Tool-Signature"), [key], accept_plain=False)
         except signatures.SignatureError:
             return 403, b'{"error": "bad signature"}'
         return 200, json.dumps(BOOKING).encode()

@@ -245,3 +245,12 @@ def test_it_refuses_query_fields_that_would_need_a_signature(client, agent, monk
     assert response.status_code == 403
     assert b"query-string fields are not signed" in response.content
     assert_nothing_recorded()
+
+
+def test_it_refuses_the_plain_form_where_only_ours_are_expected():
+    """Our own requests (tools, the end-of-call webhook) are always timestamped: a receiver
+    that checks them accepts no form that carries no time."""
+    body = b'{"a":1}'
+    with pytest.raises(signatures.SignatureError, match="no timestamp"):
+        signatures.verify(body, signatures.sign_plain(SECRET, body), [SECRET], accept_plain=False)
+    signatures.verify(body, signatures.sign(SECRET, body), [SECRET], accept_plain=False)
