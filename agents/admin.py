@@ -8,6 +8,7 @@ from typing import Any, Protocol, cast
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.core.exceptions import PermissionDenied
 from django.db import models, transaction
 from django.db.models import Count, Q, QuerySet
@@ -16,12 +17,44 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from agents.models import Agent, AgentRevision, NoteField, Tool, one_revision
+from agents.models import (
+    DESTINATION_FIELDS,
+    ROUTING_FIELDS,
+    Agent,
+    AgentRevision,
+    NoteField,
+    Tool,
+    destinations,
+    may_change_destinations,
+    may_publish,
+    one_revision,
+)
 from calls import agent_stats as stats
 from voiceproject.lib.durations import clock
 from voiceproject.lib.numbers import search_form
+
+# Said under a setting someone may see but not change, in the words of the agent's page.
+ONLY_PUBLISHERS = (
+    "You cannot change this: it decides at once whether phone callers reach this agent, so "
+    "only someone with the permission “Can publish an agent's draft to callers” can."
+)
+ONLY_DESTINATIONS = (
+    "You cannot change this: callers' numbers and what they said are sent here, so only "
+    "someone who may read calls and has the permission “Can change where call data is sent” "
+    "can."
+)
+
+
+def _lock(form: Any, names: tuple[str, ...], why: str) -> None:
+    """Shown, but not changeable: a disabled field keeps its saved value whatever is posted."""
+    for name in names:
+        field = form.base_fields.get(name)
+        if field is not None:
+            field.disabled = True
+            field.help_text = f"{field.help_text} {why}".strip()
 
 
 def start_of_today() -> datetime:
@@ -83,6 +116,16 @@ class ToolInline(admin.StackedInline):
         models.JSONField: {"widget": forms.Textarea(attrs={"rows": 6, "cols": 80})},
         models.URLField: {"assume_scheme": "https"},
     }
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # A new tool is a new address that callers' words are sent to.
+        return super().has_add_permission(request, obj) and may_change_destinations(request.user)
+
+    def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        formset = super().get_formset(request, obj, **kwargs)
+        if not may_change_destinations(request.user):
+            _lock(formset.form, ("endpoint",), ONLY_DESTINATIONS)
+        return formset
 
     @admin.display(description="signing secret")
     def secret_status(self, obj: Tool) -> str:
@@ -155,9 +198,12 @@ class AgentAdmin(admin.ModelAdmin):
             None,
             {
                 "description": "Name, number, “active”, “most calls at once” and where finished "
-                "calls are sent apply as soon as you save. Every other change is a draft: you "
-                "can try it with “Talk to this agent”, and phone callers get it when you press "
-                "Publish.",
+                "calls are sent apply as soon as you save, so only someone who may publish "
+                "changes the number, “active” and “most calls at once”, and only someone who "
+                "may read calls and change where call data is sent changes the addresses it "
+                "goes to. Every other change is a draft: you can try it with “Talk to this "
+                "agent”, and phone callers get it when someone who may publish presses Publish. "
+                "A new agent answers no calls until it is published.",
                 "fields": ("name", "phone_number", "is_active", "publishing"),
             },
         ),
@@ -253,7 +299,16 @@ class AgentAdmin(admin.ModelAdmin):
         # The prompt is the heart of the agent: give it room (a read-only page has no field).
         if "instructions" in form.base_fields:
             form.base_fields["instructions"].widget.attrs.update(rows=24, cols=100)
+        # A new agent answers nobody until published, so its number may be chosen freely.
+        if obj is not None and not may_publish(request.user):
+            _lock(form, ROUTING_FIELDS, ONLY_PUBLISHERS)
+        if not may_change_destinations(request.user):
+            _lock(form, DESTINATION_FIELDS, ONLY_DESTINATIONS)
         return form
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Deleting an agent stops its number answering, as unticking “active” does.
+        return super().has_delete_permission(request, obj) and may_publish(request.user)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Agent]:
         return (
@@ -269,7 +324,7 @@ class AgentAdmin(admin.ModelAdmin):
     def version(self, obj: Agent) -> str:
         published = obj.published_revision
         if published is None:
-            return "none yet"
+            return "not published: takes no calls"
         waiting = obj.unpublished_changes()
         return f"v{published.number}" + (" (draft not published)" if waiting else "")
 
@@ -341,11 +396,17 @@ class AgentAdmin(admin.ModelAdmin):
     @admin.display(description="version callers get")
     def publishing(self, obj: Agent) -> str:
         if obj.pk is None:
-            return "The first version is published when you save the agent."
+            return (
+                "Saved by someone who may publish, the first version goes to callers at once; "
+                "otherwise it waits, and the number answers no calls until it is published."
+            )
         published = obj.published_revision
         waiting = obj.unpublished_changes()
         if published is None:
-            return "None yet: press Publish."
+            return mark_safe(  # no value from anyone in it
+                "<strong>Not published:</strong> this agent takes no calls (callers hear that "
+                "it is unavailable) until someone who may publish presses Publish."
+            )
         said = format_html(
             '<a href="{}">v{}</a>, {}.',
             reverse("admin:agents_agentrevision_change", args=[published.pk]),
@@ -401,9 +462,21 @@ class AgentAdmin(admin.ModelAdmin):
             self._say_if_draft(request, object_id)
         return response
 
+    def response_add(
+        self, request: HttpRequest, obj: Agent, post_url_continue: str | None = None
+    ) -> HttpResponse:
+        obj.refresh_from_db(fields=["published_revision"])
+        if obj.published_revision is None:
+            messages.warning(
+                request,
+                "Saved, not published: this agent takes no calls until someone who may "
+                "publish presses Publish on its page.",
+            )
+        return super().response_add(request, obj, post_url_continue)
+
     def _say_if_draft(self, request: HttpRequest, object_id: str | None) -> None:
         if object_id is None:
-            return  # a new agent: its first version is published
+            return  # a new agent: response_add says whether it was published
         agent = Agent.objects.filter(pk=object_id).select_related("published_revision").first()
         if agent is None or agent.published_revision is None or not agent.unpublished_changes():
             return
@@ -444,7 +517,13 @@ class AgentAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(reverse("admin:agents_agent_change", args=[agent.pk]))
 
     def save_model(self, request: HttpRequest, obj: Agent, form: Any, change: bool) -> None:
+        before = Agent.objects.filter(pk=obj.pk).first() if change else None
+        form.destinations_before = destinations(before) if before is not None else {}
         obj.save(author=request.user)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)  # the tools are saved here
+        log_destinations(request, form.instance, form.destinations_before)
 
 
 @admin.register(AgentRevision)
@@ -478,8 +557,12 @@ class AgentRevisionAdmin(admin.ModelAdmin):
     def render_change_form(
         self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any
     ) -> HttpResponse:
-        context["can_restore"] = request.user.has_perm("agents.change_agent")
-        context["can_publish"] = request.user.has_perm("agents.publish_agent")
+        revision = context.get("original")
+        may_restore = request.user.has_perm("agents.change_agent")
+        blocked = revision is not None and _restore_needs_destinations(request, revision)
+        context["restore_blocked"] = may_restore and blocked
+        context["can_restore"] = may_restore and not blocked
+        context["can_publish"] = may_publish(request.user)
         return super().render_change_form(request, context, *args, **kwargs)
 
     def get_urls(self) -> list[Any]:
@@ -497,8 +580,15 @@ class AgentRevisionAdmin(admin.ModelAdmin):
         if publish and not request.user.has_perm("agents.publish_agent"):
             raise PermissionDenied("Publishing needs the “Can publish” permission.")
         revision = get_object_or_404(AgentRevision.objects.select_related("agent"), pk=object_id)
+        if _restore_needs_destinations(request, revision):
+            raise PermissionDenied(
+                "This version's custom tools send to addresses the agent does not use now: "
+                "restoring it needs the permission to change where call data is sent."
+            )
         agent = revision.agent
+        before = destinations(agent)
         restored = agent.restore(revision, request.user)
+        log_destinations(request, agent, before)
         said = (
             f"The draft is v{revision.number} again (saved as v{restored.number})."
             if restored
@@ -557,6 +647,35 @@ class AgentRevisionAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+def _restore_needs_destinations(request: HttpRequest, revision: AgentRevision) -> bool:
+    """Whether restoring `revision` would send callers' words to an address the agent's tools
+    do not use now (an old version, or a draft never published, may hold any)."""
+    if may_change_destinations(request.user):
+        return False
+    now = {tool.name: tool.endpoint for tool in revision.agent.tools.all()}
+    return any(now.get(t["name"]) != t.get("endpoint") for t in revision.value("tools") or [])
+
+
+def log_destinations(request: HttpRequest, agent: Agent, before: dict[str, str]) -> None:
+    """Keep, in the agent's history (its “History” page), who changed where call data goes,
+    when, and from what to what; each version keeps it too."""
+    after = destinations(agent)
+    changed = [
+        f"{what}: {before.get(what) or '(none)'} → {after.get(what) or '(none)'}"
+        for what in [*before, *(w for w in after if w not in before)]
+        if before.get(what) != after.get(what)
+    ]
+    user_id = request.user.pk
+    if changed and user_id is not None:
+        LogEntry.objects.log_actions(
+            user_id=user_id,
+            queryset=[agent],
+            action_flag=CHANGE,
+            change_message="Where call data is sent: " + "; ".join(changed),
+            single_object=True,
+        )
 
 
 def _published(revision: AgentRevision) -> str:

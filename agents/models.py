@@ -142,6 +142,40 @@ LIVE_FIELDS = (
 # Numbers an agent may hand callers over to: stored normalised, like its own number.
 OTHER_NUMBERS = ("transfer_number", "fallback_number")
 
+PUBLISH_PERMISSION = "agents.publish_agent"
+DESTINATIONS_PERMISSION = "agents.change_data_destinations"
+READ_CALLS_PERMISSION = "calls.view_call"
+
+# Of the settings that apply at once, those that decide whether a phone caller reaches this
+# agent at all: they skip the draft, so only someone who may publish changes them on an agent
+# that exists (a new agent answers nothing until it is published anyway).
+ROUTING_FIELDS = ("phone_number", "is_active", "signing_secret_env", "max_live_calls")
+# Where every finished call goes, with the caller's number and what was said: as sensitive as
+# reading calls, and applied at once, so it needs both rights (may_change_destinations).
+DESTINATION_FIELDS = ("webhook_url", "webhook_secret_env")
+
+
+def may_publish(user: Any) -> bool:
+    """Whether `user` may hand drafts to callers; a script or the shell (no user) may."""
+    if not hasattr(user, "has_perm"):
+        return True
+    return bool(user.has_perm(PUBLISH_PERMISSION))
+
+
+def may_change_destinations(user: Any) -> bool:
+    """Whether `user` may choose where call data is sent (the end-of-call webhook, custom tools'
+    endpoints): someone who may read the calls, and was given this one explicit right."""
+    return bool(user.has_perm(READ_CALLS_PERMISSION) and user.has_perm(DESTINATIONS_PERMISSION))
+
+
+def destinations(agent: Agent) -> dict[str, str]:
+    """Every address this agent sends call data to, by what the agent's page calls it."""
+    found = {"send finished calls to": agent.webhook_url}
+    if agent.pk:
+        for tool in agent.tools.all():
+            found[f"custom tool “{tool.name}”"] = tool.endpoint
+    return {what: url for what, url in found.items() if url}
+
 
 def validate_signing_secret_env(value: str) -> None:
     check_env_name(value, SIGNING_SECRET_ENV_PREFIX, "SALES")
@@ -396,7 +430,9 @@ class Agent(models.Model):
         verbose_name="send finished calls to",
         help_text="Optional. An https:// address of your own system that receives every "
         "finished call (who called, the transcript, the summary and notes, the cost, how it "
-        "ended) as a signed JSON POST, retried until it answers. Applies as soon as you save.",
+        "ended) as a signed JSON POST, retried until it answers. Applies as soon as you save; "
+        "calls still waiting to be sent are not sent to a new address unless someone presses "
+        "“Send to the webhook again” on their page.",
     )
     webhook_secret_env = models.CharField(
         max_length=80,
@@ -438,6 +474,7 @@ class Agent(models.Model):
         permissions = [
             ("publish_agent", "Can publish an agent's draft to callers"),
             ("talk_to_agent", "Can talk to an agent from the browser"),
+            ("change_data_destinations", "Can change where call data is sent"),
         ]
 
     def __str__(self) -> str:
@@ -515,10 +552,16 @@ class Agent(models.Model):
             restored_from=restored_from,
         )
         self.refresh_from_db(fields=["published_revision"])  # another page may have published
-        if self.published_revision is None or not self.unpublished_changes(after):
-            # A new agent's first version, or a change only to settings that apply at once:
-            # callers get nothing new, and their calls show the version they really ran on.
-            self.publish(author)
+        if self.published_revision is None:
+            # A new agent's first version goes to callers at once only from someone who may
+            # publish (or a script): anyone else's waits, unanswered, until it is published.
+            if latest is None and may_publish(author):
+                self.publish(author)
+        elif not self.unpublished_changes(after):
+            # A change only to settings that apply at once: callers get nothing new, and their
+            # calls show the version they really ran on.
+            by = _name(author)
+            self.publish(by if may_publish(author) else f"{by} (nothing new for callers)"[:150])
         return revision
 
     def unpublished_changes(self, draft: dict[str, Any] | None = None) -> list[str]:

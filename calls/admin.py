@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.utils.text import Truncator
 from django.views.decorators.http import require_POST
 
+from agents.models import may_change_destinations
 from agents.notes import NoteField, NoteKind
 from calls import history, limits, ranges, timeline
 from calls.aftercall import webhook
@@ -177,13 +178,18 @@ class CallAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     def send_again_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Deliver the call to the agent's webhook again (a new round of attempts, now)."""
-        call = self._viewable_call(request, object_id)
+        call = self._viewable_call(request, object_id)  # only someone who may read it
         if not request.user.has_perm("agents.change_agent"):
             raise PermissionDenied("Sending again needs the permission to change agents.")
         if call.agent is None or not call.agent.webhook_url:
             messages.error(request, "The agent has no webhook address: set one on its page.")
         elif not call.is_over:
             messages.error(request, "The call is not over yet: it is sent when it is.")
+        elif _needs_destinations(request, call):
+            raise PermissionDenied(
+                "This call was not queued for the agent's address now: sending it there needs "
+                "the permission to change where call data is sent."
+            )
         else:
             webhook.send_again(call)
             messages.success(request, "Sending again: the attempts are listed below.")
@@ -232,7 +238,8 @@ class CallAdmin(ReadOnlyMixin, admin.ModelAdmin):
             "tasks": list(call.tasks.prefetch_related("attempts_made")),
             "can_send_again": bool(call.agent and call.agent.webhook_url)
             and call.is_over
-            and request.user.has_perm("agents.change_agent"),
+            and request.user.has_perm("agents.change_agent")
+            and not _needs_destinations(request, call),
             **(extra_context or {}),
         }
         return TemplateResponse(request, "admin/calls/call/timeline.html", context)
@@ -312,6 +319,11 @@ class CallAdmin(ReadOnlyMixin, admin.ModelAdmin):
 class BlockedNumberAdmin(admin.ModelAdmin):
     list_display = ("number", "note", "created_at")
     search_fields = ("number", "note")
+
+
+def _needs_destinations(request: HttpRequest, call: Call) -> bool:
+    """Sending a call to an address it was not queued for is choosing where its data goes."""
+    return not may_change_destinations(request.user) and webhook.aimed_elsewhere(call)
 
 
 def _title(call: Call) -> str:

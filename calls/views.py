@@ -206,8 +206,10 @@ def voice(request: WebhookRequest) -> HttpResponse:
             call.reject(f"no agent for number {dialled or '(none given)'}")
             refused_as = "unknown_number"
             response = responses.say_and_hangup(responses.UNKNOWN_NUMBER)
-        elif not agent.is_active:
-            call.reject(f"agent {agent.name} is inactive")
+        elif not agent.is_active or agent.published_revision_id is None:
+            # Never published: callers get no unreviewed draft, only the inactive apology.
+            why = "inactive" if not agent.is_active else "not published yet"
+            call.reject(f"agent {agent.name} is {why}")
             refused_as = "inactive_agent"
             response = responses.say_and_hangup(responses.INACTIVE_AGENT)
         elif refused := _over_a_limit(call, agent, now):

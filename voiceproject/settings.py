@@ -49,6 +49,9 @@ ANALYSIS_TIMEOUT_S = env_int("ANALYSIS_TIMEOUT_S", 60)
 # Each server process looks for after-call work (summaries, webhooks) this often; 0: never
 # (the tests run it themselves).
 AFTER_CALL_POLL_S = float(env_decimal("AFTER_CALL_POLL_S", "1"))
+# Threads per process for each kind of after-call task (summaries, webhooks): a slow endpoint
+# holds one of them at most (calls.aftercall.runner).
+AFTER_CALL_WORKERS = env_int("AFTER_CALL_WORKERS", 4)
 SAUTIKIT_SIGNING_SECRET = env_str("SAUTIKIT_SIGNING_SECRET")
 # Signed webhooks older (or further in the future) than this are refused as replays.
 SAUTIKIT_SIGNATURE_TOLERANCE = env_int("SAUTIKIT_SIGNATURE_TOLERANCE", 300)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import models
 from django.utils import timezone
+
+from agents.models import Agent
 
 
 class TaskKind(models.TextChoices):
@@ -43,6 +46,14 @@ class AfterCallTask(models.Model):
     next_attempt_at = models.DateTimeField(default=timezone.now)
     claimed_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    url = models.CharField(
+        max_length=500,
+        blank=True,
+        verbose_name="sent to",
+        help_text="End-of-call webhook only: the agent's address when the call was queued. It "
+        "is sent there or nowhere: if the agent's address changes meanwhile, it is not sent "
+        "(Send again sends it to the new one).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     done_at = models.DateTimeField(null=True, blank=True)
 
@@ -55,6 +66,12 @@ class AfterCallTask(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} for {self.call_id}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self._state.adding and self.kind == TaskKind.WEBHOOK and not self.url:
+            # Read now rather than from the call's copy of its agent, which may be older.
+            self.url = agent_webhook_url(self.call.agent_id)
+        super().save(*args, **kwargs)
 
     def finish(self, outcome: Outcome, started_at: datetime, duration_ms: int) -> None:
         """Keep the attempt; done, or tried again after the backoff, or given up."""
@@ -78,11 +95,21 @@ class AfterCallTask(models.Model):
         self.claimed_at = None
         self.save()
 
-    def restart(self) -> None:
-        """Try again now, with the full number of attempts (an operator's “send again”)."""
+    def restart(self, url: str = "") -> None:
+        """Try again now, with the full number of attempts (an operator's “send again”); a
+        webhook to `url`, the agent's address now."""
         self.state, self.attempts, self.next_attempt_at = TaskState.PENDING, 0, timezone.now()
         self.done_at = None
+        self.url = url or self.url
         self.save()
+
+
+def agent_webhook_url(agent_id: int | None) -> str:
+    """Where an agent sends finished calls, as saved now ("" for none)."""
+    if agent_id is None:
+        return ""
+    found = Agent.objects.filter(pk=agent_id).values_list("webhook_url", flat=True).first()
+    return found or ""
 
 
 class TaskAttempt(models.Model):

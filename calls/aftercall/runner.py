@@ -1,7 +1,14 @@
-"""Runs after-call tasks in every server process: a plain thread, off the audio path, that
-claims what is due (one process per task, by a conditional update) and runs it; a failed
-attempt is tried again after the task's backoff, up to its limit, and every attempt is kept.
-A process that dies mid-task leaves it "running": after STALE it is taken up again.
+"""Runs after-call tasks in every server process, off the audio path: threads that claim what is
+due (one process per task, by a conditional update) and run it; a failed attempt is tried again
+after the task's backoff, up to its limit, and every attempt is kept. A process that dies
+mid-task leaves it "running": after STALE it is taken up again.
+
+One operator's endpoint must not hold up another's: a tarpit that answers nothing costs a whole
+attempt (10 s) every time. So each kind of task (summaries, webhooks) has its own threads
+(AFTER_CALL_WORKERS each), a destination (a webhook's origin) has one attempt in flight at a time
+in this process, and a destination whose attempt failed is left alone for a while (doubling from
+DESTINATION_HOLD_S, at most DESTINATION_HOLD_MAX_S) before its next task is tried: a dead or slow
+endpoint costs one thread now and then, never the others' turn.
 """
 
 from __future__ import annotations
@@ -10,7 +17,9 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import DatabaseError, connection
@@ -23,6 +32,10 @@ log = logging.getLogger(__name__)
 
 STALE = timedelta(minutes=5)
 BATCH = 10
+# Due tasks looked at per claim: enough to find work for free threads past held destinations.
+LOOK_AHEAD = 200
+DESTINATION_HOLD_S = 10.0
+DESTINATION_HOLD_MAX_S = 600.0
 
 # What each kind runs, and what it does once it gives up.
 RUN: dict[str, Callable[[AfterCallTask], Outcome]] = {
@@ -35,25 +48,58 @@ GAVE_UP: dict[str, Callable[[AfterCallTask], None]] = {
 }
 
 
-def run_due(limit: int = BATCH) -> int:
-    """Run the tasks that are due; returns how many ran."""
+def destination(kind: str, url: str) -> str:
+    """Who an attempt waits on: a webhook's origin (operators choose it); "" for our own
+    summary model, which no operator can slow down."""
+    if kind != TaskKind.WEBHOOK:
+        return ""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{(parts.netloc or '').lower()}"
+
+
+def claim(
+    kind: str | None, limit: int, skip: set[str] | None = None, due_by: datetime | None = None
+) -> list[AfterCallTask]:
+    """Claim up to `limit` tasks due by `due_by` (now), of `kind` (or any), at most one per
+    destination, none for a destination in `skip`."""
     now = timezone.now()
     AfterCallTask.objects.filter(state=TaskState.RUNNING, claimed_at__lt=now - STALE).update(
         state=TaskState.PENDING
     )
-    due = AfterCallTask.objects.filter(state=TaskState.PENDING, next_attempt_at__lte=now)
-    ran = 0
-    for pk in due.order_by("next_attempt_at").values_list("pk", flat=True)[:limit]:
+    due = AfterCallTask.objects.filter(state=TaskState.PENDING, next_attempt_at__lte=due_by or now)
+    if kind is not None:
+        due = due.filter(kind=kind)
+    taken: list[AfterCallTask] = []
+    seen = set(skip or ())
+    rows = due.order_by("next_attempt_at").values_list("pk", "kind", "url")[:LOOK_AHEAD]
+    for pk, task_kind, url in rows:
+        where = destination(task_kind, url)
+        if len(taken) >= limit or (where and where in seen):
+            continue
         claimed = AfterCallTask.objects.filter(pk=pk, state=TaskState.PENDING).update(
             state=TaskState.RUNNING, claimed_at=timezone.now()
         )
         if claimed:
-            run_one(AfterCallTask.objects.select_related("call__agent_revision").get(pk=pk))
-            ran += 1
+            seen.add(where)
+            taken.append(AfterCallTask.objects.select_related("call__agent_revision").get(pk=pk))
+    return taken
+
+
+def run_due(limit: int = BATCH) -> int:
+    """Run the tasks that are due now, one after another in this thread (tests, and whoever
+    runs them by hand); returns how many ran. Tasks they queue wait for the next call."""
+    ran, now = 0, timezone.now()
+    while ran < limit:
+        batch = claim(None, limit - ran, due_by=now)
+        if not batch:
+            return ran
+        for task in batch:
+            run_one(task)
+        ran += len(batch)
     return ran
 
 
-def run_one(task: AfterCallTask) -> None:
+def run_one(task: AfterCallTask) -> Outcome:
     started_at, started = timezone.now(), time.monotonic()
     try:
         outcome = RUN[task.kind](task)
@@ -63,25 +109,104 @@ def run_one(task: AfterCallTask) -> None:
     task.finish(outcome, started_at, round((time.monotonic() - started) * 1000))
     if task.state == TaskState.FAILED:
         GAVE_UP[task.kind](task)
+    return outcome
 
 
-def start() -> threading.Thread | None:
+class Lane:
+    """One kind of task: its threads, the destinations in flight, and those held after a
+    failure. `now` is injected so that tests need not wait out a hold."""
+
+    def __init__(self, kind: str, workers: int, now: Callable[[], float] = time.monotonic) -> None:
+        self.kind = kind
+        self.workers = workers
+        self.now = now
+        self.pool = ThreadPoolExecutor(workers, thread_name_prefix=f"after-call-{kind}")
+        self.lock = threading.Lock()
+        self.running = 0
+        self.busy: set[str] = set()
+        self.held_until: dict[str, float] = {}
+        self.failures: dict[str, int] = {}
+
+    def fill(self) -> int:
+        """Claim what free threads can take now and start it; returns how many started."""
+        with self.lock:
+            free = self.workers - self.running
+            now = self.now()
+            skip = self.busy | {d for d, until in self.held_until.items() if until > now}
+        if free <= 0:
+            return 0
+        tasks = claim(self.kind, free, skip)
+        with self.lock:
+            for task in tasks:
+                self.running += 1
+                self.busy.add(destination(task.kind, task.url))
+        for task in tasks:
+            self.pool.submit(self._run, task)
+        return len(tasks)
+
+    def _run(self, task: AfterCallTask) -> None:
+        where = destination(task.kind, task.url)
+        outcome = Outcome(False, "not run")
+        try:
+            outcome = run_one(task)
+        except DatabaseError:
+            log.exception("after-call %s for call %s: the database failed", task.kind, task.call_id)
+        finally:
+            connection.close()  # a thread of the pool: nothing else closes it
+            self._done(where, outcome.ok)
+
+    def _done(self, where: str, ok: bool) -> None:
+        with self.lock:
+            self.running -= 1
+            self.busy.discard(where)
+            if not where:
+                return
+            if ok:
+                self.failures.pop(where, None)
+                self.held_until.pop(where, None)
+                return
+            failed = self.failures.get(where, 0) + 1
+            self.failures[where] = failed
+            hold = min(DESTINATION_HOLD_S * 2 ** (failed - 1), DESTINATION_HOLD_MAX_S)
+            self.held_until[where] = self.now() + hold
+
+
+class Runner(threading.Thread):
+    """The lanes, filled every `poll` seconds (at once again while there is work)."""
+
+    def __init__(self, lanes: list[Lane], poll: float) -> None:
+        super().__init__(name="after-call", daemon=True)
+        self.lanes = lanes
+        self.poll = poll
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            started = 0
+            for lane in self.lanes:
+                try:
+                    started += lane.fill()
+                except DatabaseError:
+                    log.exception("after-call tasks: the database failed; trying again")
+                    connection.close()
+            if not started:
+                self.stopped.wait(self.poll)
+        connection.close()
+
+    def stop(self) -> None:
+        """Claim nothing more; let what runs finish."""
+        self.stopped.set()
+        self.join()
+        for lane in self.lanes:
+            lane.pool.shutdown(wait=True)
+
+
+def start() -> Runner | None:
     """In a server process, once (asgi.py); AFTER_CALL_POLL_S=0 turns it off (tests do)."""
     poll = settings.AFTER_CALL_POLL_S
     if poll <= 0:
         return None
-    thread = threading.Thread(target=_loop, args=(poll,), name="after-call", daemon=True)
-    thread.start()
-    return thread
-
-
-def _loop(poll: float) -> None:
-    while True:
-        try:
-            ran = run_due()
-        except DatabaseError:
-            log.exception("after-call tasks: the database failed; trying again")
-            connection.close()
-            ran = 0
-        if not ran:
-            time.sleep(poll)
+    workers = max(1, settings.AFTER_CALL_WORKERS)
+    runner = Runner([Lane(TaskKind.ANALYSIS, workers), Lane(TaskKind.WEBHOOK, workers)], poll)
+    runner.start()
+    return runner

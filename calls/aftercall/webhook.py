@@ -6,6 +6,10 @@ delivery of one call carries the same X-Webhook-Id, so a receiver can drop repea
 safety rules as custom tools (streaming.core.outbound): no address inside our network, one
 deadline per attempt, the answer read no further than 16 KB. Signed like a tool request, with
 the agent's own key (Agent.webhook_signing_secret).
+
+A call goes to the address its agent had when the call was queued (AfterCallTask.url), or
+nowhere: an address changed since then gets none of the calls queued before, whoever changed
+it, until someone who may choose destinations presses "send again" (aimed_elsewhere).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from agents.models import WEBHOOK_KEY_NAME
-from calls.aftercall.models import AfterCallTask, Outcome, TaskKind
+from calls.aftercall.models import AfterCallTask, Outcome, TaskKind, agent_webhook_url
 from calls.models import AfterCall, Call
 from streaming.core.outbound import Refused, endpoint_problem, post_capped
 from streaming.core.tools import signed_message
@@ -35,9 +39,17 @@ MAX_ANSWER_BYTES = 16 * 1024
 def run(task: AfterCallTask) -> Outcome:
     call = task.call
     agent = call.agent
-    url = agent.webhook_url if agent is not None else ""
-    if agent is None or not url:
+    now = agent.webhook_url if agent is not None else ""
+    if agent is None or not now:
         return Outcome(False, "the agent has no webhook address any more", give_up=True)
+    url = task.url
+    if url != now:
+        return Outcome(
+            False,
+            f"not sent: the agent's webhook address changed since the call was queued (from "
+            f"{url or 'none'} to {now}); “Send to the webhook again” sends it to the new one",
+            give_up=True,
+        )
     problem = endpoint_problem(url, settings.TOOL_ALLOW_LOOPBACK)
     if problem:
         return Outcome(False, f"the webhook is not reachable from here ({problem})")
@@ -81,11 +93,18 @@ def gave_up(task: AfterCallTask) -> None:
     call.save(update_fields=["webhook", "updated_at"])
 
 
+def aimed_elsewhere(call: Call) -> bool:
+    """Whether “send again” would send the call where it was never meant to go: to an address
+    the agent has now but did not have when the call was queued, or a call never queued."""
+    task = call.tasks.filter(kind=TaskKind.WEBHOOK).first()
+    return task is None or task.url != agent_webhook_url(call.agent_id)
+
+
 def send_again(call: Call) -> AfterCallTask:
-    """An operator's “send again”: a new round of attempts, now."""
+    """An operator's “send again”: a new round of attempts, now, to the agent's address now."""
     task, created = AfterCallTask.objects.get_or_create(call=call, kind=TaskKind.WEBHOOK)
     if not created:
-        task.restart()
+        task.restart(agent_webhook_url(call.agent_id))
     call.webhook = AfterCall.PENDING
     call.save(update_fields=["webhook", "updated_at"])
     return task
