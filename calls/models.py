@@ -284,7 +284,9 @@ class Call(models.Model):
     def attach_agent(self, agent: Agent) -> None:
         """The call is the agent's, and runs on the version callers get (not its draft)."""
         self.agent = agent
-        self.agent_revision = agent.published_revision or agent.current_revision
+        # None for an agent never published: such a call is refused, and its record must not
+        # claim it ran on a draft nobody reviewed.
+        self.agent_revision = agent.published_revision
 
     def request_stream(self) -> None:
         self.stream_requested_at = timezone.now()
@@ -421,7 +423,10 @@ class Call(models.Model):
     def apply_event(self, kind: str, data: dict[str, Any], occurred_at: datetime) -> None:
         """Fold one events_url envelope into the call; safe in any order."""
         self.direction = self.direction or parse_direction(data.get("direction"))
-        self.caller_number = self.caller_number or str(data.get("from") or "")[:64]
+        caller = str(data.get("from") or "")[:64]
+        self.caller_number = self.caller_number or normalise_or_keep(
+            caller, settings.DEFAULT_COUNTRY_CODE
+        )
         self.dialled_number = self.dialled_number or str(data.get("to") or "")[:64]
         answered_at = plausible_time(data.get("answered_at"), occurred_at)
         ended_at = plausible_time(data.get("ended_at"), occurred_at)
@@ -518,7 +523,8 @@ class BlockedNumber(models.Model):
     number = models.CharField(
         max_length=64,
         unique=True,
-        help_text="The caller's number, any usual way (0712 345 678 or +254712345678).",
+        help_text="The caller's number, any usual way (0712 345 678 or +254712345678). Words "
+        "instead of a number (anonymous, withheld) block every caller who hides their number.",
     )
     note = models.CharField(
         max_length=200, blank=True, help_text="Why, for the next person who reads this."
