@@ -20,6 +20,7 @@ from jsonschema.exceptions import SchemaError
 from agents.env_names import check_env_name, read_env
 from agents.versioned import PartOfAgent
 from streaming.core.outbound import endpoint_problem, resolved_problem
+from streaming.core.tool_schemas import FORMAT_CHECKER, schema_problem
 from streaming.core.tools import BUILTIN_TOOL_NAMES, ToolSpec
 
 TOOL_SECRET_ENV_PREFIX = "TOOL_SECRET_"  # noqa: S105 (a name, not a secret)
@@ -27,6 +28,8 @@ NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_-]{0,63}$")
 # An admin save waits this long for DNS at most; a name not resolved by then is checked again,
 # as every endpoint is, when a call uses it.
 SAVE_DNS_TIMEOUT_S = 2.0
+# Sent to OpenAI with every session, and read by the model at every turn: a few sentences.
+MAX_DESCRIPTION_CHARS = 1024
 
 
 def default_parameters() -> dict[str, Any]:
@@ -47,8 +50,13 @@ def validate_parameters(value: Any) -> None:
     """The parameters must be a JSON Schema for an object, as OpenAI's function calling needs."""
     if not isinstance(value, dict):
         raise ValidationError("The parameters must be a JSON object (a JSON Schema).")
+    # First the bounds that every call checks again (streaming.core.tools): the metaschema's
+    # own check would otherwise meet an oversized schema, or compile patterns with Python's re.
+    problem = schema_problem(value)
+    if problem:
+        raise ValidationError(f"{problem[0].upper()}{problem[1:]}.")
     try:
-        Draft202012Validator.check_schema(value)
+        Draft202012Validator.check_schema(value, format_checker=FORMAT_CHECKER)
     except SchemaError as e:
         where = "/".join(str(p) for p in e.path) or "the top level"
         raise ValidationError(f"Not a valid JSON Schema at {where}: {e.message}") from None
@@ -171,6 +179,17 @@ class Tool(PartOfAgent):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        super().clean()
+        # Here rather than as the field's max_length, which would need a migration.
+        if len(self.description) > MAX_DESCRIPTION_CHARS:
+            raise ValidationError(
+                {
+                    "description": f"At most {MAX_DESCRIPTION_CHARS} characters: say what the tool "
+                    "does and when to use it; the parameters' own descriptions can say the rest."
+                }
+            )
 
     def signing_secret(self) -> str:
         """Read from the environment at call time; never stored in the database."""

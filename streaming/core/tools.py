@@ -9,6 +9,9 @@ goes on, and the model has something to say.
 
 Endpoints are on the internet, and so is whoever typed them in: the whole request has one
 deadline, and outbound.py keeps it out of our own network and cuts the answer at 16 KB.
+
+The model's arguments are checked against the tool's schema by tool_schemas.py, in bounded
+time.
 """
 
 from __future__ import annotations
@@ -20,9 +23,10 @@ from typing import Any
 
 import httpcore
 import httpx
-from jsonschema import Draft202012Validator
 
 from streaming.core.outbound import Refused, endpoint_problem, post_capped
+from streaming.core.tool_schemas import MAX_ARGUMENTS_BYTES, parse_arguments
+from voiceproject.lib import strict_json
 from voiceproject.lib.signatures import sign
 
 SIGNATURE_HEADER = "X-Tool-Signature"
@@ -32,7 +36,6 @@ TRANSFER_CALL = "transfer_call"
 BUILTIN_TOOL_NAMES = {END_CALL, TRANSFER_CALL}
 # Larger answers are refused: the model's context is small, and a cut answer is not JSON.
 MAX_ANSWER_BYTES = 16 * 1024
-
 END_CALL_DEFINITION = {
     "type": "function",
     "name": END_CALL,
@@ -165,23 +168,9 @@ def signed_message(method: str, url: str, call_id: str, tool_name: str, body: by
 
 def shown_arguments(arguments: str) -> Any:
     """A call's arguments as the transcript shows them: parsed when they are JSON."""
+    if len(arguments) > MAX_ARGUMENTS_BYTES:
+        return arguments[:MAX_ARGUMENTS_BYTES] + "…"
     try:
-        return json.loads(arguments or "{}")
+        return strict_json.loads(arguments or "{}")
     except ValueError:
         return arguments
-
-
-def parse_arguments(arguments: str, schema: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    """The model's arguments as a dict, or an explanation the model can act on."""
-    try:
-        args = json.loads(arguments or "{}")
-    except ValueError:
-        return {}, "the arguments were not valid JSON"
-    if not isinstance(args, dict):
-        return {}, "the arguments must be a JSON object"
-    errors = sorted(Draft202012Validator(schema).iter_errors(args), key=lambda e: list(e.path))
-    if errors:
-        first = errors[0]
-        where = "/".join(str(p) for p in first.path)
-        return {}, f"invalid arguments{' at ' + where if where else ''}: {first.message}"
-    return args, ""
