@@ -24,10 +24,10 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
-from calls.models import TERMINAL, Call, ServerProcess, Source
+from calls.models import TERMINAL, Call, ServerProcess, Source, Status
 
 log = logging.getLogger(__name__)
 
@@ -73,14 +73,20 @@ SaidOver = Callable[[dict[str, str]], None]
 
 
 def said_over(process: str) -> dict[str, str]:
-    """This process's live bridges whose calls Sautikit has said are over, with what it said."""
+    """This process's live bridges whose calls Sautikit has said are over, with what it said in
+    the words its messages use: the call's end (`call.completed`, `call.failed`), else the
+    stream's (`StreamStopped`, `StreamError`). A stream stopped before this bridge began (an
+    early StreamError) is not this bridge's."""
     calls = Call.objects.filter(
         bridge_process=process, bridge_started_at__isnull=False, bridge_ended_at__isnull=True
-    ).filter(Q(status__in=TERMINAL) | Q(stream_stopped_at__isnull=False))
-    return {
-        call_id: state or status
-        for call_id, state, status in calls.values_list("call_id", "session_state", "status")
-    }
+    ).filter(Q(status__in=TERMINAL) | Q(stream_stopped_at__gte=F("bridge_started_at")))
+    over = {}
+    for call_id, state, status in calls.values_list("call_id", "session_state", "status"):
+        if status in TERMINAL:
+            over[call_id] = "call.failed" if status == Status.FAILED else "call.completed"
+        else:
+            over[call_id] = state or "StreamStopped"
+    return over
 
 
 class Heartbeat(threading.Thread):

@@ -42,6 +42,7 @@ from calls.webhook_http import (
     text,
     webhook,
 )
+from voiceproject.lib import signatures
 from voiceproject.lib.numbers import normalise_or_keep
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,16 @@ def _signer(known: Call | None, named: Agent | None) -> Agent | None:
     if known is not None and known.agent_id:
         return known.agent
     return named
+
+
+AGENT_SECRET = 1  # its place in _secrets(): [the workspace's, the agent's own]
+
+
+def _check_claim(known: Call | None, verified: signatures.Verified) -> None:
+    """A number's own secret speaks for that number's calls only: it may not tie a call we
+    already have, and that has no agent yet, to its agent (only the workspace secret may)."""
+    if verified.secret == AGENT_SECRET and known is not None and not known.agent_id:
+        raise WebhookError(403, "signed with a number's own secret for a call that is not its own")
 
 
 def _base_url(request: HttpRequest) -> str:
@@ -159,6 +170,7 @@ def _status_secrets(payload: dict[str, Any]) -> list[str]:
 def voice(request: WebhookRequest) -> HttpResponse:
     payload, verified = signed_payload(request, _voice_secrets)
     call_id = _call_id(payload, *CALL_ID_FIELDS)
+    _check_claim(_known_call(call_id), verified)
     caller, dialled = _numbers(payload)
     agent, swapped = _find_agent(dialled, caller)
     if swapped:
@@ -291,6 +303,7 @@ def events(request: WebhookRequest) -> HttpResponse:
     kind = field(payload, "kind", limit=64)
     data = payload["data"]
     call_id = _call_id(data, "call_id", "session_id", "sessionId")
+    _check_claim(_known_call(call_id), verified)
     event_id = delivery_id(request, payload, verified)
     if not event_id:
         raise WebhookError(400, "event_id missing")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import io
 import logging
+import re
 from collections.abc import Callable, Iterable
 from typing import Any, cast
 
@@ -20,6 +21,7 @@ from voiceproject.lib import signatures, strict_json
 log = logging.getLogger(__name__)
 
 View = Callable[..., HttpResponse]
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 # Seconds Sautikit is asked to wait before retrying when the database is busy.
 RETRY_AFTER_S = 30
 
@@ -150,8 +152,11 @@ def _parse_multipart(request: HttpRequest, body: bytes) -> dict[str, Any]:
 
 
 def strip_nul(value: Any) -> Any:
-    """Drop NUL characters, which PostgreSQL cannot store in text or JSON."""
+    """Drop NUL characters, which PostgreSQL cannot store in text or JSON, and replace lone
+    surrogates (JSON's "\\ud800"), which no database can encode, with U+FFFD."""
     if isinstance(value, str):
+        if not value.isascii():
+            value = LONE_SURROGATE.sub("\ufffd", value)
         return value.replace("\x00", "")
     if isinstance(value, dict):
         return {strip_nul(str(k)): strip_nul(v) for k, v in value.items()}
@@ -204,15 +209,22 @@ def signed_payload(
     name a call or number whose webhooks are signed, the request is refused instead.
     """
     payload = parse_payload(request)
-    verified = check_signature(request, secrets_for(payload))
-    if verified.signed or not request.GET:
-        return payload, verified
+    try:
+        secrets = secrets_for(payload)
+    except WebhookError:
+        if not request.GET:
+            raise
+        secrets = None  # the body alone lacks something (a call id): the query may have it
+    if secrets is not None:
+        verified = check_signature(request, secrets)
+        if verified.signed or not request.GET:
+            return payload, verified
     filled = dict(payload)
     for key, value in request.GET.items():
         filled.setdefault(key, strip_nul(value))
     if any(secrets_for(filled)):
         raise WebhookError(403, "query-string fields are not signed: send them in the body")
-    return filled, verified
+    return filled, signatures.UNSIGNED
 
 
 def delivery_id(

@@ -20,6 +20,7 @@ from calls.groups import call_group
 from calls.models import Turn
 from calls.stream_tokens import check_token
 from calls.webhook_fields import state_key
+from calls.webhook_http import strip_nul
 from streaming import store
 from streaming.core.bridge import Bridge
 from streaming.core.endings import CallEnd, EndedBy
@@ -376,6 +377,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
             return  # not JSON we can store: nothing we understand
         if not isinstance(data, dict) or data.get("type") == "mark":
             return
+        data = strip_nul(data)  # as a webhook's: what the database cannot hold, never a lost row
         # Database writes never hold up the audio: the consumer handles one message at a time.
         if self._have_metadata:
             self._report("stream text", data)

@@ -10,8 +10,8 @@ import pytest
 
 from agents.models import Agent
 from calls.aftercall import runner, webhook
-from calls.aftercall.models import TaskKind
-from calls.aftercall.runner import Lane, destination
+from calls.aftercall.models import AfterCallTask, TaskKind, TaskState, destination
+from calls.aftercall.runner import Lane, claim
 from calls.models import AfterCall, Call
 from tests.helpers import finished_call
 from tests.live_stack import ToolEndpoint, wait_until
@@ -93,6 +93,12 @@ def test_it_leaves_a_failing_endpoint_alone_for_a_while(endpoints):
     lane = Lane(TaskKind.WEBHOOK, workers=2, now=lambda: clock[0])
     where = destination(TaskKind.WEBHOOK, "https://Hooks.Example.com:8443/calls?x=1")
     assert where == "https://hooks.example.com:8443"
+    # Another spelling of one endpoint is the same destination: no more turns for it.
+    for spelling in ("HTTPS://u:p@hooks.example.com.:8443/x", "https://HOOKS.example.com:8443"):
+        assert destination(TaskKind.WEBHOOK, spelling) == where
+    assert destination(TaskKind.WEBHOOK, "https://t.example/") == destination(
+        TaskKind.WEBHOOK, "https://t.example:443/other"
+    )
     lane.running = 1
     lane.busy.add(where)
     lane._done(where, ok=False)
@@ -105,3 +111,21 @@ def test_it_leaves_a_failing_endpoint_alone_for_a_while(endpoints):
     assert where not in lane.held_until and lane.running == 0
     lane.pool.shutdown()
     assert destination(TaskKind.ANALYSIS, "") == ""  # our own summary model: never held
+
+
+def test_it_finds_other_destinations_behind_one_with_a_backlog(endpoints):
+    """Hundreds of due tasks of one (held) destination hide no other's."""
+    tarpit, fine = endpoints
+    slow = agent_sending_to(tarpit.endpoint.url, "+254711000803")
+    quick = agent_sending_to(fine.url, "+254711000804")
+    for n in range(250):
+        call = finished_call(slow, call_id=f"backlog-{n}")
+        AfterCallTask.objects.create(call=call, kind=TaskKind.WEBHOOK)
+    waiting = AfterCallTask.objects.create(call=finished_call(quick, call_id="behind-1"),
+                                           kind=TaskKind.WEBHOOK)  # fmt: skip
+    held = {destination(TaskKind.WEBHOOK, tarpit.endpoint.url)}
+    assert [t.pk for t in claim(TaskKind.WEBHOOK, 4, skip=held)] == [waiting.pk]
+    # Not held: still one at a time for it, the rest of the threads for the others.
+    waiting.refresh_from_db()
+    assert waiting.state == TaskState.RUNNING
+    assert len(claim(TaskKind.WEBHOOK, 4)) == 1

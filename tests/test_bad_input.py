@@ -224,3 +224,23 @@ def test_it_answers_an_empty_body(client):
     response = client.post("/sautikit/voice/", b"", content_type="application/json")
     assert response.status_code == 400
     assert b"call id missing" in response.content or b"malformed" in response.content
+
+
+def test_it_stores_lone_surrogates_as_replacement_characters(client, agent):
+    """JSON may spell half a UTF-16 pair ("\\ud800"); no database can encode it."""
+    fields = {"sessionId": "SURR_1", "callerNumber": "@", "note": "a#b",
+              "destinationNumber": agent.phone_number}  # fmt: skip
+    body = json.dumps(fields).replace("@", "\\ud800").replace("#", "\\udfff")
+    response = post_json(client, "/sautikit/voice/", body)
+    assert response.status_code == 200
+    event = CallEvent.objects.get(call__call_id="SURR_1")
+    assert event.payload["note"] == "a\ufffdb"
+
+
+def test_it_takes_the_call_id_from_the_query_when_nothing_is_signed(client, agent):
+    """Development (no secret): query fields fill what the body lacks, the call id too."""
+    response = post_form(
+        client, f"/sautikit/voice/?sessionId=Q_ONLY&destinationNumber={agent.phone_number}", {}
+    )
+    assert response.status_code == 200
+    assert Call.objects.filter(call_id="Q_ONLY").exists()

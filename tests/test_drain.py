@@ -5,6 +5,7 @@ ones, and ends only what outlasts the drain limit, cleanly and on the record. Wh
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import threading
@@ -12,11 +13,14 @@ import threading
 import pytest
 from django.db import connection, transaction
 
-from calls.models import Call
+from agents.models import Agent
+from agents.tools import Tool
+from calls.models import Call, Turn
 from streaming.devtools.simulator import CallReport, simulate_call
 from streaming.drain import LiveCalls
 from tests.live_stack import SERVE_NUMBER as NUMBER
 from tests.live_stack import (
+    ToolEndpoint,
     alive,
     bridge_process,
     ended_call,
@@ -262,3 +266,52 @@ async def test_a_set_up_that_outlasts_the_drain_is_ended_as_it_goes_live():
         assert reason == live.ended
         await late.end_for_drain(reason)  # as the consumer does
     assert await asyncio.wait_for(draining, 5) == 2
+
+
+TOOL_SECRET = "tool-secret-for-the-restart"
+TOOL_ANSWER = {"booking": "Tuesday 10:00"}
+
+
+@needs_services
+def test_a_rolling_restart_during_a_tool_call_loses_nothing(shape):
+    """A deploy lands while the agent waits on a custom tool: the call stays on its draining
+    worker, the tool's answer reaches the model, the call ends as it would have."""
+    asked, answer = threading.Event(), threading.Event()
+
+    def held(body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        asked.set()
+        answer.wait(4)  # under the tool's deadline (5 s)
+        return 200, json.dumps(TOOL_ANSWER).encode()
+
+    endpoint = ToolEndpoint(held)
+    try:
+        server = shape(fake_args=("--tool-call", '1:look_up_booking:{"phone": "+254700000001"}'),
+                       TOOL_ALLOW_LOOPBACK="1", TOOL_SIGNING_SECRET=TOOL_SECRET)  # fmt: skip
+        desk = Agent.objects.get(phone_number=NUMBER)
+        Tool.objects.create(agent=desk, name="look_up_booking", description="Finds a booking.",
+                            parameters={"type": "object", "properties": {}},
+                            endpoint=endpoint.url)  # fmt: skip
+        desk.publish("tests")
+        connection.close()
+        asyncio.run(restart_during_the_tool(server, asked, answer))
+    finally:
+        answer.set()
+        endpoint.close()
+
+
+async def restart_during_the_tool(server, asked: threading.Event, answer: threading.Event) -> None:
+    workers = server.workers()
+    call = place(server.base_url, "TOOL_ROLL", LONG)
+    assert await asyncio.to_thread(asked.wait, 20), "the tool was never called"
+    server.server.send_signal(signal.SIGHUP)  # a deploy: every worker replaced
+    for pid in workers:
+        assert await stopping_said(server, pid), server.lines
+    answer.set()
+    report = await call
+    await asyncio.to_thread(assert_completed, report)
+    tool_turns = await asyncio.to_thread(
+        lambda: list(Turn.objects.filter(call__call_id="TOOL_ROLL", role="tool"))
+    )
+    assert [(t.tool_name, t.tool_ok, t.tool_result) for t in tool_turns] == [
+        ("look_up_booking", True, TOOL_ANSWER)
+    ]

@@ -23,7 +23,8 @@ def lost_after(settings):
 
 def bridged(call_id: str, process: str, minutes_ago: float = 5, **fields) -> Call:
     started = timezone.now() - timedelta(minutes=minutes_ago)
-    return Call.objects.create(call_id=call_id, status=Status.IN_PROGRESS, bridge_process=process,
+    fields = {"status": Status.IN_PROGRESS, **fields}
+    return Call.objects.create(call_id=call_id, bridge_process=process,
                                bridge_started_at=started, **fields)  # fmt: skip
 
 
@@ -78,3 +79,22 @@ def test_a_process_judges_others_only_once_it_has_beaten_steadily(monkeypatch):
     heartbeat.join()
     assert happened[:3] == ["beat", "beat", "beat"]
     assert happened.count("sweep") >= 2
+
+
+def test_it_tells_a_process_which_of_its_bridges_sautikit_ended():
+    """The heartbeat's backstop for a message the channel layer lost (a Redis restart)."""
+    now = timezone.now()
+    bridged("STOPPED", "web1:12", stream_stopped_at=now, session_state="StreamStopped")
+    bridged("ERRED", "web1:12", stream_stopped_at=now, session_state="StreamError")
+    bridged("DONE", "web1:12", status=Status.COMPLETED, session_state="StreamStarted")
+    bridged("FAILED", "web1:12", status=Status.FAILED)
+    bridged("EARLY", "web1:12", stream_stopped_at=now - timedelta(minutes=10))  # before it began
+    bridged("TALKING", "web1:12")
+    bridged("ELSEWHERE", "web1:13", stream_stopped_at=now)
+    bridged("ENDED", "web1:12", stream_stopped_at=now, bridge_ended_at=now)
+    assert liveness.said_over("web1:12") == {
+        "STOPPED": "StreamStopped",
+        "ERRED": "StreamError",
+        "DONE": "call.completed",
+        "FAILED": "call.failed",
+    }

@@ -87,6 +87,8 @@ def in_script(number: str, zero: int) -> str:
 @pytest.mark.parametrize(
     "raw",
     [
+        "+254 (0)712 345 678",  # the trunk 0 written in brackets, as printed on cards
+        "00254 (0) 712 345678",
         in_script("+254712345678", ARABIC_INDIC),
         in_script("0712345678", ARABIC_INDIC),  # the same, written nationally
         in_script("0712345678", 0x06F0),  # Extended Arabic-Indic (Persian, Urdu)

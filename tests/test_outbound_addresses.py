@@ -173,3 +173,14 @@ def test_it_leaves_names_that_only_look_like_numbers_to_dns():
     for host in ("beef.cafe", "deadbeef.example", "1.2.3.4.5", "0x7f.example.com"):
         assert endpoint_problem(f"https://{host}/t") == ""
     assert endpoint_problem("https://134744072/t") == ""  # 8.8.8.8: public, however written
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://127\u30020\u30020\u30021/", "https://127.0.0.1./", "https://localhost./",
+     "https://a.localhost/", "https://LOCALHOST/", "https://127\uff0e0\uff0e0\uff0e1/"],
+)  # fmt: skip
+def test_it_refuses_this_machine_however_its_name_is_spelled(url):
+    """Caught when saved, not only after DNS: the dots resolvers accept, a final dot, and every
+    name under localhost."""
+    assert "this machine" in endpoint_problem(url)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.db import models
 from django.utils import timezone
@@ -54,6 +55,13 @@ class AfterCallTask(models.Model):
         "is sent there or nowhere: if the agent's address changes meanwhile, it is not sent "
         "(Send again sends it to the new one).",
     )
+    destination = models.CharField(
+        max_length=300,
+        blank=True,
+        editable=False,
+        help_text="Who an attempt waits on (a webhook's scheme, host and port; empty for the "
+        "summary): one attempt at a time each, so one slow receiver holds up no other.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     done_at = models.DateTimeField(null=True, blank=True)
 
@@ -62,7 +70,10 @@ class AfterCallTask(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["call", "kind"], name="one_task_per_kind_per_call")
         ]
-        indexes = [models.Index(fields=["state", "next_attempt_at"])]
+        indexes = [
+            models.Index(fields=["state", "next_attempt_at"]),
+            models.Index(fields=["destination", "state"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} for {self.call_id}"
@@ -71,6 +82,10 @@ class AfterCallTask(models.Model):
         if self._state.adding and self.kind == TaskKind.WEBHOOK and not self.url:
             # Read now rather than from the call's copy of its agent, which may be older.
             self.url = agent_webhook_url(self.call.agent_id)
+        self.destination = destination(self.kind, self.url)
+        fields = kwargs.get("update_fields")
+        if fields is not None and "url" in fields:
+            kwargs["update_fields"] = {*fields, "destination"}
         super().save(*args, **kwargs)
 
     def finish(self, outcome: Outcome, started_at: datetime, duration_ms: int) -> None:
@@ -102,6 +117,22 @@ class AfterCallTask(models.Model):
         self.done_at = None
         self.url = url or self.url
         self.save()
+
+
+def destination(kind: str, url: str) -> str:
+    """Who an attempt waits on: a webhook's origin, one spelling for each (`HTTPS://U@Host.:443/x`
+    is `https://host:443`), so that an endpoint gets no more turns for being written another
+    way; "" for our own summary model, which no operator can slow down."""
+    if kind != TaskKind.WEBHOOK or not url:
+        return ""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or {"https": 443, "http": 80}.get(scheme, 0)
+    except ValueError:
+        port = 0
+    host = (parts.hostname or "").rstrip(".")
+    return f"{scheme}://{host}:{port}"[:300]
 
 
 def agent_webhook_url(agent_id: int | None) -> str:

@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import DatabaseError, connection
@@ -32,10 +31,11 @@ log = logging.getLogger(__name__)
 
 STALE = timedelta(minutes=5)
 BATCH = 10
-# Due tasks looked at per claim: enough to find work for free threads past held destinations.
-LOOK_AHEAD = 200
 DESTINATION_HOLD_S = 10.0
 DESTINATION_HOLD_MAX_S = 600.0
+# An attempt this slow counts against its destination as a failure does, even if it succeeded:
+# an endpoint that always answers just inside the deadline would otherwise hold a thread for good.
+SLOW_ATTEMPT_S = 5.0
 
 # What each kind runs, and what it does once it gives up.
 RUN: dict[str, Callable[[AfterCallTask], Outcome]] = {
@@ -48,20 +48,12 @@ GAVE_UP: dict[str, Callable[[AfterCallTask], None]] = {
 }
 
 
-def destination(kind: str, url: str) -> str:
-    """Who an attempt waits on: a webhook's origin (operators choose it); "" for our own
-    summary model, which no operator can slow down."""
-    if kind != TaskKind.WEBHOOK:
-        return ""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{(parts.netloc or '').lower()}"
-
-
 def claim(
     kind: str | None, limit: int, skip: set[str] | None = None, due_by: datetime | None = None
 ) -> list[AfterCallTask]:
     """Claim up to `limit` tasks due by `due_by` (now), of `kind` (or any), at most one per
-    destination, none for a destination in `skip`."""
+    destination, none for a destination in `skip`. The database leaves those out, so that no
+    backlog of one destination hides another's tasks behind it."""
     now = timezone.now()
     AfterCallTask.objects.filter(state=TaskState.RUNNING, claimed_at__lt=now - STALE).update(
         state=TaskState.PENDING
@@ -70,17 +62,25 @@ def claim(
     if kind is not None:
         due = due.filter(kind=kind)
     taken: list[AfterCallTask] = []
-    seen = set(skip or ())
-    rows = due.order_by("next_attempt_at").values_list("pk", "kind", "url")[:LOOK_AHEAD]
-    for pk, task_kind, url in rows:
-        where = destination(task_kind, url)
-        if len(taken) >= limit or (where and where in seen):
-            continue
+    left_out = {d for d in skip or () if d}
+    for _ in range(limit * 4):  # a claim lost to another process is tried again, a few times
+        if len(taken) >= limit:
+            break
+        row = (
+            due.exclude(destination__in=left_out)
+            .order_by("next_attempt_at", "id")
+            .values_list("pk", "destination")
+            .first()
+        )
+        if row is None:
+            break
+        pk, where = row
         claimed = AfterCallTask.objects.filter(pk=pk, state=TaskState.PENDING).update(
             state=TaskState.RUNNING, claimed_at=timezone.now()
         )
         if claimed:
-            seen.add(where)
+            if where:
+                left_out.add(where)
             taken.append(AfterCallTask.objects.select_related("call__agent_revision").get(pk=pk))
     return taken
 
@@ -139,13 +139,13 @@ class Lane:
         with self.lock:
             for task in tasks:
                 self.running += 1
-                self.busy.add(destination(task.kind, task.url))
+                self.busy.add(task.destination)
         for task in tasks:
             self.pool.submit(self._run, task)
         return len(tasks)
 
     def _run(self, task: AfterCallTask) -> None:
-        where = destination(task.kind, task.url)
+        where, started = task.destination, self.now()
         outcome = Outcome(False, "not run")
         try:
             outcome = run_one(task)
@@ -153,9 +153,10 @@ class Lane:
             log.exception("after-call %s for call %s: the database failed", task.kind, task.call_id)
         finally:
             connection.close()  # a thread of the pool: nothing else closes it
-            self._done(where, outcome.ok)
+            self._done(where, outcome.ok and self.now() - started < SLOW_ATTEMPT_S)
 
     def _done(self, where: str, ok: bool) -> None:
+        """An attempt at `where` is over: `ok` if it succeeded, and quickly."""
         with self.lock:
             self.running -= 1
             self.busy.discard(where)

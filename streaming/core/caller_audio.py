@@ -47,10 +47,9 @@ class CallerAudio:
     async def feed(self, data: bytes) -> None:
         """One binary frame from Sautikit: S16LE mono at the call's rate, any length. Beyond
         real time (and its allowance for jitter) it is dropped here, before it costs anything."""
-        data = self._budget.take(data)
-        if not data:
-            return
-        even = self._carry.push(data)
+        # Whole samples first: a frame of odd length cut short would put every later one out
+        # of step. The socket caps a frame at 64 KiB, so the copy is small.
+        even = self._budget.take(self._carry.push(data))
         if not even:
             return
         if self._transcript is not None:

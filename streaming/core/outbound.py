@@ -181,8 +181,13 @@ def endpoint_problem(url: str, allow_loopback: bool = False) -> str:
         host = parts.hostname or ""
     except ValueError:  # "[::1" or "[127.0.0.1]": unreadable, and never sent anywhere
         return "not a valid address"
+    # As resolvers and httpx read it: the ideographic and fullwidth full stops are dots (IDNA),
+    # and a final dot names the same host.
+    host = host.translate(IDNA_DOTS).rstrip(".")
     if not host:
         return "no host in the address"
+    if host.endswith(".localhost"):
+        host = "localhost"  # every name under localhost is this machine (RFC 6761)
     plain_local = parts.scheme == "http" and allow_loopback and host in LOOPBACK_NAMES
     if parts.scheme != "https" and not plain_local:
         return "only https:// addresses" + (" (plain http only to this machine)"
@@ -203,6 +208,7 @@ def endpoint_problem(url: str, allow_loopback: bool = False) -> str:
 
 
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
+IDNA_DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
 
 # inet_aton's other ways to write an IPv4 address ("2130706433", "0x7f.1", "0177.0.0.1",
 # "127.1"), which getaddrinfo reads as numbers too: refused here already, not only once

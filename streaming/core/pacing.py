@@ -27,18 +27,16 @@ class RealTimeBudget:
         self._at = clock.seconds()
         self.dropped_bytes = 0
 
-    def take(self, data: bytes) -> bytes:
-        """What of `data` may pass now: all of it, the start of it, or nothing. What is dropped
-        is a whole number of samples, so frames of odd lengths stay aligned."""
+    def take(self, pcm: bytes) -> bytes:
+        """What of `pcm` (whole samples: after OddByteCarry) may pass now: all of it, its first
+        samples, or nothing. Only whole samples are dropped, so what follows stays in step."""
         now = self._clock.seconds()
         self._credit = min(self._capacity, self._credit + (now - self._at) * self._bytes_per_s)
         self._at = now
-        allowed = min(len(data), int(self._credit))
-        if (len(data) - allowed) % 2:
-            allowed -= 1  # drop whole samples only: what follows keeps its alignment
+        allowed = max(0, min(len(pcm), int(self._credit))) & ~1
         self._credit -= allowed
-        self.dropped_bytes += len(data) - allowed
-        return data if allowed == len(data) else data[:allowed]
+        self.dropped_bytes += len(pcm) - allowed
+        return pcm if allowed == len(pcm) else pcm[:allowed]
 
     @property
     def dropped_s(self) -> float:

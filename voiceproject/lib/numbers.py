@@ -39,6 +39,7 @@ IGNORED_CATEGORIES = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp", "Pd"})
 # Punctuation people group digits with (after NFKC, which already made fullwidth and small
 # forms ASCII): brackets, dots, slashes, the minus sign and middle dots.
 IGNORED_CHARACTERS = frozenset("()[]./\u2212\u00b7\u2027\u30fb\u2219")
+TRUNK_ZERO = re.compile(r"\(\s*0\s*\)")
 # Where a URI's user part ends: its password (RFC 3261 userinfo), its params, its host.
 USER_PART_END = re.compile(r"[:;@?]")
 
@@ -52,6 +53,8 @@ def _fold(text: str) -> str | None:
     folded = unicodedata.normalize("NFKC", text)
     if len(folded) > MAX_FOLDED_LENGTH:
         return None
+    # "+254 (0)712 345 678": the (0) is the trunk prefix, dialled only from inside the country.
+    folded = TRUNK_ZERO.sub("", folded)
     return "".join(
         c
         for c in folded

@@ -52,6 +52,7 @@ class Verified:
 
     signed: bool
     fingerprint: str = ""
+    secret: int = -1  # which of the secrets given signed it, by position (-1: none checked)
 
 
 UNSIGNED = Verified(signed=False)
@@ -71,15 +72,18 @@ def verify(
     form is accepted because some of Sautikit's pages show it; whoever checks our own requests
     (custom tools, the end-of-call webhook: always timestamped) passes `accept_plain=False`.
     """
-    secrets = [s for s in secrets if s]
-    if not secrets:
+    named = list(secrets)  # by position: Verified.secret says which one signed
+    if not any(named):
         return UNSIGNED
     if not header or not header.strip():
         raise SignatureError(f"{HEADER} header missing")
     header = header.strip()
+    if not header.isascii():
+        # hmac.compare_digest raises on non-ASCII text: refused here, never a 500.
+        raise SignatureError(f"{HEADER} is not ASCII")
     fields = _parse(header)
     if "t" in fields:
-        signed = _verify_timestamped(body, fields, secrets, tolerance, now)
+        signed, given = _timestamped(body, fields, tolerance, now)
     elif not accept_plain:
         raise SignatureError("signature has no timestamp: expected t=…,v1=…")
     else:
@@ -88,21 +92,23 @@ def verify(
                 "a plain signature is not accepted for a body ending in '.<digits>': "
                 "that is the shape of a timestamped message; sign with t=…,v1=…"
             )
-        given = header.removeprefix("sha256=").strip().lower()
-        if not any(hmac.compare_digest(_hmac(s, body), given) for s in secrets):
-            raise SignatureError("signature does not match")
-        signed = body
-    return Verified(True, FINGERPRINT_PREFIX + hashlib.sha256(signed).hexdigest())
+        signed, given = body, [header.removeprefix("sha256=").strip().lower()]
+    # Every pair is compared, so the time taken does not tell which one matched.
+    matches = [
+        i
+        for i, secret in enumerate(named)
+        for value in given
+        if secret and hmac.compare_digest(_hmac(secret, signed), value)
+    ]
+    if not matches:
+        raise SignatureError("signature does not match")
+    return Verified(True, FINGERPRINT_PREFIX + hashlib.sha256(signed).hexdigest(), matches[0])
 
 
-def _verify_timestamped(
-    body: bytes,
-    fields: dict[str, list[str]],
-    secrets: list[str],
-    tolerance: int,
-    now: float | None,
-) -> bytes:
-    """The signed bytes, if a v1 value signs them inside the window."""
+def _timestamped(
+    body: bytes, fields: dict[str, list[str]], tolerance: int, now: float | None
+) -> tuple[bytes, list[str]]:
+    """The bytes a timestamped header signs and its v1 values, if its time is in the window."""
     if len(fields["t"]) > 1:
         raise SignatureError("signature has more than one timestamp")
     raw_t = fields["t"][0]
@@ -115,13 +121,7 @@ def _verify_timestamped(
     given = [v.lower() for v in fields.get("v1", [])]
     if not given:
         raise SignatureError("signature has no v1 value")
-    signed = body + b"." + raw_t.encode()
-    expected = [_hmac(s, signed) for s in secrets]
-    # Every pair is compared, so the time taken does not tell which one matched.
-    matches = [hmac.compare_digest(e, g) for e in expected for g in given]
-    if not any(matches):
-        raise SignatureError("signature does not match")
-    return signed
+    return body + b"." + raw_t.encode(), given
 
 
 def _parse(header: str) -> dict[str, list[str]]:
