@@ -305,7 +305,9 @@ async def restart_during_the_tool(server, asked: threading.Event, answer: thread
     assert await asyncio.to_thread(asked.wait, 20), "the tool was never called"
     server.server.send_signal(signal.SIGHUP)  # a deploy: every worker replaced
     for pid in workers:
-        assert await stopping_said(server, pid), server.lines
+        assert await asyncio.to_thread(
+            wait_until, lambda pid=pid: any(f"worker {pid} " in x for x in server.lines[1:])
+        ), server.lines
     answer.set()
     report = await call
     await asyncio.to_thread(assert_completed, report)
