@@ -93,6 +93,11 @@ class RevisionInline(admin.TabularInline):
         return False
 
 
+# At most this many custom tools and notes on one agent.
+MAX_TOOLS = 16
+MAX_NOTES = 20
+
+
 class ToolInline(admin.StackedInline):
     model = Tool
     extra = 0
@@ -121,8 +126,14 @@ class ToolInline(admin.StackedInline):
         # A new tool is a new address that callers' words are sent to.
         return super().has_add_permission(request, obj) and may_change_destinations(request.user)
 
+    # Every tool's definition goes to OpenAI with each session: a phone agent needs a few, and
+    # a crafted form with more forms than this is refused (validate_max), not saved.
+    max_num = MAX_TOOLS
+
     def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
-        formset = super().get_formset(request, obj, **kwargs)
+        # (Django sets max_num to 0 for whoever may not add: existing forms are then theirs to
+        # edit, and new ones are refused by the add permission instead.)
+        formset = super().get_formset(request, obj, validate_max=bool(self.max_num), **kwargs)
         if not may_change_destinations(request.user):
             _lock(formset.form, ("endpoint",), ONLY_DESTINATIONS)
         return formset
@@ -146,6 +157,11 @@ class ToolInline(admin.StackedInline):
 class NoteInline(admin.TabularInline):
     model = NoteField
     extra = 0
+    max_num = MAX_NOTES  # each note is a field the summary model fills after every call
+
+    def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        return super().get_formset(request, obj, validate_max=bool(self.max_num), **kwargs)
+
     fields = ("name", "kind", "choices", "description", "position")
     verbose_name_plural = "Notes to take after each call (optional): shown on each call's page"
     formfield_overrides = {

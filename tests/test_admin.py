@@ -205,3 +205,23 @@ def test_a_version_shows_what_has_changed_since(staff, agent):
         reverse("admin:agents_agentrevision_change", args=[agent.current_revision.pk])
     )
     assert "The agent is as this version left it." in latest.content.decode()
+
+
+def test_it_refuses_more_tools_than_an_agent_may_have(staff, settings):
+    """Every tool goes to OpenAI with each session: a crafted form with more is refused whole."""
+    from agents.admin import MAX_TOOLS
+
+    settings.TOOL_ALLOW_LOOPBACK = True
+    n = MAX_TOOLS + 1
+    tools = {}
+    for i in range(n):
+        row = {"name": f"look_up_{i}", "description": "Looks up.", "timeout_seconds": "5",
+               "parameters": '{"type": "object", "properties": {}}', "is_enabled": "on",
+               "endpoint": "http://127.0.0.1:9/look-up"}  # fmt: skip
+        tools.update({f"tools-{i}-{key}": value for key, value in row.items()})
+    response = staff.post(
+        reverse("admin:agents_agent_add"), agent_form(**{"tools-TOTAL_FORMS": str(n)}, **tools)
+    )
+    assert response.status_code == 200
+    assert f"Please submit at most {MAX_TOOLS} forms" in response.content.decode()
+    assert not Agent.objects.exists()
