@@ -122,13 +122,13 @@ class ToolInline(admin.StackedInline):
         models.URLField: {"assume_scheme": "https"},
     }
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # A new tool is a new address that callers' words are sent to.
-        return super().has_add_permission(request, obj) and may_change_destinations(request.user)
-
     # Every tool's definition goes to OpenAI with each session: a phone agent needs a few, and
     # a crafted form with more forms than this is refused (validate_max), not saved.
     max_num = MAX_TOOLS
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # A new tool is a new address that callers' words are sent to.
+        return super().has_add_permission(request, obj) and may_change_destinations(request.user)
 
     def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
         # (Django sets max_num to 0 for whoever may not add: existing forms are then theirs to
@@ -158,15 +158,14 @@ class NoteInline(admin.TabularInline):
     model = NoteField
     extra = 0
     max_num = MAX_NOTES  # each note is a field the summary model fills after every call
-
-    def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
-        return super().get_formset(request, obj, validate_max=bool(self.max_num), **kwargs)
-
     fields = ("name", "kind", "choices", "description", "position")
     verbose_name_plural = "Notes to take after each call (optional): shown on each call's page"
     formfield_overrides = {
         models.TextField: {"widget": forms.Textarea(attrs={"rows": 2, "cols": 40})},
     }
+
+    def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        return super().get_formset(request, obj, validate_max=bool(self.max_num), **kwargs)
 
 
 class _Listed(Protocol):

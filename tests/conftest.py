@@ -118,6 +118,15 @@ def clinic(tool_endpoint) -> Agent:
 
 
 @pytest.fixture
+def limits(settings):
+    """The per-caller limits at their defaults, whatever the environment says."""
+    settings.LIMIT_LIVE_CALLS_PER_CALLER = 2
+    settings.LIMIT_CALLS_PER_CALLER_PER_HOUR = 20
+    settings.LIMIT_LIVE_CALLS_TOTAL = 0
+    return settings
+
+
+@pytest.fixture
 def text_api(settings):
     """The Responses API stand-in, where the after-call summaries are asked for."""
     server = FakeTextServer()

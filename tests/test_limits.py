@@ -46,14 +46,6 @@ def busy(root: ET.Element) -> bool:
     return root.findtext("Say") == responses.LINES_BUSY and root.find("Hangup") is not None
 
 
-@pytest.fixture
-def limits(settings):
-    settings.LIMIT_LIVE_CALLS_PER_CALLER = 2
-    settings.LIMIT_CALLS_PER_CALLER_PER_HOUR = 20
-    settings.LIMIT_LIVE_CALLS_TOTAL = 0
-    return settings
-
-
 def test_it_refuses_a_third_live_call_from_one_caller(client, agent, limits):
     assert streamed(ring(client, "A1")) and streamed(ring(client, "A2"))
     third = ring(client, "A3")

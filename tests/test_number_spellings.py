@@ -42,14 +42,6 @@ def streamed(root: ET.Element) -> bool:
     return root.find("Stream") is not None
 
 
-@pytest.fixture
-def limits(settings):
-    settings.LIMIT_LIVE_CALLS_PER_CALLER = 2
-    settings.LIMIT_CALLS_PER_CALLER_PER_HOUR = 20
-    settings.LIMIT_LIVE_CALLS_TOTAL = 0
-    return settings
-
-
 def test_it_streams_two_of_four_spellings_of_one_number(client, agent, limits):
     roots = [ring(client, f"S{i}", caller) for i, caller in enumerate(SPELLINGS)]
     assert [streamed(root) for root in roots] == [True, True, False, False]

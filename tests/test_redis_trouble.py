@@ -10,7 +10,8 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from typing import Any
 
 import pytest
 import websockets
@@ -73,6 +74,14 @@ def stack_on(redis: OwnRedis, **env: str) -> Servers:
     return start_stack(env={"REDIS_URL": redis.url, **env}, fake_args=[])
 
 
+def run_on(stack: Servers, scenario: Coroutine[Any, Any, None]) -> None:
+    try:
+        asyncio.run(scenario)
+    finally:
+        stack.stop()
+        stack.tmp.cleanup()
+
+
 async def open_call(stack: Servers, call_id: str) -> websockets.ClientConnection:
     fields = {"sessionId": call_id, "destinationNumber": NUMBER}
     status, answer = await post(f"{stack.base_url}/sautikit/voice/", fields, "")
@@ -104,11 +113,7 @@ def stream_stopped(call_id: str) -> dict[str, str]:
 def test_it_hears_its_status_callbacks_after_redis_restarts(redis):
     # No heartbeat here: this is the call joining its group again, on its own.
     stack = stack_on(redis, SERVER_HEARTBEAT_S="0", CHANNEL_GROUP_RENEW_S="1")
-    try:
-        asyncio.run(restart_then_stop(stack, redis))
-    finally:
-        stack.stop()
-        stack.tmp.cleanup()
+    run_on(stack, restart_then_stop(stack, redis))
     call = Call.objects.get(call_id="RESTART_1")
     assert call.end_reason == "Sautikit: StreamStopped"
 
@@ -126,11 +131,7 @@ async def restart_then_stop(stack: Servers, redis: OwnRedis) -> None:
 @pytest.mark.django_db(transaction=True)
 def test_it_answers_webhooks_and_ends_the_call_while_redis_is_frozen(redis):
     stack = stack_on(redis, SERVER_HEARTBEAT_S="1", CHANNEL_GROUP_RENEW_S="3600")
-    try:
-        asyncio.run(freeze_then_stop(stack, redis))
-    finally:
-        stack.stop()
-        stack.tmp.cleanup()
+    run_on(stack, freeze_then_stop(stack, redis))
     assert Call.objects.get(call_id="FROZEN_1").end_reason == "Sautikit: StreamStopped"
 
 
