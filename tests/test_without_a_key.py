@@ -1,0 +1,53 @@
+"""The README's promise: with no OPENAI_API_KEY, `make run`'s first calls work, their summaries
+included. Through a real daphne process and the stand-ins, as `make run` starts them, with no
+key anywhere."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from django.urls import reverse
+
+from agents.models import Agent
+from calls.aftercall import analysis
+from calls.aftercall.models import AfterCallTask, TaskKind
+from calls.aftercall.runner import run_due
+from calls.models import AfterCall, Call
+from streaming.devtools.simulator import simulate_call
+from tests.helpers import finished_call
+from tests.live_stack import start_stack, wait_until
+
+NUMBER = "+254711000900"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_summarises_a_call_with_no_key_as_make_run_does(tmp_path, admin_client):
+    Agent(name="Desk", phone_number=NUMBER, instructions="Help.", greeting="Greet.").save()
+    stack = start_stack(env={"OPENAI_API_KEY": "", "AFTER_CALL_POLL_S": "0.2"}, fake_args=[])
+    try:
+        asyncio.run(simulate_call(stack.base_url, NUMBER, out=None, call_id="NOKEY_1",
+                                  plan=[(1.0, 1.0), (2.0, 0.0)]))  # fmt: skip
+
+        def summarised() -> bool:
+            return Call.objects.get(call_id="NOKEY_1").analysis == AfterCall.DONE
+
+        assert wait_until(summarised, 30), AfterCallTask.objects.get().last_error
+    finally:
+        stack.stop()
+        stack.tmp.cleanup()
+    call = Call.objects.get(call_id="NOKEY_1")
+    page = admin_client.get(reverse("admin:calls_call_change", args=[call.pk])).content.decode()
+    assert call.summary and call.summary in page
+
+
+@pytest.mark.django_db
+def test_it_gives_up_at_once_without_a_key_for_openai_itself(agent, settings):
+    """No key and OpenAI's own address: no hours of retries, and a sentence saying why."""
+    settings.OPENAI_API_KEY = ""
+    settings.OPENAI_BASE_URL = analysis.OPENAI_URL
+    call = finished_call(agent)
+    run_due()
+    task = AfterCallTask.objects.get(call=call, kind=TaskKind.ANALYSIS)
+    assert task.last_error == analysis.NO_KEY
+    assert Call.objects.get(pk=call.pk).analysis == AfterCall.FAILED
