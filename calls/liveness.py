@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
@@ -66,6 +66,32 @@ def sweep(process: str) -> list[str]:
         lost.append(call_id)
     ServerProcess.objects.filter(seen_at__lt=now - FORGET_AFTER).delete()
     return lost
+
+
+NEVER_CONNECTED = "the phone company never connected the audio"
+
+
+def never_connected(now: datetime) -> list[str]:
+    """Calls given a stream URL whose token has expired unused: over, failed, in words an
+    operator reads (they stayed "Agent connecting" for ever, and counted as live)."""
+    expired = now - timedelta(seconds=settings.STREAM_TOKEN_MAX_AGE)
+    stale = Call.objects.filter(
+        status=Status.CONNECTING, bridge_started_at__isnull=True, stream_requested_at__lt=expired
+    )
+    ended = []
+    for call_id in stale.values_list("call_id", flat=True):
+        with transaction.atomic():
+            call = Call.objects.select_for_update().get(call_id=call_id)
+            if call.status != Status.CONNECTING or call.bridge_started_at is not None:
+                continue  # its stream opened meanwhile, or Sautikit said how it ended
+            call.advance(Status.FAILED)
+            call.failure_reason = call.failure_reason or NEVER_CONNECTED
+            call.mark_ended(now, NEVER_CONNECTED)
+            call.save()
+            asked = call.stream_requested_at.isoformat() if call.stream_requested_at else None
+            call.record_event(Source.SYSTEM, "stream.never_opened", {"stream_requested_at": asked})
+        ended.append(call_id)
+    return ended
 
 
 # What this process's bridges are told: {call id: what Sautikit said (its state)}.
@@ -115,6 +141,8 @@ class Heartbeat(threading.Thread):
                 if now - steady_since >= 2 * self.every_s:
                     for call_id in sweep(self.process):
                         log.error("call %s: its server process was lost; marked failed", call_id)
+                    for call_id in never_connected(timezone.now()):
+                        log.warning("call %s: %s; marked failed", call_id, NEVER_CONNECTED)
             except DatabaseError as e:
                 log.warning("heartbeat: database unavailable (%s)", e)
             finally:

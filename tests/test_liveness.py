@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
+from agents.models import Agent
 from calls import liveness
 from calls.models import Call, ServerProcess, Status
 from streaming.core.endings import EndedBy
@@ -98,3 +100,46 @@ def test_it_tells_a_process_which_of_its_bridges_sautikit_ended():
         "DONE": "call.completed",
         "FAILED": "call.failed",
     }
+
+
+def test_it_ends_a_call_whose_stream_never_opened_in_words(agent, settings):
+    """The README's own curl makes one: a stream URL given, never used. It stayed "Agent
+    connecting" for ever; once its token has expired it is over, failed, saying why."""
+    settings.STREAM_TOKEN_MAX_AGE = 120
+    now = timezone.now()
+    for call_id, asked_s_ago in (("NEVER", 121), ("FRESH", 60)):
+        Call.objects.create(call_id=call_id, agent=agent, status=Status.CONNECTING,
+                            stream_requested_at=now - timedelta(seconds=asked_s_ago))  # fmt: skip
+    bridged("OPENED", "web1:12", status=Status.CONNECTING,
+            stream_requested_at=now - timedelta(seconds=300))  # fmt: skip
+    assert liveness.never_connected(now) == ["NEVER"]
+    never = Call.objects.get(call_id="NEVER")
+    assert never.status == Status.FAILED and never.is_over
+    assert never.failure_reason == never.end_reason == liveness.NEVER_CONNECTED
+    assert never.ended_at == now
+    assert never.events.filter(kind="stream.never_opened").exists()
+    assert Call.objects.get(call_id="FRESH").status == Status.CONNECTING
+    assert Call.objects.get(call_id="OPENED").status == Status.CONNECTING
+    assert liveness.never_connected(now) == []  # once
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_server_ends_the_readmes_curl_call_by_itself():
+    """Through a real daphne: the voice webhook answered, the stream never opened."""
+    from streaming.devtools.simulator import post
+    from tests.live_stack import start_stack, wait_until
+
+    Agent(name="Desk", phone_number="+254711000910", instructions="Help.").save()
+    stack = start_stack(env={"SERVER_HEARTBEAT_S": "1", "STREAM_TOKEN_MAX_AGE": "2"}, fake_args=[])
+    try:
+        fields = {"sessionId": "CURL_1", "destinationNumber": "+254711000910"}
+        assert asyncio.run(post(f"{stack.base_url}/sautikit/voice/", fields, ""))[0] == 200
+
+        def ended() -> bool:
+            return Call.objects.get(call_id="CURL_1").status == Status.FAILED
+
+        assert wait_until(ended, 20)
+    finally:
+        stack.stop()
+        stack.tmp.cleanup()
+    assert Call.objects.get(call_id="CURL_1").end_reason == liveness.NEVER_CONNECTED
