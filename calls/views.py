@@ -7,6 +7,7 @@ import contextlib
 import logging
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -157,22 +158,34 @@ def _numbers(payload: dict[str, Any]) -> tuple[str, str]:
     return caller, dialled
 
 
-def _voice_secrets(payload: dict[str, Any]) -> list[str]:
-    agent, _ = _find_agent(*reversed(_numbers(payload)))
-    return _secrets(_signer(_known_call(_call_id(payload, *CALL_ID_FIELDS)), agent))
+@dataclass(frozen=True)
+class _Found:
+    """What naming a webhook's secrets looked up, for the webhook to use as it is."""
+
+    known: Call | None  # the call, if we have it already
+    agent: Agent | None = None  # the agent the webhook is for
+    swapped: bool = False  # voice: caller and callee arrived the other way round
 
 
-def _status_secrets(payload: dict[str, Any]) -> list[str]:
-    return _secrets(_signer(_known_call(_call_id(payload, *CALL_ID_FIELDS)), None))
+def _voice_signer(payload: dict[str, Any]) -> tuple[list[str], _Found]:
+    known = _known_call(_call_id(payload, *CALL_ID_FIELDS))
+    caller, dialled = _numbers(payload)
+    agent, swapped = _find_agent(dialled, caller)
+    return _secrets(_signer(known, agent)), _Found(known, agent, swapped)
+
+
+def _status_signer(payload: dict[str, Any]) -> tuple[list[str], _Found]:
+    known = _known_call(_call_id(payload, *CALL_ID_FIELDS))
+    return _secrets(_signer(known, None)), _Found(known)
 
 
 @webhook
 def voice(request: WebhookRequest) -> HttpResponse:
-    payload, verified = signed_payload(request, _voice_secrets)
+    payload, verified, found = signed_payload(request, _voice_signer)
     call_id = _call_id(payload, *CALL_ID_FIELDS)
-    _check_claim(_known_call(call_id), verified)
+    _check_claim(found.known, verified)
     caller, dialled = _numbers(payload)
-    agent, swapped = _find_agent(dialled, caller)
+    agent, swapped = found.agent, found.swapped
     if swapped:
         caller, dialled = dialled, caller
     event_id = delivery_id(request, payload, verified)
@@ -256,7 +269,7 @@ def voice(request: WebhookRequest) -> HttpResponse:
 
 @webhook
 def stream_status(request: WebhookRequest) -> HttpResponse:
-    payload, verified = signed_payload(request, _status_secrets)
+    payload, verified, _ = signed_payload(request, _status_signer)
     call_id = _call_id(payload, *CALL_ID_FIELDS)
     state = field(payload, "callSessionState", limit=40) or _state_from_stream_event(
         field(payload, "streamEvent", limit=40)
@@ -284,26 +297,25 @@ def stream_status(request: WebhookRequest) -> HttpResponse:
     return text("ok")
 
 
-def _event_agent(payload: dict[str, Any]) -> Agent | None:
+def _event_signer(payload: dict[str, Any]) -> tuple[list[str], _Found]:
     data = payload.get("data")
     if not field(payload, "kind", limit=64):
         raise WebhookError(400, "kind missing")
     if not isinstance(data, dict):
         raise WebhookError(400, "data missing or not an object")
-    call_id = _call_id(data, "call_id", "session_id", "sessionId")
-    return _signer(_known_call(call_id), None) or Agent.objects.for_number(
-        field(data, "to", limit=64)
-    )
+    known = _known_call(_call_id(data, "call_id", "session_id", "sessionId"))
+    agent = _signer(known, None) or Agent.objects.for_number(field(data, "to", limit=64))
+    return _secrets(agent), _Found(known, agent)
 
 
 @webhook
 def events(request: WebhookRequest) -> HttpResponse:
-    payload, verified = signed_payload(request, lambda p: _secrets(_event_agent(p)))
-    agent = _event_agent(payload)
+    payload, verified, found = signed_payload(request, _event_signer)
+    agent = found.agent
     kind = field(payload, "kind", limit=64)
     data = payload["data"]
     call_id = _call_id(data, "call_id", "session_id", "sessionId")
-    _check_claim(_known_call(call_id), verified)
+    _check_claim(found.known, verified)
     event_id = delivery_id(request, payload, verified)
     if not event_id:
         raise WebhookError(400, "event_id missing")

@@ -7,7 +7,7 @@ import io
 import logging
 import re
 from collections.abc import Callable, Iterable
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from django.conf import settings
 from django.core.exceptions import TooManyFieldsSent
@@ -194,14 +194,17 @@ def check_signature(request: WebhookRequest, secrets: Iterable[str]) -> signatur
         raise WebhookError(403, str(e)) from None
 
 
-Secrets = Callable[[dict[str, Any]], list[str]]
+T = TypeVar("T")
+# Who signs a payload: the secrets that may, and what was looked up to name them (the known call,
+# the agent), which the webhook goes on to use rather than look up again.
+Signer = Callable[[dict[str, Any]], tuple[list[str], T]]
 
 
 def signed_payload(
-    request: WebhookRequest, secrets_for: Secrets
-) -> tuple[dict[str, Any], signatures.Verified]:
-    """The payload a webhook acts on, once its signature is checked with the secrets that
-    `secrets_for` names for it.
+    request: WebhookRequest, signer: Signer[T]
+) -> tuple[dict[str, Any], signatures.Verified, T]:
+    """The payload a webhook acts on, once its signature is checked with the secrets `signer`
+    names for it, and what `signer` found.
 
     On a signed request that is the body alone: the query string is not signed, so it decides
     nothing (Sautikit puts `clientRequestId` in the body too). Where no secret applies
@@ -210,7 +213,7 @@ def signed_payload(
     """
     payload = parse_payload(request)
     try:
-        secrets = secrets_for(payload)
+        secrets, found = signer(payload)
     except WebhookError:
         if not request.GET:
             raise
@@ -218,13 +221,14 @@ def signed_payload(
     if secrets is not None:
         verified = check_signature(request, secrets)
         if verified.signed or not request.GET:
-            return payload, verified
+            return payload, verified, found
     filled = dict(payload)
     for key, value in request.GET.items():
         filled.setdefault(key, strip_nul(value))
-    if any(secrets_for(filled)):
+    secrets, found = signer(filled)
+    if any(secrets):
         raise WebhookError(403, "query-string fields are not signed: send them in the body")
-    return filled, signatures.UNSIGNED
+    return filled, signatures.UNSIGNED, found
 
 
 def delivery_id(

@@ -270,7 +270,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
             if state_key(state) in ENDING_STATES:
                 await self.stream_status({"call_id": self.call_id, "state": state})
             else:
-                await self.call_ended({"call_id": self.call_id, "kind": state or "Completed"})
+                await self.call_ended({"call_id": self.call_id, "kind": state})
 
     async def end_for_drain(self, reason: str) -> None:
         """This process is stopping and the call outlasted the drain limit: end it cleanly,

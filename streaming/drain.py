@@ -73,9 +73,8 @@ class LiveCalls:
 
     def _tell(self, over: dict[str, str]) -> None:
         for call in list(self._calls):
-            call_id = getattr(call, "call_id", "")
-            if call_id in over and isinstance(call, TellsCall):
-                told = asyncio.ensure_future(call.said_over(over[call_id]))
+            if isinstance(call, TellsCall) and call.call_id in over:
+                told = asyncio.ensure_future(call.said_over(over[call.call_id]))
                 self._telling.add(told)
                 told.add_done_callback(self._telling.discard)
 

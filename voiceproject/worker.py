@@ -37,8 +37,8 @@ SETTLE_S = 15.0
 
 
 # The largest WebSocket frame and message taken (daphne's default is 1 MiB): a caller's frame is
-# 20 ms of audio (640 bytes at 16 kHz), a text frame a few hundred bytes. Larger ones close the
-# socket (1009) before anything reads them; the call ends and is recorded.
+# 20 ms of audio (640 bytes at 16 kHz), a text frame a few hundred bytes. A larger one makes
+# autobahn drop the connection before anything reads it; the call ends and is recorded.
 WEBSOCKET_MAX_BYTES = 64 * 1024
 
 

@@ -93,13 +93,9 @@ def verify(
                 "that is the shape of a timestamped message; sign with t=…,v1=…"
             )
         signed, given = body, [header.removeprefix("sha256=").strip().lower()]
+    expected = [(i, _hmac(secret, signed)) for i, secret in enumerate(named) if secret]
     # Every pair is compared, so the time taken does not tell which one matched.
-    matches = [
-        i
-        for i, secret in enumerate(named)
-        for value in given
-        if secret and hmac.compare_digest(_hmac(secret, signed), value)
-    ]
+    matches = [i for i, digest in expected for value in given if hmac.compare_digest(digest, value)]
     if not matches:
         raise SignatureError("signature does not match")
     return Verified(True, FINGERPRINT_PREFIX + hashlib.sha256(signed).hexdigest(), matches[0])
