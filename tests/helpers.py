@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -21,6 +22,19 @@ def post_form(client: Client, url: str, data: dict[str, Any], **extra: Any):
     return client.post(
         url, urlencode(data), content_type="application/x-www-form-urlencoded", **extra
     )
+
+
+def ring(client: Client, call_id: str, caller: str = "+254700000001",
+         number: str = DEMO_NUMBER) -> ET.Element:  # fmt: skip
+    """Sautikit's first voice callback for a call; its answer, parsed."""
+    fields = {"sessionId": call_id, "callerNumber": caller, "destinationNumber": number}
+    response = post_form(client, "/sautikit/voice/", fields)
+    assert response.status_code == 200
+    return ET.fromstring(response.content)
+
+
+def streamed(root: ET.Element) -> bool:
+    return root.find("Stream") is not None
 
 
 def post_json(client: Client, url: str, data: Any, **extra: Any):

@@ -223,6 +223,16 @@ class Shape:
                     process.wait()
 
 
+async def open_stream(
+    base_url: str, fields: dict[str, str], **connect: Any
+) -> websockets.ClientConnection:
+    """Sautikit's first voice callback, then the stream socket its <Stream> answer names."""
+    status, body = await post(f"{base_url}/sautikit/voice/", fields, "")
+    assert status == 200, body
+    url = body.decode().split('url="')[1].split('"')[0].replace("&amp;", "&")
+    return await websockets.connect(url, subprotocols=[SUBPROTOCOL], **connect)
+
+
 async def calls_on_both_workers(base_url: str) -> tuple[dict, dict[str, str]]:
     """Open calls until each of the two workers holds one: (sockets, process -> call id)."""
     sockets: dict[str, websockets.ClientConnection] = {}
@@ -237,10 +247,7 @@ async def calls_on_both_workers(base_url: str) -> tuple[dict, dict[str, str]]:
         call_id = f"SERVE_{i}"
         fields = {"sessionId": call_id, "callerNumber": f"+2547001000{i:02d}",
                   "destinationNumber": SERVE_NUMBER, "isActive": "1"}  # fmt: skip
-        status, body = await post(f"{base_url}/sautikit/voice/", fields, "")
-        assert status == 200, body
-        url = body.decode().split('url="')[1].split('"')[0].replace("&amp;", "&")
-        sockets[call_id] = await websockets.connect(url, subprotocols=[SUBPROTOCOL])
+        sockets[call_id] = await open_stream(base_url, fields)
         process = await asyncio.to_thread(bridge_process, call_id)
         held.setdefault(process, call_id)
         if len(held) == 2:

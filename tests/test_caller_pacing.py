@@ -20,10 +20,8 @@ from calls.models import Call
 from streaming.core.caller_audio import CallerAudio
 from streaming.core.clock import CallClock
 from streaming.core.pacing import JITTER_ALLOWANCE_S, RealTimeBudget
-from streaming.core.stream_protocol import SUBPROTOCOL
 from streaming.devtools.servers import Servers
-from streaming.devtools.simulator import post
-from tests.live_stack import start_stack, wait_until
+from tests.live_stack import open_stream, start_stack, wait_until
 from voiceproject.worker import WEBSOCKET_MAX_BYTES
 
 NUMBER = "+254711000600"
@@ -123,10 +121,7 @@ def server(transactional_db, tmp_path, settings) -> Iterator[Servers]:
 
 async def open_call(stack: Servers, call_id: str) -> websockets.ClientConnection:
     fields = {"sessionId": call_id, "destinationNumber": NUMBER}
-    status, answer = await post(f"{stack.base_url}/sautikit/voice/", fields, "")
-    assert status == 200, answer
-    url = answer.decode().split('url="')[1].split('"')[0].replace("&amp;", "&")
-    return await websockets.connect(url, subprotocols=[SUBPROTOCOL], max_size=None)
+    return await open_stream(stack.base_url, fields, max_size=None)
 
 
 def heard_by_the_stand_in(stack: Servers) -> float:

@@ -23,23 +23,12 @@ from calls import responses
 from calls.models import BlockedNumber, Call, Status
 from streaming.core.stream_protocol import SUBPROTOCOL
 from streaming.devtools.simulator import post
-from tests.helpers import DEMO_NUMBER, post_form
+from tests.helpers import ring, streamed
 from tests.live_stack import start_stack
 
 pytestmark = pytest.mark.django_db
 URL = "/sautikit/voice/"
 CALLER = "+254700000001"
-
-
-def ring(client, call_id: str, caller: str = CALLER, number: str = DEMO_NUMBER) -> ET.Element:
-    fields = {"sessionId": call_id, "callerNumber": caller, "destinationNumber": number}
-    response = post_form(client, URL, fields)
-    assert response.status_code == 200
-    return ET.fromstring(response.content)
-
-
-def streamed(root: ET.Element) -> bool:
-    return root.find("Stream") is not None
 
 
 def busy(root: ET.Element) -> bool:

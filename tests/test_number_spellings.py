@@ -4,12 +4,10 @@ Sautikit posts it."""
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
-
 import pytest
 
 from calls.models import BlockedNumber, Call, Status
-from tests.helpers import DEMO_NUMBER, load, post_form, post_json
+from tests.helpers import load, post_json, ring, streamed
 
 pytestmark = pytest.mark.django_db
 URL = "/sautikit/voice/"
@@ -29,17 +27,6 @@ SPELLINGS = [
     FULLWIDTH_PLUS + in_script(NUMBER[1:], FULLWIDTH) + "\u200b",  # a zero-width space after
     f"sips:{NUMBER}@sip.example.com",
 ]
-
-
-def ring(client, call_id: str, caller: str) -> ET.Element:
-    fields = {"sessionId": call_id, "callerNumber": caller, "destinationNumber": DEMO_NUMBER}
-    response = post_form(client, URL, fields)
-    assert response.status_code == 200
-    return ET.fromstring(response.content)
-
-
-def streamed(root: ET.Element) -> bool:
-    return root.find("Stream") is not None
 
 
 def test_it_streams_two_of_four_spellings_of_one_number(client, agent, limits):

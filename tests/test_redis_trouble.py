@@ -18,10 +18,9 @@ import websockets
 
 from agents.models import Agent
 from calls.models import Call
-from streaming.core.stream_protocol import SUBPROTOCOL
 from streaming.devtools.servers import Servers, free_port, wait_port
 from streaming.devtools.simulator import post
-from tests.live_stack import start_stack, wait_until
+from tests.live_stack import open_stream, start_stack, wait_until
 
 REDIS_SERVER = shutil.which("redis-server")
 NUMBER = "+254711000500"
@@ -83,11 +82,7 @@ def run_on(stack: Servers, scenario: Coroutine[Any, Any, None]) -> None:
 
 
 async def open_call(stack: Servers, call_id: str) -> websockets.ClientConnection:
-    fields = {"sessionId": call_id, "destinationNumber": NUMBER}
-    status, answer = await post(f"{stack.base_url}/sautikit/voice/", fields, "")
-    assert status == 200, answer
-    url = answer.decode().split('url="')[1].split('"')[0].replace("&amp;", "&")
-    ws = await websockets.connect(url, subprotocols=[SUBPROTOCOL])
+    ws = await open_stream(stack.base_url, {"sessionId": call_id, "destinationNumber": NUMBER})
     assert await asyncio.to_thread(
         wait_until, lambda: Call.objects.get(call_id=call_id).bridge_started_at is not None
     )
