@@ -246,3 +246,25 @@ def test_env_example_lists_every_variable_the_settings_read():
     read = set(re.findall(r'env_\w+\("([A-Z_]+)"', settings_source))
     listed = set(re.findall(r"^#?\s*([A-Z_]+)=", example, flags=re.M))
     assert read <= listed, f"missing from .env.example: {sorted(read - listed)}"
+
+
+# Handed by one of the project's processes to another it starts, not set by anyone: the
+# launcher's pipe to its workers, the relay's upstream under daphne (bench); and the two the
+# settings test above already covers.
+INTERNAL = {"SERVE_NOTIFY_FD", "RELAY_REALTIME_URL", "DJANGO_SETTINGS_MODULE", "OPENAI_API_KEY"}
+
+
+def test_env_example_lists_every_port_and_variable_the_tooling_reads():
+    example = (ROOT / ".env.example").read_text()
+    listed = set(re.findall(r"^#?\s*([A-Z_]+)=", example, flags=re.M))
+    read: set[str] = set()
+    for path in [ROOT / "Makefile", *(ROOT / "scripts").glob("*.sh")]:
+        read |= set(re.findall(r"\$\{([A-Z_]+)[:}]", path.read_text()))
+        read |= set(re.findall(r"^([A-Z_]+) \?=", path.read_text(), flags=re.M))
+    for path in [*(ROOT / "voiceproject").glob("*.py"), *(ROOT / "bench").glob("*.py"),
+                 *(ROOT / "streaming" / "devtools").glob("*.py"),
+                 *(ROOT / "streaming" / "management" / "commands").glob("*.py")]:  # fmt: skip
+        read |= set(re.findall(r'environ(?:\.get\(|\[)"([A-Z_]+)"', path.read_text()))
+    read -= INTERNAL | {"PYTHON", "UV_VERSION"}  # the Makefile's own, not the server's
+    assert {"PORT", "HOST", "FAKE_REALTIME_PORT", "FAKE_LIVE_PORT", "WORKERS"} <= read
+    assert read <= listed, f"missing from .env.example: {sorted(read - listed)}"

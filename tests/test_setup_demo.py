@@ -74,3 +74,9 @@ def test_the_printed_curl_gets_a_stream(client, engine):
     )
     assert b"<Stream " in response.content
     assert Call.objects.get().agent == agent
+
+
+def test_it_prints_a_simulated_call_that_reaches_the_server_where_it_listens():
+    assert "simulate_call --number +254711000100   #" in run()  # the default address
+    elsewhere = run("--base-url", "http://127.0.0.1:8010")
+    assert "simulate_call --number +254711000100 --base-url http://127.0.0.1:8010" in elsewhere

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import numpy as np
 import soxr
@@ -235,6 +236,21 @@ def _post_once(
         return e.code, e.read()
 
 
+def unreachable(base_url: str, timeout_s: float = 2.0) -> str:
+    """Why nothing answers at `base_url`, in words, or "" when something does: asked once
+    before a call, so that a wrong address is said at once rather than after every retry."""
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"{base_url!r} is not an http:// or https:// address"
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=timeout_s).close()
+    except OSError as e:
+        reason = e.strerror or type(e).__name__
+        return f"nothing answers at {base_url} ({reason})"
+    return ""
+
+
 async def post(
     url: str, fields: dict[str, Any], secret: str, as_json: bool = False
 ) -> tuple[int, bytes]:
@@ -252,12 +268,16 @@ async def simulate_call(
     call_id: str | None = None,
     plan: list[tuple[float, float]] | None = None,
     before_stream: Callable[[], Awaitable[None]] | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> CallReport:
     """One inbound call as Sautikit places it. `before_stream` runs once the voice webhook has
-    answered, before the stream opens (a test holds the call there)."""
+    answered, before the stream opens (a test holds the call there); `say` hears each step as
+    it happens (the command prints them, so a person watching knows the call is going on)."""
     base_url = base_url.rstrip("/")
     call_id = call_id or f"SIM_{uuid.uuid4().hex[:16]}"
     report = CallReport(call_id)
+    say = say or _quiet
+    say(f"calling {number} from {caller} through {base_url} (call {call_id})")
     events_url = f"{base_url}/sautikit/events/"
     started = datetime.now(UTC)
     await _event(events_url, "call.started", call_id, caller, number, secret, status="ringing")
@@ -268,6 +288,7 @@ async def simulate_call(
     if status != 200:
         report.refused = f"voice webhook answered {status}: {body.decode(errors='replace')}"
         return report
+    say("the voice webhook answered; opening the audio stream")
     stream = ET.fromstring(body).find("Stream")  # noqa: S314 (our own server's answer)
     if stream is None:
         report.refused = "no <Stream> in the answer: " + body.decode(errors="replace")
@@ -281,6 +302,10 @@ async def simulate_call(
         caller_audio = read_wav(wav, rate)
     else:
         caller_audio, spans = scripted_caller(rate, plan)
+    seconds = len(caller_audio) / rate + tail_s
+    say(f"the call takes about {seconds:.0f} s: the caller "
+        + ("plays " + str(wav) if wav else "speaks, listens, talks over an answer and listens")
+        + f", then hangs up after {tail_s:g} s of quiet")  # fmt: skip
 
     async def announce() -> None:
         # Sautikit's webhooks come from another component: they do not hold up the media.
@@ -302,7 +327,7 @@ async def simulate_call(
     hello = {"callSid": call_id, "streamSid": stream_sid, "from": caller, "to": number,
              "sampleRate": rate, "headers": "{}"}  # fmt: skip
     await stream_call(stream.get("url", ""), report, caller_audio, spans, hello, tail_s,
-                      announce=announce, stopped=stopped)  # fmt: skip
+                      announce=announce, stopped=stopped, say=say)  # fmt: skip
     # Sautikit asks the voice URL what to do next when the stream ends with the caller still on.
     if report.hung_up_by_server:
         status, body = await post(
@@ -311,6 +336,7 @@ async def simulate_call(
         dial = ET.fromstring(body).find("Dial") if status == 200 else None  # noqa: S314
         if dial is not None:
             report.transferred_to = dial.get("phoneNumbers", "")
+    say("telling the server the call has ended, as Sautikit does")
     duration = (datetime.now(UTC) - started).total_seconds()
     await post(f"{base_url}/sautikit/voice/", {**fields, "isActive": "0",
                "callSessionState": "Completed", "durationInSeconds": str(round(duration))},
@@ -334,12 +360,14 @@ async def stream_call(
     tail_s: float = 3.0,
     announce: Callable[[], Coroutine[Any, Any, None]] | None = None,
     stopped: Callable[[], Awaitable[None]] | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> None:
     """The media part of a call: the stream socket, audio both ways, what was heard.
 
     `announce` runs beside the media once the socket is open, `stopped` once the caller is
-    done; `report` gets the timings, the answers and what the caller heard.
+    done, `say` at each step; `report` gets the timings, the answers and what was heard.
     """
+    say = say or _quiet
     rate = report.rate
     frame = rate // 50
     report.caller_audio_s = len(caller_audio) / rate
@@ -353,9 +381,12 @@ async def stream_call(
         bursts: list[float] = []  # when each answer started playing
 
         async def send_caller_audio() -> None:
+            speaks = [begin for begin, _ in spans]
             try:
                 for i, start in enumerate(range(0, len(caller_audio), frame)):
                     await _sleep_until(t0 + i * frame / rate)
+                    if speaks and i * frame / rate >= speaks[0]:
+                        say(f"{speaks.pop(0):5.1f} s  the caller speaks")
                     report.sent_at.append(time.monotonic())
                     await ws.send(caller_audio[start : start + frame].tobytes())
                 await asyncio.wait_for(receiver, tail_s)
@@ -373,6 +404,8 @@ async def stream_call(
                 await play(-1.0)
             report.server_closed_s = time.monotonic() - t0
             report.close_code = ws.close_code
+            say(f"{report.server_closed_s:5.1f} s  the server closed the stream "
+                f"(code {report.close_code})")  # fmt: skip
 
         async def play(last_frame_end: float) -> None:
             async for message in ws:
@@ -387,6 +420,7 @@ async def stream_call(
                         report.first_audio_at = now
                     if begins - last_frame_end > 0.3:
                         bursts.append(begins - t0)
+                        say(f"{begins - t0:5.1f} s  the agent speaks")
                     last_frame_end = begins + len(message) / 2 / rate
                 else:
                     try:
@@ -396,12 +430,17 @@ async def stream_call(
                     if command.get("type") == "killAudio":
                         report.barge_ins += 1
                         media.kill(now)
+                        say(f"{now - t0:5.1f} s  the agent stops (killAudio: the caller talked "
+                            "over it)")  # fmt: skip
                         last_frame_end = now - 1  # what plays next is a new answer
 
         receiver = asyncio.create_task(receive())
         await ws.send(json.dumps(hello))
         announcing = asyncio.create_task(announce()) if announce else None
+        say("  0.0 s  the stream is open")
         await send_caller_audio()
+        if not report.hung_up_by_server:
+            say(f"{time.monotonic() - t0:5.1f} s  the caller hangs up")
         receiver.cancel()
         if announcing is not None:
             await announcing
@@ -415,6 +454,10 @@ async def stream_call(
         after = [b for b in bursts if b > end]
         if after:
             report.answer_latencies_ms.append((after[0] - end) * 1000)
+
+
+def _quiet(_: str) -> None:
+    pass
 
 
 async def _event(url: str, kind: str, call_id: str, caller: str, number: str, secret: str,

@@ -77,6 +77,14 @@ class Command(BaseCommand):
                 "`make admin-password` sets a new one)"
             )
         self.stdout.write("Try a call:")
+        # simulate_call finds a server on the default address by itself; elsewhere it is told.
+        where = "" if base == "http://127.0.0.1:8000" else f" --base-url {base}"
+        for demo in (agent, live):
+            self.stdout.write(
+                f"  .venv/bin/python manage.py simulate_call --number {demo.phone_number}{where}"
+                f"   # {demo.name}, as Sautikit would, with a scripted caller"
+            )
+        self.stdout.write("or just its first webhook:")
         for demo in (agent, live):
             self.stdout.write(
                 f"  curl -X POST -d 'sessionId=demo-1&callerNumber=%2B254700000001"
