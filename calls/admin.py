@@ -22,12 +22,13 @@ from django.http.response import HttpResponseBase
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.views.decorators.http import require_POST
 
 from agents.models import may_change_destinations
 from agents.notes import NoteField, NoteKind
-from calls import history, limits, ranges, timeline
+from calls import history, in_words, limits, ranges, timeline
 from calls.aftercall import webhook
 from calls.costs import TOKEN_KINDS
 from calls.models import AfterCall, BlockedNumber, Call, latency_summary
@@ -100,7 +101,7 @@ class CallAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "status",
         "duration_display",
         "ended_by",
-        "end_reason",
+        "how_it_ended",
         "summary_short",
         "notes_short",
         "cost_kes",
@@ -146,6 +147,12 @@ class CallAdmin(ReadOnlyMixin, admin.ModelAdmin):
     @admin.display(description="duration", ordering="duration_seconds")
     def duration_display(self, obj: Call) -> str:
         return format_duration(obj.duration)
+
+    @admin.display(description="how it ended", ordering="end_reason")
+    def how_it_ended(self, obj: Call) -> str:
+        said = in_words.ending(obj.end_reason)
+        # The list stays one line a call: the technical text is what pointing at it shows.
+        return format_html('<span title="{}">{}</span>', said.detail, said.words)
 
     @admin.display(description="summary")
     def summary_short(self, obj: Call) -> str:

@@ -12,6 +12,7 @@ from django.db import connection
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from calls import in_words
 from calls.models import Call, Turn
 
 # Callers speak many languages (Swahili has no PostgreSQL dictionary): words are matched as they
@@ -26,7 +27,8 @@ CSV_COLUMNS = (
     "status",
     "duration (s)",
     "ended by",
-    "end reason",
+    "how it ended",
+    "end reason (technical)",
     "answer time median (ms)",
     "cost (KES)",
     "OpenAI (USD)",
@@ -68,6 +70,7 @@ def csv_rows(calls: Iterable[Call]) -> Iterator[list[str]]:
             call.get_status_display(),
             call.billed_seconds,
             call.get_ended_by_display() if call.ended_by else "",
+            in_words.ending(call.end_reason).words,
             call.end_reason,
             "" if median_ms is None else median_ms,
             cost.total_kes,

@@ -15,6 +15,7 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 
+from calls import in_words
 from calls.stream_tokens import BROWSER_SALT, check_token
 from calls.talk import BROWSER_TOKEN_MAX_AGE, PERMISSION
 from streaming import store
@@ -50,7 +51,8 @@ class BrowserCallConsumer(StreamConsumer):
     async def _record_end(self, result: CallEnd, close: bool, error: str) -> None:
         if close:
             ending = result.ending
-            said = {"type": "ended", "reason": ending.reason, "ended_by": ending.ended_by,
+            said = {"type": "ended", "reason": ending.reason,
+                    "words": in_words.ending(ending.reason).words, "ended_by": ending.ended_by,
                     "transfer_to": ending.transfer_to, "failed": ending.failed}  # fmt: skip
             await self._tell_browser(said)
         await super()._record_end(result, close, error)

@@ -110,7 +110,8 @@ def test_it_retries_while_openai_is_unavailable_and_shows_it_pending(noting, tex
     assert run_due() == 0  # not due yet
     shown = client.get(page).content.decode()
     assert "Pending: the summary is written shortly after the call" in shown
-    assert "the last try failed: OpenAI answered 500" in shown
+    assert "The last try failed, and it is tried again: OpenAI had a problem of its own." in shown
+    assert "OpenAI answered 500" in shown  # its detail, one click away
 
     again_now()
     run_due()

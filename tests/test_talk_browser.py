@@ -123,6 +123,10 @@ def test_an_operator_talks_to_an_agent_from_the_browser(agent, tester, tmp_path,
             page.click("#talk-hangup")
             page.wait_for_url("**/admin/calls/call/*/change/", timeout=15000)
             expect(page.locator("h1")).to_contain_text("Test call from the browser by amina")
+            # How it ended, in words; what the bridge wrote ("caller hung up") folded under it.
+            ended = page.locator("#how-it-ended")
+            expect(ended).to_contain_text("The caller hung up.")
+            expect(ended.locator("details.technical code")).to_be_hidden()
             # What the call was about, written just after it (reload until it is).
             for _ in range(50):
                 if "The caller spoke" in page.locator("#call-summary-text").inner_text():

@@ -136,11 +136,13 @@
     muteButton.disabled = hangupButton.disabled = true;
     stopMicrophone();
     if (context) context.close();
-    const why = ending ? ending.reason : event.code === 1000 ? "ended" : `closed (${event.code})`;
+    // In words for people; the technical reason is on the call's page, under "Technical detail".
+    const why = ending ? ending.words || ending.reason
+      : event.code === 1000 ? "The call ended." : "The connection to the server was lost.";
     const handedOver = ending && ending.transfer_to
       ? ` On a phone the caller would now be put through to ${ending.transfer_to}.` : "";
-    say(`Call over: ${why}.${handedOver} Opening its page…`);
-    line("note", `Call over: ${why}.`);
+    say(`Call over. ${why}${handedOver} Opening its page…`);
+    line("note", `Call over. ${why}`);
     await recordKept();
     location.assign(call.call_page);
   }
