@@ -11,7 +11,7 @@ PORT ?= 8000
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run serve test lint format install admin-password demo bench browser
+.PHONY: run serve test lint format install admin-password demo bench browser screenshots
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -49,6 +49,12 @@ bench: install
 # Debian's Chromium, which the browser test drives with Playwright.
 browser:
 	@scripts/install_chromium.sh
+
+# The pictures in the README and docs/operators.md, taken again by the two browser tests that
+# walk those pages (the suite itself keeps its screenshots in a temporary folder).
+screenshots: install browser
+	SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(PY) scripts/pytest_strict.py \
+		tests/test_browser.py tests/test_talk_browser.py -k "operator_edits or operator_talks"
 
 # The whole suite on the embedded defaults (SQLite, in-memory channel layer), then
 # again on PostgreSQL and Redis when they answer (CI starts them).

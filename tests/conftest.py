@@ -4,6 +4,7 @@ import json
 import os
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -28,6 +29,15 @@ os.environ["SERVER_HEARTBEAT_S"] = "0"
 # After-call work runs when a test runs it (calls.aftercall.runner.run_due), not by itself.
 settings.AFTER_CALL_POLL_S = 0
 os.environ["AFTER_CALL_POLL_S"] = "0"
+
+
+@pytest.fixture
+def shots(tmp_path) -> Path:
+    """Where the browser tests put their screenshots: a temporary folder, unless
+    `make screenshots` names docs/screenshots/ (the suite never writes into tracked files)."""
+    folder = Path(os.environ.get("SCREENSHOTS_DIR") or tmp_path / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """An operator (staff, not a superuser) in a real browser: logs in, edits an agent's
 instructions, and reads a recorded call's page. Headless Chromium from Debian (installed by
-`make test`) driven by Playwright; screenshots go to docs/screenshots/ for the README.
+`make test`) driven by Playwright; `make screenshots` keeps its pictures for the README.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from tests.live_stack import play_call, recording_stack
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"  # `make browser` installs it
 # No network here: keep Chromium from calling home (see the machine's notes).
 CHROMIUM_ARGS = [
@@ -47,7 +46,7 @@ def operator() -> User:
     return user
 
 
-def test_an_operator_edits_a_prompt_and_reads_a_call(clinic, operator, tmp_path, settings):
+def test_an_operator_edits_a_prompt_and_reads_a_call(clinic, operator, tmp_path, settings, shots):
     from playwright.sync_api import expect, sync_playwright
 
     settings.MEDIA_ROOT = str(tmp_path / "media")  # where the servers keep the recording
@@ -57,7 +56,6 @@ def test_an_operator_edits_a_prompt_and_reads_a_call(clinic, operator, tmp_path,
         play_call(stack, tmp_path, "BROWSER_1")
         call = Call.objects.get(call_id="BROWSER_1")
         recording_seconds = call.recording_seconds()
-        SHOTS.mkdir(parents=True, exist_ok=True)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1440, "height": 900})
@@ -76,14 +74,14 @@ def test_an_operator_edits_a_prompt_and_reads_a_call(clinic, operator, tmp_path,
             expect(row).to_contain_text("Clinic")
             expect(row.locator("td.field-calls_week")).to_have_text("1")
             expect(row.locator("td.field-endings")).to_have_text("caller 100%")
-            page.screenshot(path=str(SHOTS / "agents.png"))
+            page.screenshot(path=str(shots / "agents.png"))
 
             # Edit the instructions and save.
             row.locator("th a").click()
             instructions = page.locator("#id_instructions")
             expect(instructions).to_have_value("You book clinic appointments.")
             instructions.fill("You book clinic appointments.\nAlways confirm the date twice.")
-            page.screenshot(path=str(SHOTS / "agent.png"), full_page=True)
+            page.screenshot(path=str(shots / "agent.png"), full_page=True)
             page.click("input[name=_save]")
             expect(page.locator(".messagelist")).to_contain_text("was changed successfully")
             # A draft: phone callers keep the published version until someone publishes it.
@@ -96,7 +94,7 @@ def test_an_operator_edits_a_prompt_and_reads_a_call(clinic, operator, tmp_path,
                 "+Always confirm the date twice."
             )
             expect(page.locator("#restore")).to_be_visible()
-            page.screenshot(path=str(SHOTS / "revision.png"), full_page=True)
+            page.screenshot(path=str(shots / "revision.png"), full_page=True)
 
             # The call's page: transcript, the timeline picture, the player.
             page.goto(f"{base}/admin/calls/call/")
@@ -120,7 +118,7 @@ def test_an_operator_edits_a_prompt_and_reads_a_call(clinic, operator, tmp_path,
             )
             seconds = audio.evaluate("a => a.duration")
             assert abs(seconds - recording_seconds) < 0.1
-            page.screenshot(path=str(SHOTS / "call.png"), full_page=True)
+            page.screenshot(path=str(shots / "call.png"), full_page=True)
 
             # One click from the call back to the prompt.
             page.click("#edit-instructions")

@@ -263,8 +263,10 @@ def test_env_example_lists_every_port_and_variable_the_tooling_reads():
         read |= set(re.findall(r"^([A-Z_]+) \?=", path.read_text(), flags=re.M))
     for path in [*(ROOT / "voiceproject").glob("*.py"), *(ROOT / "bench").glob("*.py"),
                  *(ROOT / "streaming" / "devtools").glob("*.py"),
-                 *(ROOT / "streaming" / "management" / "commands").glob("*.py")]:  # fmt: skip
+                 *(ROOT / "streaming" / "management" / "commands").glob("*.py"),
+                 ROOT / "tests" / "conftest.py"]:  # fmt: skip
         read |= set(re.findall(r'environ(?:\.get\(|\[)"([A-Z_]+)"', path.read_text()))
     read -= INTERNAL | {"PYTHON", "UV_VERSION"}  # the Makefile's own, not the server's
     assert {"PORT", "HOST", "FAKE_REALTIME_PORT", "FAKE_LIVE_PORT", "WORKERS"} <= read
+    assert "SCREENSHOTS_DIR" in read  # the browser tests' (tests/conftest.py)
     assert read <= listed, f"missing from .env.example: {sorted(read - listed)}"

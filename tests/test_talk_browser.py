@@ -21,7 +21,7 @@ from calls.models import Call, Direction, Status
 from streaming.devtools.servers import LIVE, REALTIME
 from streaming.devtools.signals import loud_runs
 from tests.live_stack import start_stack
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, SHOTS
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -79,7 +79,7 @@ def log_in(page, base: str) -> None:
 
 
 @pytest.mark.parametrize("engine", [REALTIME, LIVE])
-def test_an_operator_talks_to_an_agent_from_the_browser(agent, tester, tmp_path, engine):
+def test_an_operator_talks_to_an_agent_from_the_browser(agent, tester, tmp_path, engine, shots):
     """On GPT-Live: the way docs/engines.md moves an agent, its draft tried before publishing."""
     from playwright.sync_api import expect, sync_playwright
 
@@ -118,7 +118,7 @@ def test_an_operator_talks_to_an_agent_from_the_browser(agent, tester, tmp_path,
             played = page.evaluate("window.talk.report()")
             stats = page.evaluate("window.talk.stats")
             if engine == REALTIME:
-                page.screenshot(path=str(SHOTS / "talk.png"), full_page=True)
+                page.screenshot(path=str(shots / "talk.png"), full_page=True)
 
             page.click("#talk-hangup")
             page.wait_for_url("**/admin/calls/call/*/change/", timeout=15000)
@@ -136,7 +136,7 @@ def test_an_operator_talks_to_an_agent_from_the_browser(agent, tester, tmp_path,
             expect(page.locator("#call-summary-text")).to_contain_text("The caller spoke")
             expect(page.locator("#call-notes")).to_contain_text("appointment")
             if engine == REALTIME:
-                page.screenshot(path=str(SHOTS / "call-summary.png"), full_page=True)
+                page.screenshot(path=str(shots / "call-summary.png"), full_page=True)
             browser.close()
     finally:
         stack.stop()
