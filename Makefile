@@ -54,7 +54,7 @@ browser:
 # walk those pages (the suite itself keeps its screenshots in a temporary folder).
 screenshots: install browser
 	SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(PY) scripts/pytest_strict.py \
-		tests/test_browser.py tests/test_talk_browser.py -k "operator_edits or operator_talks"
+		tests/test_browser.py tests/test_talk_browser.py tests/test_agent_page_browser.py -k "operator_edits or operator_talks or manager_edits"
 
 # The whole suite on the embedded defaults (SQLite, in-memory channel layer), then
 # again on PostgreSQL and Redis when they answer (CI starts them).

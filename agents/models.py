@@ -27,6 +27,10 @@ from streaming.core.live import MODELS as LIVE_MODELS
 from voiceproject.lib.numbers import InvalidNumber, normalise
 
 SIGNING_SECRET_ENV_PREFIX = "SAUTIKIT_SIGNING_SECRET_"  # noqa: S105 (a name, not a secret)
+# Instructions go to OpenAI with every call's session: about 5,000 tokens at most, far more than
+# a phone agent needs, and a paste of a whole manual is refused rather than billed on each call.
+MAX_INSTRUCTIONS = 20_000
+
 # Signs finished calls in a tool's place (streaming.core.tools.signed_message); no tool can have
 # this name, since a tool's name starts with a letter.
 WEBHOOK_KEY_NAME = "@end-of-call"
@@ -209,6 +213,7 @@ class Agent(models.Model):
         "(0712 345 678, 254712345678 or +254712345678): it is stored as +254712345678.",
     )
     instructions = models.TextField(
+        max_length=MAX_INSTRUCTIONS,
         help_text="What the agent should know and how it should behave, in plain words: who it "
         "speaks for, what it may and may not say, how to end the call. Changes apply to the "
         "next call, not to calls already in progress.",
@@ -237,6 +242,7 @@ class Agent(models.Model):
     )
     backend_instructions = models.TextField(
         blank=True,
+        max_length=MAX_INSTRUCTIONS,
         verbose_name="instructions for tools (GPT-Live only)",
         help_text="GPT-Live only, optional. Business rules and when to use each tool, for the "
         "second model that runs the tools. Keep the voice and manner in the instructions "
@@ -251,6 +257,7 @@ class Agent(models.Model):
     )
     greeting = models.TextField(
         blank=True,
+        max_length=1000,
         help_text="Optional. If set, the agent speaks first and says this (in its own words) "
         "as soon as the call connects. Leave empty to let the caller speak first.",
     )

@@ -199,8 +199,9 @@ def test_a_version_shows_what_has_changed_since(staff, agent):
     page = staff.get(reverse("admin:agents_agentrevision_change", args=[first.pk]))
     text = page.content.decode()
     assert "Compared with the agent now" in text
-    assert "+Always confirm the date twice." in text  # the instructions, line by line
-    assert "marin → cedar" in text
+    # The instructions' new words marked in the text, the voice by its name.
+    assert "You book appointments.<ins>\nAlways confirm the date twice.</ins>" in text
+    assert "Marin → Cedar" in text
     latest = staff.get(
         reverse("admin:agents_agentrevision_change", args=[agent.current_revision.pk])
     )

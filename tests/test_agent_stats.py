@@ -73,7 +73,11 @@ def test_the_agents_list_shows_the_week(week, client):
 
 def test_the_agent_page_shows_answer_times_and_cost_per_day(week, client):
     client.force_login(User.objects.create_superuser("op", password="pw"))
-    html = client.get(reverse("admin:agents_agent_change", args=[week.pk])).content.decode()
+    page = client.get(reverse("admin:agents_agent_change", args=[week.pk])).content.decode()
+    stats_url = reverse("admin:agents_agent_stats", args=[week.pk])
+    assert f'href="{stats_url}" id="stats-link"' in page  # its own page, one click away
+    assert "answer time, slowest" not in page
+    html = client.get(stats_url).content.decode()
     assert "answer time, slowest 1 in 20 (p95)" in html
     assert "1805 ms" in html
     assert "cost per day (last 14 days)" in html.lower()
@@ -84,5 +88,11 @@ def test_an_agent_without_calls_shows_dashes(agent, client):
     client.force_login(User.objects.create_superuser("op", password="pw"))
     html = client.get(reverse("admin:agents_agent_changelist")).content.decode()
     assert '">0</a>' in html
-    html = client.get(reverse("admin:agents_agent_change", args=[agent.pk])).content.decode()
+    html = client.get(reverse("admin:agents_agent_stats", args=[agent.pk])).content.decode()
     assert "No calls in the last 14 days." in html
+
+
+def test_the_figures_need_the_permission_to_view_agents(agent, client):
+    client.force_login(User.objects.create_user("nobody", password="pw", is_staff=True))
+    response = client.get(reverse("admin:agents_agent_stats", args=[agent.pk]))
+    assert response.status_code == 403

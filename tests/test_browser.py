@@ -81,17 +81,16 @@ def test_an_operator_edits_a_prompt_and_reads_a_call(clinic, operator, tmp_path,
             instructions = page.locator("#id_instructions")
             expect(instructions).to_have_value("You book clinic appointments.")
             instructions.fill("You book clinic appointments.\nAlways confirm the date twice.")
-            page.screenshot(path=str(shots / "agent.png"), full_page=True)
             page.click("input[name=_save]")
-            expect(page.locator(".messagelist")).to_contain_text("was changed successfully")
             # A draft: phone callers keep the published version until someone publishes it.
             expect(page.locator(".messagelist")).to_contain_text("Saved as a draft")
 
-            # The version callers get, compared with the draft: the instructions line by line.
+            # The version callers get, compared with the draft: the new words marked in the text.
             page.goto(f"{base}/admin/agents/agent/{clinic.pk}/change/")
+            page.locator("#revisions-group summary").click()  # the history is folded
             page.locator("#revisions-group a", has_text="v2").click()
-            expect(page.locator(".field-compared_with_now")).to_contain_text(
-                "+Always confirm the date twice."
+            expect(page.locator(".field-compared_with_now ins")).to_have_text(
+                "\nAlways confirm the date twice."
             )
             expect(page.locator("#restore")).to_be_visible()
             page.screenshot(path=str(shots / "revision.png"), full_page=True)

@@ -41,7 +41,7 @@ def test_it_shows_an_editor_that_the_number_is_read_only_and_a_new_agent_is_not_
         # A scripted change to the disabled field is not saved either.
         number.evaluate("input => { input.disabled = false; input.value = '+254799000999'; }")
         page.click("input[name=_save]")
-        expect(page.locator(".messagelist")).to_contain_text("was changed successfully")
+        expect(page.locator(".messagelist")).to_contain_text("Saved. Nothing waits")
 
         page.goto(f"{base}/admin/agents/agent/add/")
         page.fill("#id_name", "Night line")

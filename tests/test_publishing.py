@@ -178,9 +178,34 @@ def test_it_refuses_to_publish_for_editors_without_the_permission(client, agent,
     assert agent.published_revision.number == 1
 
 
-def test_publishing_is_a_post(client, agent, publisher):
-    response = client.get(reverse("admin:agents_agent_publish", args=[agent.pk]))
-    assert response.status_code == 405
+def test_it_asks_before_publishing_and_says_what_changes_for_callers(client, agent, publisher):
+    agent.instructions = "You book appointments.\nAlways confirm the date."
+    agent.voice = "cedar"
+    agent.save(author="tests")
+    url = reverse("admin:agents_agent_publish", args=[agent.pk])
+    page = client.get(url).content.decode()
+    assert f"From the next call to <strong>{agent.phone_number}</strong>, callers get" in page
+    assert "<strong>v2</strong> instead of v1" in page
+    assert "<ins>\nAlways confirm the date.</ins>" in page  # the words callers' agent gains
+    assert "Marin → Cedar" in page
+    assert 'id="confirm-publish"' in page
+    agent.refresh_from_db()
+    assert agent.published_revision.number == 1  # asking publishes nothing
+    client.post(url)
+    agent.refresh_from_db()
+    assert agent.published_revision.number == 2
+
+
+def test_the_question_needs_the_permission_too(client, agent, editor):
+    agent.instructions = "Be brief."
+    agent.save(author="tests")
+    assert client.get(reverse("admin:agents_agent_publish", args=[agent.pk])).status_code == 403
+
+
+def test_it_says_when_there_is_nothing_to_publish(client, agent, publisher):
+    page = client.get(reverse("admin:agents_agent_publish", args=[agent.pk])).content.decode()
+    assert "Nothing to publish: callers already get the latest version (v1)." in page
+    assert 'id="confirm-publish"' not in page
 
 
 def test_it_restores_and_publishes_from_a_versions_page(client, agent, publisher):

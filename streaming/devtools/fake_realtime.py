@@ -142,6 +142,7 @@ class FakeSession:
         self.sent: list[str] = []
         self.response_task: asyncio.Task[None] | None = None
         self.responses: list[dict[str, Any]] = []
+        self.response_requests: list[dict[str, Any]] = []  # each response.create's `response`
         self.speech_events: list[tuple[str, float]] = []
         self.caller_turns = 0
         self.answers_given = 0
@@ -259,6 +260,7 @@ class FakeSession:
         elif kind == "input_audio_buffer.append":
             await self.append(event.get("audio") or "")
         elif kind == "response.create":
+            self.response_requests.append(event.get("response") or {})
             await self.start_response(event.get("response") or {})
         elif kind == "response.cancel":
             await self.cancel("client_cancelled")
