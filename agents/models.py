@@ -265,12 +265,14 @@ class Agent(models.Model):
         max_length=16,
         choices=Track.choices,
         default=Track.INBOUND,
+        verbose_name="audio Sautikit sends",
         help_text="Which audio Sautikit sends to the agent. Keep “caller's voice only” unless "
         "a developer asks otherwise.",
     )
     sample_rate = models.PositiveIntegerField(
         choices=SampleRate.choices,
         default=SampleRate.WIDEBAND,
+        verbose_name="phone-line quality",
         help_text="Audio quality of the phone leg. 16 kHz sounds clearer; choose 8 kHz only if "
         "callers hear crackles or silence.",
     )
