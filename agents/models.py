@@ -629,7 +629,12 @@ class Agent(models.Model):
         for gone in self.notes.exclude(name__in=names):
             gone.delete()
         for position, kept in enumerate(saved):
-            values = {**kept, "choices": "\n".join(kept["choices"]), "position": position}
+            values = {
+                "attention_when": "",
+                **kept,
+                "choices": "\n".join(kept["choices"]),
+                "position": position,
+            }
             NoteField.objects.update_or_create(agent=self, name=kept["name"], defaults=values)
 
     @property

@@ -59,6 +59,14 @@ class NoteField(PartOfAgent):
         help_text="For the model that reads the transcript: what exactly to note, e.g. “The "
         "name the caller gave, as they said it”. Left empty when the call did not say.",
     )
+    attention_when = models.CharField(
+        max_length=100,
+        blank=True,
+        verbose_name="needs attention when",
+        help_text="Optional. The answer that puts a call under “needs attention” on the home "
+        "page: “yes” or “no” for a yes-or-no note, one of the answers for “one of a list”, e.g. "
+        "“no” for “caller satisfied?”.",
+    )
     position = models.PositiveSmallIntegerField(
         default=0, help_text="Order on the call's page: smaller first."
     )
@@ -81,11 +89,42 @@ class NoteField(PartOfAgent):
             raise ValidationError({"choices": "Only “one of a list” has answers to list."})
         if len(set(options)) != len(options):
             raise ValidationError({"choices": "Each answer once."})
+        self.attention_when = self.attention_when.strip()
+        if self.attention_when and self.attention_when not in attention_answers(self.kind, options):
+            allowed = " or ".join(f"“{a}”" for a in attention_answers(self.kind, options))
+            raise ValidationError(
+                {
+                    "attention_when": f"One of its answers: {allowed}."
+                    if allowed
+                    else "Only for yes-or-no and “one of a list” notes."
+                }
+            )
 
     def snapshot(self) -> dict[str, Any]:
-        return {
+        kept = {
             "name": self.name,
             "kind": self.kind,
             "choices": choices_of(self.choices),
             "description": self.description,
         }
+        # Only when set, so versions kept before it existed still read as the same notes.
+        if self.attention_when:
+            kept["attention_when"] = self.attention_when
+        return kept
+
+
+def attention_answers(kind: str, options: list[str]) -> list[str]:
+    """The answers a note may flag a call on."""
+    if kind == NoteKind.YES_NO:
+        return ["yes", "no"]
+    return options if kind == NoteKind.CHOICE else []
+
+
+def needs_attention(note: dict[str, Any], value: Any) -> bool:
+    """Whether a call's answer to `note` (as a version keeps it) is the one it flags."""
+    flag = note.get("attention_when")
+    if not flag or value is None:
+        return False
+    if note.get("kind") == NoteKind.YES_NO:
+        return isinstance(value, bool) and flag == ("yes" if value else "no")
+    return value == flag

@@ -18,12 +18,20 @@ class Starter:
     notes: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _note(position: int, name: str, kind: str, description: str, choices: str = "") -> dict:
+def _note(
+    position: int,
+    name: str,
+    kind: str,
+    description: str,
+    choices: str = "",
+    attention_when: str = "",
+) -> dict:
     return {
         "name": name,
         "kind": kind,
         "description": description,
         "choices": choices,
+        "attention_when": attention_when,
         "position": position,
     }
 
@@ -58,6 +66,7 @@ You are the receptionist of [clinic name] in [town], answering the phone.
             "choice",
             "Why the caller phoned.",
             "booking\nchange or cancellation\nquestion\nemergency\nother",
+            attention_when="emergency",
         ),
         _note(2, "appointment booked?", "yes_no", "Whether an appointment was agreed."),
         _note(3, "appointment time", "text", "The day and time agreed, if any."),
@@ -92,7 +101,13 @@ You answer the phone for [shop name], helping customers with orders they have pl
             "What the caller needed.",
             "where is my order\nlate\ndamaged or wrong\nother",
         ),
-        _note(2, "call back needed?", "yes_no", "Whether someone promised to call back."),
+        _note(
+            2,
+            "call back needed?",
+            "yes_no",
+            "Whether someone promised to call back.",
+            attention_when="yes",
+        ),
     ],
 )
 
@@ -118,6 +133,13 @@ You answer the phone for [organisation] outside opening hours.
         _note(0, "caller's name", "text", "The name the caller gave."),
         _note(1, "call back number", "text", "The number the caller asked to be called on."),
         _note(2, "message", "text", "What the caller wants, in a sentence."),
+        _note(
+            3,
+            "urgent?",
+            "yes_no",
+            "Whether the caller said it cannot wait until morning.",
+            attention_when="yes",
+        ),
     ],
 )
 

@@ -58,7 +58,7 @@ def test_an_operator_edits_a_prompt_and_reads_a_call(clinic, operator, tmp_path,
         recording_seconds = call.recording_seconds()
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            page = browser.new_page(viewport={"width": 1366, "height": 900})
             base = stack.base_url
 
             # Log in as the operator would.
@@ -67,6 +67,17 @@ def test_an_operator_edits_a_prompt_and_reads_a_call(clinic, operator, tmp_path,
             page.fill("#id_password", "a long passphrase 42")
             page.click("input[type=submit]")
             expect(page.locator("#site-name")).to_contain_text("Phone agents")
+
+            # The home page: the call just made, counted; the agent's state; the help.
+            expect(page.locator("#today-calls")).to_have_text("1")
+            expect(page.locator("#today-answered")).to_have_text("100% (1)")
+            expect(page.locator("#week-calls")).to_have_text("1")
+            expect(page.locator("#agents-state")).to_contain_text("Clinic")
+            assert page.evaluate("document.documentElement.scrollWidth") <= 1366
+            page.screenshot(path=str(shots / "home.png"))
+            page.set_viewport_size({"width": 390, "height": 844})
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390
+            page.set_viewport_size({"width": 1366, "height": 900})
 
             # The agents list: last week's figures at a glance.
             page.goto(f"{base}/admin/agents/agent/")

@@ -21,7 +21,6 @@ from agents.admin import pages
 from agents.admin.common import (
     ONLY_DESTINATIONS,
     ONLY_PUBLISHERS,
-    label,
     lock,
     log_destinations,
     ms,
@@ -30,6 +29,7 @@ from agents.admin.common import (
     start_of_today,
 )
 from agents.admin.inlines import NoteInline, RevisionInline, ToolInline
+from agents.labels import label
 from agents.models import (
     DESTINATION_FIELDS,
     ROUTING_FIELDS,

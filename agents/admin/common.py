@@ -7,8 +7,6 @@ from datetime import datetime, time
 from typing import Any
 
 from django.contrib.admin.models import CHANGE, LogEntry
-from django.core.exceptions import FieldDoesNotExist
-from django.db import models
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -67,19 +65,6 @@ def published_text(revision: AgentRevision) -> str:
         return "not published"
     when = timezone.localtime(revision.published_at).strftime("%d %b %Y %H:%M")
     return f"published {when} by {revision.published_by or 'system'}"
-
-
-def label(name: str) -> str:
-    """A setting's name as the agent's page shows it."""
-    if name == "tools":
-        return "custom tools"
-    if name == "notes":
-        return "notes to take"
-    try:
-        field = Agent._meta.get_field(name)
-    except FieldDoesNotExist:  # a setting since removed, kept in old versions
-        return name.replace("_", " ")
-    return str(field.verbose_name) if isinstance(field, models.Field) else name
 
 
 def ms(value: int | None) -> str:

@@ -11,7 +11,8 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from agents.admin.common import ONLY_DESTINATIONS, label, lock, published_text
+from agents.admin.common import ONLY_DESTINATIONS, lock, published_text
+from agents.labels import label
 from agents.models import AgentRevision, NoteField, Tool, may_change_destinations
 
 # At most this many custom tools and notes on one agent.
@@ -23,12 +24,12 @@ class NoteInline(admin.TabularInline):
     model = NoteField
     extra = 0
     max_num = MAX_NOTES  # each note is a field the summary model fills after every call
-    fields = ("name", "kind", "choices", "description", "position")
+    fields = ("name", "kind", "choices", "description", "attention_when", "position")
     verbose_name_plural = "Notes to take after each call (optional): shown on each call's page"
     formfield_overrides = {
         # Narrow enough that the table fits beside the admin's menu at 1366 px.
-        models.CharField: {"widget": forms.TextInput(attrs={"size": 20})},
-        models.TextField: {"widget": forms.Textarea(attrs={"rows": 2, "cols": 28})},
+        models.CharField: {"widget": forms.TextInput(attrs={"size": 16})},
+        models.TextField: {"widget": forms.Textarea(attrs={"rows": 2, "cols": 24})},
         models.PositiveIntegerField: {"widget": forms.NumberInput(attrs={"style": "width: 4em"})},
     }
 

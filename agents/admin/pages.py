@@ -17,8 +17,9 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from agents.admin.common import label, ms, published_text, seconds, table
+from agents.admin.common import ms, published_text, seconds, table
 from agents.admin.words import compared
+from agents.labels import label
 from agents.models import PUBLISH_PERMISSION, Agent, Voice
 from calls import agent_stats as stats
 from streaming.core.upstream import UpstreamError

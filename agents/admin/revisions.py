@@ -12,8 +12,9 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
-from agents.admin.common import label, log_destinations, published_text
+from agents.admin.common import log_destinations, published_text
 from agents.admin.words import compared, shown
+from agents.labels import label
 from agents.models import AgentRevision, destinations, may_change_destinations, may_publish
 
 
