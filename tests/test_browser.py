@@ -106,8 +106,15 @@ def test_an_operator_edits_a_prompt_and_reads_a_call(clinic, operator, tmp_path,
             expect(page.locator("#restore")).to_be_visible()
             page.screenshot(path=str(shots / "revision.png"), full_page=True)
 
-            # The call's page: transcript, the timeline picture, the player.
+            # The call list at a glance: every column on the screen, none scrolled to.
             page.goto(f"{base}/admin/calls/call/")
+            results = page.locator("#changelist .results")
+            assert results.evaluate("r => r.scrollWidth <= r.clientWidth")
+            expect(page.locator("#result_list thead")).to_contain_text("How it ended")
+            first_row = page.locator("#result_list tbody tr").first
+            expect(first_row).to_contain_text("The caller hung up")
+
+            # The call's page: transcript, the timeline picture, the player.
             page.locator("#result_list tbody tr th a").first.click()
             expect(page.locator("h1")).to_contain_text("Call from +254700000001")
             transcript = page.locator("#transcript")
@@ -129,6 +136,22 @@ def test_an_operator_edits_a_prompt_and_reads_a_call(clinic, operator, tmp_path,
             seconds = audio.evaluate("a => a.duration")
             assert abs(seconds - recording_seconds) < 0.1
             page.screenshot(path=str(shots / "call.png"), full_page=True)
+            expect(page.locator("#answered-by")).to_have_text("OpenAI Realtime, gpt-realtime")
+
+            # A bar's details by tap, as on a phone, where nothing hovers.
+            svg.locator("rect.tool").dispatch_event("click")
+            expect(page.locator("#timeline-detail")).to_contain_text("look_up_booking")
+
+            # On a phone: the agents list, the call list and the call page fit the screen.
+            page.set_viewport_size({"width": 390, "height": 844})
+            call_page = page.url
+            for url in (call_page, f"{base}/admin/calls/call/", f"{base}/admin/agents/agent/"):
+                page.goto(url)
+                assert page.evaluate("document.documentElement.scrollWidth") <= 390, url
+            page.goto(call_page)
+            page.screenshot(path=str(shots / "call-phone.png"), full_page=True)
+            page.set_viewport_size({"width": 1366, "height": 900})
+            page.goto(call_page)
 
             # One click from the call back to the prompt.
             page.click("#edit-instructions")
