@@ -258,8 +258,9 @@ class Agent(models.Model):
     greeting = models.TextField(
         blank=True,
         max_length=1000,
-        help_text="Optional. If set, the agent speaks first and says this (in its own words) "
-        "as soon as the call connects. Leave empty to let the caller speak first.",
+        help_text="Optional. What the agent says first, as soon as the call connects, written "
+        "as you would say it: “Hello, this is Mwangaza Clinic. How can I help you today?” "
+        "Leave empty to let the caller speak first.",
     )
     track = models.CharField(
         max_length=16,
@@ -512,6 +513,14 @@ class Agent(models.Model):
             self.phone_number = e164(self.phone_number)
         except InvalidNumber as e:
             errors["phone_number"] = str(e)
+        else:
+            taken = Agent.objects.filter(phone_number=self.phone_number).exclude(pk=self.pk)
+            other = taken.only("name").first()
+            if other is not None:
+                errors["phone_number"] = (
+                    f"“{other.name}” already answers {self.phone_number}: choose another "
+                    "number, or give that agent a different one first."
+                )
         for name in OTHER_NUMBERS:
             if getattr(self, name):
                 try:

@@ -118,6 +118,10 @@ class CallAdmin(ReadOnlyMixin, admin.ModelAdmin):
     )
     list_select_related = ("agent", "agent_revision")
     search_fields = ("call_id", "caller_number", "dialled_number")
+    search_help_text = (
+        "Finds calls by the caller's or the dialled number (written any usual way), by words "
+        "said in the call, its summary or notes, or by the call's id."
+    )
     date_hierarchy = "started_at"
 
     def changelist_view(

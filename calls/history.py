@@ -4,6 +4,7 @@ downloaded as CSV."""
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -38,6 +39,9 @@ CSV_COLUMNS = (
 )
 # A cell a spreadsheet would run as a formula: anyone can put these in a webhook's fields.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# ... except a plain number, signed or not (+254712345678, -3.5): a spreadsheet reads it as the
+# number it is, and nothing in it can run.
+PLAIN_NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?")
 
 
 def said(term: str) -> QuerySet[Turn]:
@@ -97,7 +101,9 @@ def note_text(value: Any) -> str:
 
 def _cell(value: Any) -> str:
     text = str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
+    if text.startswith(FORMULA_START) and not PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
 
 
 class _Echo:

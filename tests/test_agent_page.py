@@ -177,3 +177,16 @@ def test_instructions_have_a_length_limit(client, staff):
     html = client.post(ADD, form).content.decode()
     assert "Ensure this value has at most 20000 characters" in html
     assert not Agent.objects.exists()
+
+
+def test_a_number_another_agent_has_names_that_agent(client, staff, agent):
+    form = agent_form(name="Second line", phone_number="0711 000 100")  # the clinic's, spelt so
+    html = client.post(ADD, form).content.decode()
+    assert f"“Clinic” already answers {agent.phone_number}: choose another number" in html
+    assert "Agent with this Phone number already exists" not in html
+    assert Agent.objects.count() == 1
+
+
+def test_the_search_box_says_what_it_searches(client, staff):
+    html = client.get(reverse("admin:agents_agent_changelist")).content.decode()
+    assert "Finds agents by name or by number" in html

@@ -86,3 +86,8 @@ def test_times_in_the_list_are_short():
     assert short_time(now) == now.strftime("today %H:%M")
     old = timezone.make_aware(datetime(2020, 3, 4, 10, 30))
     assert short_time(old) == "4 Mar 2020 10:30"
+
+
+def test_the_search_box_says_what_it_searches(client, reader):
+    html = client.get(LIST).content.decode()
+    assert "Finds calls by the caller&#x27;s or the dialled number" in html

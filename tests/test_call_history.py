@@ -79,6 +79,26 @@ def test_a_cell_a_spreadsheet_would_run_is_written_as_text(staff, calls):
     assert row["caller"] == '\'=HYPERLINK("http://x")'
 
 
+@pytest.mark.parametrize(
+    ("value", "written"),
+    [
+        ("+254712345678", "+254712345678"),  # a phone number: no formula in it
+        ("-3.5", "-3.5"),
+        ("+254 712", "'+254 712"),
+        ("-1+2", "'-1+2"),
+        ("+A1", "'+A1"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("=1", "'=1"),
+        ("\t1", "'\t1"),
+        ("0712345678", "0712345678"),
+    ],
+)
+def test_only_cells_that_could_run_are_marked_as_text(value, written):
+    from calls.history import _cell
+
+    assert _cell(value) == written
+
+
 def test_only_those_who_may_see_calls_download_them(client, calls):
     assert client.get(reverse(EXPORT)).status_code == 302  # to the login page
     clerk = User.objects.create_user("clerk", password="pw-clerk-1", is_staff=True)

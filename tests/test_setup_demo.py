@@ -80,3 +80,12 @@ def test_it_prints_a_simulated_call_that_reaches_the_server_where_it_listens():
     assert "simulate_call --number +254711000100   #" in run()  # the default address
     elsewhere = run("--base-url", "http://127.0.0.1:8010")
     assert "simulate_call --number +254711000100 --base-url http://127.0.0.1:8010" in elsewhere
+
+
+def test_the_demo_agent_greets_as_a_person_would():
+    """The stand-in says a greeting as it is written (OpenAI in its own words): it is written
+    as words to say, not as instructions about them."""
+    run()
+    greeting = Agent.objects.get(engine=Engine.REALTIME).greeting
+    assert greeting.startswith("Hello, this is the demo clinic.")
+    assert not greeting.lower().startswith(("greet", "say", "ask", "tell"))

@@ -219,3 +219,35 @@ def test_speaking_over_the_agent_stops_it_in_the_page(agent, tester, tmp_path, e
     # Cut short: the burst began 0.4 s in, the stand-in's VAD needs 60 ms, then the round trip.
     assert (greeting[1] - greeting[0]) / RATE < 1.0, greeting
     assert Call.objects.get().turns.filter(role="agent", interrupted=True).exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
+        ([], "No microphone was found. Plug in a headset or a microphone"),
+        (["--use-fake-device-for-media-stream"],
+         "The browser was not allowed to use the microphone. Click the icon at the left of the "
+         "address bar, allow the microphone for this site"),
+    ],
+    ids=["none-connected", "not-allowed"],
+)  # fmt: skip
+def test_without_a_microphone_the_page_says_what_to_do(agent, tester, flags, said):
+    from playwright.sync_api import expect, sync_playwright
+
+    stack = start_stack({"DJANGO_DEBUG": "1"}, [])
+    try:
+        with sync_playwright() as p:
+            # No device at all; or a device, but no one to say yes to the browser's question.
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *flags])
+            page = browser.new_page()
+            log_in(page, stack.base_url)
+            page.goto(f"{stack.base_url}/talk/agent/{agent.pk}/")
+            page.click("#talk-start")
+            expect(page.locator("#talk-state")).to_contain_text(said)
+            expect(page.locator("#talk-state")).to_contain_text("then press Start talking again")
+            expect(page.locator("#talk-start")).to_be_enabled()
+            browser.close()
+    finally:
+        stack.stop()
+        stack.tmp.cleanup()
+    assert not Call.objects.exists()  # no call was started without a microphone

@@ -149,6 +149,7 @@ class AgentAdmin(admin.ModelAdmin):
         "endings",
     )
     search_fields = ("name", "phone_number")
+    search_help_text = "Finds agents by name or by number (written any usual way)."
     readonly_fields = (
         "publishing",
         "hear_voice",

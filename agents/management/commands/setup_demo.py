@@ -104,8 +104,10 @@ class Command(BaseCommand):
             name=name,
             phone_number=number,
             instructions=DEMO_INSTRUCTIONS,
-            greeting="Greet the caller warmly, say that demo calls are recorded, and ask "
-            "how you can help.",
+            # Words as a person says them: the agent speaks them (OpenAI in its own voice; the
+            # local stand-in reads a greeting out as it is written).
+            greeting="Hello, this is the demo clinic. Demo calls are recorded. How can I help "
+            "you today?",
             # Off by default for real agents; the demo shows what a recorded call looks like.
             record_calls=True,
         )

@@ -39,17 +39,43 @@
     item.textContent = who ? `${who}: ${text}` : text;
   }
 
+  // What to do when the microphone cannot be had, by why the browser said no.
+  function microphoneTrouble(error) {
+    const again = "then press Start talking again.";
+    switch (error.name) {
+      case "Insecure":
+        return "This browser gives the microphone only to pages served over https (or from " +
+          "this computer). Ask your administrator to serve the admin over https.";
+      case "NotAllowedError":
+      case "SecurityError":
+        return "The browser was not allowed to use the microphone. Click the icon at the left " +
+          `of the address bar, allow the microphone for this site, ${again}`;
+      case "NotFoundError":
+      case "OverconstrainedError":
+        return "No microphone was found. Plug in a headset or a microphone (or choose one in " +
+          `the computer's sound settings), ${again}`;
+      case "NotReadableError":
+      case "AbortError":
+        return "The microphone is busy or blocked: another program (a video call?) may be " +
+          `using it. Close that program, ${again}`;
+      default:
+        return `The microphone could not be used (${error.name}: ${error.message}). Check ` +
+          `that one is connected and allowed for this site, ${again}`;
+    }
+  }
+
   async function start() {
     startButton.disabled = true;
     say("Asking for the microphone…");
     try {
+      if (!navigator.mediaDevices) throw Object.assign(new Error("insecure"), { name: "Insecure" });
       // The microphone first: the agent may greet as soon as the call starts.
       microphone = await navigator.mediaDevices.getUserMedia({
         audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true,
                  autoGainControl: true },
       });
     } catch (error) {
-      say(`No microphone: ${error.message}. Allow it for this site and try again.`);
+      say(microphoneTrouble(error));
       startButton.disabled = false;
       return;
     }
