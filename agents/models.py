@@ -595,13 +595,16 @@ class Agent(models.Model):
             if name not in LIVE_FIELDS and published.value(name) != value
         ]
 
-    def publish(self, author: Any = None) -> AgentRevision | None:
-        """Phone calls from now on use the draft as last saved (its latest version)."""
+    def publish(self, author: Any = None, seen: int | None = None) -> AgentRevision | None:
+        """Phone calls from now on use the draft as last saved (its latest version); with
+        `seen`, only if that is still the version whoever publishes looked at."""
         with transaction.atomic():
             # One publisher at a time, each seeing what the last one did.
             locked = Agent.objects.select_for_update().only("published_revision").get(pk=self.pk)
             revision = self.current_revision
             if revision is None or revision.pk == locked.published_revision_id:
+                return None
+            if seen is not None and revision.pk != seen:
                 return None
             revision.published_at = timezone.now()
             revision.published_by = _name(author)

@@ -169,7 +169,7 @@ def test_save_of_what_applies_at_once_says_so(client, staff, agent):
     agent.refresh_from_db()
     assert agent.name == "Clinic front desk"
     assert agent.unpublished_changes() == []
-    assert "Saved. Nothing waits to be published" in html.content.decode()
+    assert "Saved. Applied at once: name. Nothing waits to be published" in html.content.decode()
 
 
 def test_instructions_have_a_length_limit(client, staff):
@@ -190,3 +190,21 @@ def test_a_number_another_agent_has_names_that_agent(client, staff, agent):
 def test_the_search_box_says_what_it_searches(client, staff):
     html = client.get(reverse("admin:agents_agent_changelist")).content.decode()
     assert "Finds agents by name or by number" in html
+
+
+def test_save_says_what_applied_at_once_while_a_draft_waits(client, staff, agent):
+    agent.instructions = "A draft nobody published."
+    agent.save(author="tests")
+    url = reverse("admin:agents_agent_change", args=[agent.pk])
+    html = client.post(url, as_posted(agent, name="Clinic desk"), follow=True).content.decode()
+    assert (
+        "Saved. Applied at once: name. A draft still waits to be published: phone callers get "
+        "v1 until someone presses Publish."
+    ) in html
+
+
+def test_a_new_agent_that_is_not_active_is_not_said_to_answer(client, staff):
+    form = agent_form(name="Not yet")
+    form.pop("is_active")
+    html = client.post(ADD, form, follow=True).content.decode()
+    assert "Saved and published as v1: it answers no calls until “active” is ticked." in html

@@ -62,6 +62,7 @@ def page_width(page) -> int:
 def test_a_manager_edits_hears_and_publishes_an_agent(agent, manager, shots):
     from playwright.sync_api import expect, sync_playwright
 
+    first_version = agent.revisions.get(number=1).pk  # (no ORM once Playwright's loop runs)
     stack = start_stack(env={"DJANGO_DEBUG": "1"}, fake_args=[])
     try:
         with sync_playwright() as p:
@@ -119,6 +120,16 @@ def test_a_manager_edits_hears_and_publishes_an_agent(agent, manager, shots):
             page.click("#confirm-publish")
             expect(page.locator(".messagelist")).to_contain_text("Published v2")
 
+            # "Restore and publish" on a version asks too: saying no publishes nothing.
+            page.goto(f"{base}/admin/agents/agentrevision/{first_version}/change/")
+            questions: list[str] = []
+            page.once("dialog", lambda d: (questions.append(d.message), d.dismiss()))
+            page.click("#restore-and-publish")
+            page.wait_for_timeout(300)
+            assert "callers get what this version had instead of v2" in questions[0]
+            expect(page.locator(".messagelist")).to_have_count(0)
+            page.goto(f"{base}/admin/agents/agent/{agent.pk}/change/")
+
             # At 390 px: the instructions readable, nothing wider than the phone.
             page.set_viewport_size(PHONE)
             page.reload()
@@ -132,6 +143,7 @@ def test_a_manager_edits_hears_and_publishes_an_agent(agent, manager, shots):
         stack.tmp.cleanup()
     agent.refresh_from_db()
     assert agent.published_revision.number == 2 and agent.voice == "cedar"
+    assert agent.current_revision.number == 2  # the question was answered no
 
 
 def test_a_new_agent_starts_from_a_template(manager):

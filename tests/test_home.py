@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.urls import reverse
+from django.utils import timezone
 
 from agents.models import Agent
 from agents.notes import NoteField
@@ -43,7 +44,7 @@ def call(
         direction=fields.pop("direction", Direction.INBOUND),
     )
     made.attach_agent(agent)
-    made.started_at = figures.start_of_day(days_ago) + timedelta(minutes=1)
+    made.started_at = timezone.now() - timedelta(days=days_ago)
     if answered:
         made.answered_at = made.started_at
     made.duration_seconds = seconds
@@ -82,7 +83,7 @@ def week(agent, settings) -> Agent:
 
 
 def test_it_counts_today_and_the_last_7_days(week):
-    today, seven = figures.period(figures.start_of_day()), figures.period(figures.start_of_day(6))
+    today, seven = figures.today_and_week()
     assert (today.calls, today.answered, today.answer_rate, today.test_calls) == (2, 1, 50, 1)
     assert today.minutes == 2  # 90 s
     assert today.cost_kes == Decimal("10.00")  # 0.10 USD at 100
@@ -100,7 +101,7 @@ def test_the_home_page_shows_the_figures(client, staff, week):
 
 
 def test_it_lists_the_calls_that_need_attention(client, staff, week):
-    flagged, count = figures.needing_attention(figures.start_of_day(6))
+    flagged, count = figures.needing_attention()
     assert count == 3
     assert [(a.call.call_id, a.why) for a in flagged] == [
         (
@@ -164,7 +165,9 @@ def test_the_help_is_the_operators_guide(client, staff):
     assert client.get(reverse("operators_help_page", args=["engines.md"])).status_code == 200
 
 
-@pytest.mark.parametrize("page", ["../settings.py", "..%2Fsettings.py", "nothing.md", "x.MD"])
+@pytest.mark.parametrize(
+    "page", ["../settings.py", "..%2Fsettings.py", "nothing.md", "x.MD", "deploy.md"]
+)
 def test_the_help_serves_only_the_documents(client, staff, page):
     assert client.get(f"/admin/help/{page}").status_code == 404
     assert client.get(f"/admin/help/screenshots/{page}").status_code == 404
@@ -173,3 +176,30 @@ def test_the_help_serves_only_the_documents(client, staff, page):
 def test_the_help_is_for_staff(client, db):
     response = client.get(reverse("operators_help"))
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_a_note_flags_only_the_calls_of_versions_that_flag_it(week):
+    first = week.revisions.get(number=1)  # before "caller satisfied?" flagged anything
+    old = call(week, "before-the-flag", days_ago=1, notes={"caller satisfied?": False})
+    Call.objects.filter(pk=old.pk).update(agent_revision=first)
+    NoteField.objects.create(
+        agent=week,
+        name="reason",
+        kind="choice",
+        choices="booking\ncomplaint",
+        attention_when="complaint",
+    )
+    week.save(author="tests")
+    week.publish("tests")
+    call(week, "complaint", notes={"reason": "complaint", "caller satisfied?": True})
+    call(week, "booking", notes={"reason": "booking", "caller satisfied?": True})
+    flagged, count = figures.needing_attention()
+    assert [a.call.call_id for a in flagged] == ["complaint", "today-2", "monday", "tuesday"]
+    assert flagged[0].why == ["reason: complaint"]
+    assert count == 4
+
+
+def test_the_attention_list_shows_the_newest_and_counts_them_all(week, settings, monkeypatch):
+    monkeypatch.setattr(figures, "ATTENTION_SHOWN", 2)
+    flagged, count = figures.needing_attention()
+    assert [a.call.call_id for a in flagged] == ["today-2", "monday"] and count == 3

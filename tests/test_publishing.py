@@ -247,3 +247,18 @@ def test_saving_the_form_says_the_change_is_a_draft(client, agent, publisher):
     response = client.post(url, form, follow=True)
     assert response.status_code == 200
     assert "Saved as a draft: phone callers still get v1." in response.content.decode()
+
+
+def test_it_does_not_publish_a_draft_saved_since_the_question(client, agent, publisher):
+    agent.instructions = "Be brief."
+    agent.save(author="tests")
+    url = reverse("admin:agents_agent_publish", args=[agent.pk])
+    seen = agent.current_revision.pk
+    assert f'name="revision" value="{seen}"' in client.get(url).content.decode()
+    agent.instructions = "Be brief, and rude."  # someone else saves meanwhile
+    agent.save(author="someone else")
+    response = client.post(url, {"revision": seen}, follow=True)
+    assert "The draft was saved again since you looked at it" in response.content.decode()
+    assert response.redirect_chain[-1][0] == url  # the question again, with what changes now
+    agent.refresh_from_db()
+    assert agent.published_revision.number == 1

@@ -76,3 +76,25 @@ def test_tools_read_as_what_was_added_and_taken_away():
     assert "<del>look_up, asking https://a.example/x</del>" in said
     assert "<ins>book, asking https://b.example/y</ins>" in said
     assert shown("tools", []) == '<span class="quiet">(none)</span>'
+
+
+def test_a_changed_description_or_flag_shows_in_the_comparison():
+    before = [{"name": "happy?", "kind": "yes_no", "choices": [], "description": "Was it?"}]
+    after = [{**before[0], "description": "Did they thank us?", "attention_when": "no"}]
+    said = compared("notes", before, after)
+    assert "<del>happy? (yes or no), “Was it?”</del>" in said
+    assert "<ins>happy? (yes or no), “Did they thank us?”, needs attention when no</ins>" in said
+    assert compared("notes", before + after[:0], before) == "the same, in another order"
+
+
+def test_a_tools_timeout_or_parameters_show_in_the_comparison():
+    tool = {
+        "name": "book",
+        "endpoint": "https://b.example/y",
+        "timeout_seconds": 5,
+        "description": "Books.",
+        "parameters": {"type": "object"},
+        "secret_env": "",
+    }
+    said = compared("tools", [tool], [{**tool, "timeout_seconds": 8}])
+    assert "(waits 5 s)" in said and "(waits 8 s)" in said

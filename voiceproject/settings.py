@@ -203,6 +203,26 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# "default" holds small counters every process must share (how many voice samples someone made
+# this minute): Redis when there is one, else this process's memory, as with one process.
+# "voice_samples" keeps the samples themselves, in each process's memory and bounded: at most
+# 40 of them (about 1 MB each at most), for an hour.
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+         "KEY_PREFIX": env_str("CHANNEL_LAYER_PREFIX", "voice"),
+         "OPTIONS": {"socket_timeout": 5, "socket_connect_timeout": 5}}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    ),
+    "voice_samples": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "voice-samples",
+        "TIMEOUT": 3600,
+        "OPTIONS": {"MAX_ENTRIES": 40},
+    },
+}  # fmt: skip
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

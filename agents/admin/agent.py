@@ -32,6 +32,7 @@ from agents.admin.inlines import NoteInline, RevisionInline, ToolInline
 from agents.labels import label
 from agents.models import (
     DESTINATION_FIELDS,
+    LIVE_FIELDS,
     ROUTING_FIELDS,
     Agent,
     NoteField,
@@ -118,7 +119,7 @@ HEAR_SAYS = (
     "someone who may publish presses Publish."
 )
 # Marks on the request while a Save is handled (see changeform_view).
-QUIET, SAVED = "_agent_page_quiet", "_agent_page_saved"
+QUIET, SAVED, BEFORE = "_agent_page_quiet", "_agent_page_saved", "_agent_page_before"
 # Which list goes under which group (the others follow the groups).
 INLINE_AFTER = {NoteField: HEAR, Tool: TOOLS}
 
@@ -166,7 +167,7 @@ class AgentAdmin(admin.ModelAdmin):
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         hear: tuple[Any, ...] = WHAT_CALLERS_HEAR
-        if not self._may_hear(request):
+        if not self._may_hear(request, obj):
             hear = (*hear[:-1], "voice")
         first = (HEAR, {"description": HEAR_SAYS, "fields": hear})
         the_agent = {"description": NAME_AND_NUMBER_SAYS, "fields": NAME_AND_NUMBER}
@@ -183,9 +184,14 @@ class AgentAdmin(admin.ModelAdmin):
         }
         return [first, (THE_AGENT, the_agent), *folded]
 
-    def _may_hear(self, request: HttpRequest) -> bool:
-        # A sample is an OpenAI session: for those who edit agents, not those who only read.
-        return pages.may_hear_voices(request.user)
+    def _may_hear(self, request: HttpRequest, obj: Any) -> bool:
+        # A sample is an OpenAI session: for those who may edit this page (and so choose its
+        # voice), not for those who only read it.
+        if not pages.may_hear_voices(request.user):
+            return False
+        if obj is None:
+            return self.has_add_permission(request)
+        return self.has_change_permission(request, obj)
 
     def get_form(
         self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
@@ -318,10 +324,11 @@ class AgentAdmin(admin.ModelAdmin):
     @admin.display(description="")
     def hear_voice(self, obj: Agent) -> str:
         return format_html(
-            '<button type="button" class="button" id="hear-voice" data-url="{}">Hear this voice'
-            '</button> <span id="hear-voice-state" aria-live="polite"></span>'
+            '<button type="button" class="button" id="hear-voice" data-url="{}" data-voice="{}">'
+            'Hear this voice</button> <span id="hear-voice-state" aria-live="polite"></span>'
             '<audio id="hear-voice-audio" preload="none"></audio>',
             reverse("admin:agents_agent_voice_sample"),
+            obj.voice,
         )
 
     @admin.display(description="webhook signing")
@@ -366,8 +373,9 @@ class AgentAdmin(admin.ModelAdmin):
             response = super().changeform_view(request, object_id, form_url, extra_context)
         setattr(request, QUIET, False)
         saved = getattr(request, SAVED, None)
+        before = getattr(request, BEFORE, 0)
         if saving and saved is not None and isinstance(response, HttpResponseRedirect):
-            _say_what_callers_get(request, saved, added=object_id is None)
+            _say_what_callers_get(request, saved, before)
         return response
 
     def message_user(
@@ -416,6 +424,8 @@ class AgentAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Agent, form: Any, change: bool) -> None:
         before = Agent.objects.filter(pk=obj.pk).first() if change else None
         form.destinations_before = destinations(before) if before is not None else {}
+        latest = before.current_revision if before is not None else None
+        setattr(request, BEFORE, latest.number if latest is not None else 0)
         obj.save(author=request.user)
         setattr(request, SAVED, obj.pk)
 
@@ -424,33 +434,46 @@ class AgentAdmin(admin.ModelAdmin):
         log_destinations(request, form.instance, form.destinations_before)
 
 
-def _say_what_callers_get(request: HttpRequest, pk: int, added: bool) -> None:
+def _say_what_callers_get(request: HttpRequest, pk: int, before: int) -> None:
+    """After Save: what callers get now. `before` is the agent's latest version number before
+    the save (0 for a new agent)."""
     agent = Agent.objects.select_related("published_revision").get(pk=pk)
-    published = agent.published_revision
+    published, latest = agent.published_revision, agent.current_revision
+    changed = list(latest.changes) if latest is not None and latest.number > before else []
+    at_once = [label(name) for name in changed if name in LIVE_FIELDS]
+    drafted = [name for name in changed if name not in LIVE_FIELDS]
+    applied = f"Applied at once: {', '.join(at_once)}. " if at_once and before else ""
     if published is None:
         messages.warning(
             request,
             "Saved, not published: this agent takes no calls until "
             "someone who may publish presses Publish on its page.",
         )
-    elif added:
+    elif not before:
+        answers = (
+            "its number answers with it from the next call"
+            if agent.is_active
+            else "it answers no calls until “active” is ticked"
+        )
+        messages.success(request, f"Saved and published as v{published.number}: {answers}.")
+    elif not agent.unpublished_changes():
         messages.success(
             request,
-            f"Saved and published as v{published.number}: its number "
-            "answers with it from the next call.",
+            f"Saved. {applied}Nothing waits to be published: callers get "
+            "what you changed from their next call.",
         )
-    elif agent.unpublished_changes():
+    elif drafted:
+        lead = f"Saved. {applied}The rest is a draft" if applied else "Saved as a draft"
         messages.warning(
             request,
-            f"Saved as a draft: phone callers still get "
-            f"v{published.number}. Try it with “Talk to this agent”, then "
-            "press Publish.",
+            f"{lead}: phone callers still get v{published.number}. Try it with “Talk to this "
+            "agent”, then press Publish.",
         )
     else:
-        messages.success(
+        messages.warning(
             request,
-            "Saved. Nothing waits to be published: callers get what "
-            "you changed from their next call.",
+            f"Saved. {applied}A draft still waits to be published: phone "
+            f"callers get v{published.number} until someone presses Publish.",
         )
 
 

@@ -30,7 +30,9 @@ class NoteInline(admin.TabularInline):
         # Narrow enough that the table fits beside the admin's menu at 1366 px.
         models.CharField: {"widget": forms.TextInput(attrs={"size": 16})},
         models.TextField: {"widget": forms.Textarea(attrs={"rows": 2, "cols": 24})},
-        models.PositiveIntegerField: {"widget": forms.NumberInput(attrs={"style": "width: 4em"})},
+        models.PositiveSmallIntegerField: {
+            "widget": forms.NumberInput(attrs={"style": "width: 4em"})
+        },
     }
 
     def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:

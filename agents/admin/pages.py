@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.contrib import messages
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
@@ -34,7 +34,6 @@ SAMPLE_LINE = "Hello, thank you for calling. How can I help you today?"
 # Each sample not already made is a short OpenAI session: a few a minute per person is plenty
 # to compare voices, and a page (or a script) pressing the button in a loop stops there.
 SAMPLES_PER_MINUTE = 6
-SAMPLE_KEPT_S = 24 * 3600
 
 
 def _page(admin_page: AgentAdmin, request: HttpRequest, agent: Agent, title: str) -> dict:
@@ -94,11 +93,20 @@ def publish(admin_page: AgentAdmin, request: HttpRequest, object_id: int) -> Htt
     agent = get_object_or_404(Agent.objects.select_related("published_revision"), pk=object_id)
     page = reverse("admin:agents_agent_change", args=[agent.pk])
     if request.method == "POST":
-        revision = agent.publish(request.user)
-        if revision is None:
-            messages.info(request, "Nothing to publish: callers already get the latest version.")
-        else:
+        # The version the page showed: a save since then is not published unseen.
+        seen = request.POST.get("revision", "")
+        revision = agent.publish(request.user, seen=int(seen) if seen.isdigit() else None)
+        if revision is not None:
             messages.success(request, f"Published v{revision.number}: the next call uses it.")
+        elif seen and agent.unpublished_changes():
+            messages.warning(
+                request,
+                "The draft was saved again since you looked at it: check "
+                "what changes now, then publish.",
+            )
+            return HttpResponseRedirect(request.path)
+        else:
+            messages.info(request, "Nothing to publish: callers already get the latest version.")
         return HttpResponseRedirect(page)
     if request.method != "GET":
         return HttpResponse("Publishing is a GET (to confirm) then a POST.", status=405)
@@ -133,7 +141,7 @@ def may_hear_voices(user: Any) -> bool:
 @require_POST
 def voice_sample(request: HttpRequest) -> HttpResponse:
     """The line (the greeting being written, or a usual one) said in the chosen voice, as WAV.
-    Samples are kept a day, so comparing voices again costs nothing."""
+    Samples are kept an hour, so comparing voices again costs nothing."""
     if not may_hear_voices(request.user):
         raise PermissionDenied("Hearing a voice needs the permission to add or change agents.")
     voice = request.POST.get("voice", "")
@@ -141,7 +149,8 @@ def voice_sample(request: HttpRequest) -> HttpResponse:
         return JsonResponse({"error": "Choose one of the voices in the list."}, status=400)
     text = " ".join(request.POST.get("text", "").split())[:MAX_TEXT] or SAMPLE_LINE
     key = "voice-sample:" + hashlib.sha256(f"{SAMPLE_MODEL}\0{voice}\0{text}".encode()).hexdigest()
-    wav = cache.get(key)
+    kept = caches["voice_samples"]
+    wav = kept.get(key)
     if wav is None:
         if not _may_make_one(request):
             return JsonResponse(
@@ -162,7 +171,7 @@ def voice_sample(request: HttpRequest) -> HttpResponse:
         if not pcm:
             return JsonResponse({"error": "No sample: OpenAI sent no audio."}, status=502)
         wav = as_wav(pcm)
-        cache.set(key, wav, SAMPLE_KEPT_S)
+        kept.set(key, wav)
     return HttpResponse(wav, content_type="audio/wav")
 
 

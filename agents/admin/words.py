@@ -50,11 +50,23 @@ def _note(note: dict[str, Any]) -> str:
     choices = note.get("choices") or []
     said = f"{note.get('name', '')} ({str(kind).lower()}"
     said += f": {', '.join(choices)})" if choices else ")"
+    if note.get("description"):
+        said += f", “{note['description']}”"
+    if note.get("attention_when"):
+        said += f", needs attention when {note['attention_when']}"
     return said
 
 
 def _tool(tool: dict[str, Any]) -> str:
-    return f"{tool.get('name', '')}, asking {tool.get('endpoint') or '(no address)'}"
+    said = f"{tool.get('name', '')}, asking {tool.get('endpoint') or '(no address)'}"
+    if tool.get("timeout_seconds"):
+        said += f" (waits {tool['timeout_seconds']} s"
+        said += f", signed with {tool['secret_env']})" if tool.get("secret_env") else ")"
+    if tool.get("description"):
+        said += f": “{tool['description']}”"
+    if tool.get("parameters"):
+        said += f"; asks for {json.dumps(tool['parameters'], ensure_ascii=False)}"
+    return said
 
 
 def shown(name: str, value: Any) -> SafeString:
@@ -99,6 +111,8 @@ def compared(name: str, then: Any, now: Any) -> SafeString:
             for key, text in after.items()
             if before.get(key) != text
         ]
+        if not lines:  # the same ones, moved
+            return format_html("{}", "the same, in another order")
         return format_html(
             "<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((line,) for line in lines))
         )

@@ -5,15 +5,18 @@ should look at (failed, handed over, or flagged by one of the agent's notes)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from django.db.models import Max, Q, QuerySet
+from django.db.models import Max, Q
+from django.db.models.fields.json import KeyTransform
 from django.utils import timezone
 
 from agents.labels import label
-from agents.models import Agent
-from agents.notes import needs_attention
+from agents.models import Agent, AgentRevision
+from agents.notes import NoteKind, needs_attention
+from calls.agent_stats import since
 from calls.in_words import ending
 from calls.models import Call, Direction, Status
 
@@ -22,15 +25,14 @@ ATTENTION_SHOWN = 20
 WEEK_DAYS = 7
 
 
-def start_of_day(days_ago: int = 0) -> datetime:
-    """Midnight `days_ago` days back, in the operators' time zone."""
-    day = timezone.localdate() - timedelta(days=days_ago)
-    return timezone.make_aware(datetime.combine(day, datetime.min.time()))
+def start_of_day() -> datetime:
+    """Midnight today, in the operators' time zone."""
+    return timezone.make_aware(datetime.combine(timezone.localdate(), datetime.min.time()))
 
 
-def phone_calls(since: datetime) -> QuerySet[Call]:
-    """Calls from phones (not the browser's test calls) since `since`."""
-    return Call.objects.filter(started_at__gte=since).exclude(direction=Direction.BROWSER)
+def last_week() -> datetime:
+    """The start of "the last 7 days", as the agents list counts them."""
+    return since(WEEK_DAYS)
 
 
 @dataclass
@@ -50,9 +52,20 @@ class Period:
     def minutes(self) -> int:
         return round(self.seconds / 60)
 
+    def count(self, call: Call) -> None:
+        if call.direction == Direction.BROWSER:
+            self.test_calls += 1
+            return
+        self.calls += 1
+        self.answered += call.answered_at is not None
+        self.seconds += call.billed_seconds
+        self.cost_kes += call.cost.total_kes
 
-def period(since: datetime) -> Period:
-    totals = Period()
+
+def today_and_week() -> tuple[Period, Period]:
+    """Today's calls and the last 7 days', from one pass over the week's (today is in it)."""
+    today, week = Period(), Period()
+    midnight = start_of_day()
     fields = (
         "direction",
         "duration_seconds",
@@ -62,15 +75,11 @@ def period(since: datetime) -> Period:
         "openai_cost_usd",
         "analysis_cost_usd",
     )
-    for call in Call.objects.filter(started_at__gte=since).only(*fields):
-        if call.direction == Direction.BROWSER:
-            totals.test_calls += 1
-            continue
-        totals.calls += 1
-        totals.answered += call.answered_at is not None
-        totals.seconds += call.billed_seconds
-        totals.cost_kes += call.cost.total_kes
-    return totals
+    for call in Call.objects.filter(started_at__gte=last_week()).only(*fields).iterator(2000):
+        week.count(call)
+        if call.started_at >= midnight:
+            today.count(call)
+    return today, week
 
 
 @dataclass
@@ -104,13 +113,25 @@ class Attention:
     why: list[str]
 
 
-def needing_attention(since: datetime) -> tuple[list[Attention], int]:
-    """Calls since `since` that a person should look at, newest first (at most
-    ATTENTION_SHOWN), and how many there were in all."""
-    flagged: list[Attention] = []
-    calls = (
-        phone_calls(since)
-        .select_related("agent", "agent_revision")
+def needing_attention() -> tuple[list[Attention], int]:
+    """The last 7 days' phone calls a person should look at, newest first (at most
+    ATTENTION_SHOWN), and how many there are in all: chosen by the database, so the page costs
+    the same however many calls the week had."""
+    calls = Call.objects.filter(started_at__gte=last_week()).exclude(direction=Direction.BROWSER)
+    # Each version the week's calls ran on, read once, for the notes it flags calls on.
+    used = calls.exclude(agent_revision=None).values("agent_revision_id").distinct()
+    flags: dict[int, list[dict[str, Any]]] = {}
+    for revision in AgentRevision.objects.filter(pk__in=used).only("snapshot"):
+        flagging = [n for n in revision.value("notes") or [] if n.get("attention_when")]
+        if flagging:
+            flags[revision.pk] = flagging
+    wanted = Q(status=Status.FAILED) | ~Q(transfer_to="")
+    for n, (name, answer, revisions) in enumerate(_flagged_answers(flags)):
+        calls = calls.annotate(**{f"noted_{n}": KeyTransform(name, "notes")})
+        wanted |= Q(agent_revision_id__in=revisions, **{f"noted_{n}": answer})
+    chosen = calls.filter(wanted)
+    shown = (
+        chosen.select_related("agent")
         .only(
             "call_id",
             "caller_number",
@@ -120,29 +141,37 @@ def needing_attention(since: datetime) -> tuple[list[Attention], int]:
             "failure_reason",
             "transfer_to",
             "notes",
+            "agent_revision_id",
             "agent__name",
-            "agent_revision__snapshot",
         )
-        .order_by("-started_at")
+        .order_by("-started_at")[:ATTENTION_SHOWN]
     )
-    for call in calls.iterator(chunk_size=500):
-        why = reasons(call)
-        if why:
-            flagged.append(Attention(call, why))
-    return flagged[:ATTENTION_SHOWN], len(flagged)
+    return [
+        Attention(call, reasons(call, flags.get(call.agent_revision_id or 0, []))) for call in shown
+    ], chosen.count()
 
 
-def reasons(call: Call) -> list[str]:
+def _flagged_answers(flags: dict[int, list[dict[str, Any]]]) -> list[tuple[str, Any, list[int]]]:
+    """(note name, the answer as the call stores it, the versions flagging it)."""
+    by_answer: dict[tuple[str, Any], list[int]] = {}
+    for revision, notes in flags.items():
+        for note in notes:
+            answer: Any = note["attention_when"]
+            if note.get("kind") == NoteKind.YES_NO:
+                answer = answer == "yes"
+            by_answer.setdefault((note["name"], answer), []).append(revision)
+    return [(name, answer, revisions) for (name, answer), revisions in by_answer.items()]
+
+
+def reasons(call: Call, flagging: list[dict[str, Any]]) -> list[str]:
     """Why `call` needs someone's attention, in words (none: it does not)."""
     why = []
     if call.status == Status.FAILED:
-        why.append(
-            f"Failed. {ending(call.failure_reason or call.end_reason).words or 'no reason given.'}"
-        )
+        said = ending(call.failure_reason or call.end_reason).words or "no reason given."
+        why.append(f"Failed. {said}")
     if call.transfer_to:
         why.append(f"Handed over to {call.transfer_to}.")
-    listed = call.agent_revision.value("notes") if call.agent_revision else []
-    for note in listed or []:
+    for note in flagging:
         value = (call.notes or {}).get(note.get("name"))
         if needs_attention(note, value):
             shown = ("yes" if value else "no") if isinstance(value, bool) else value

@@ -1,5 +1,5 @@
-"""The project's documents in the admin, for the people they are written for: the home page
-links to docs/operators.md here (/admin/help/), and its links to the other documents and to its
+"""The operators' guide in the admin, for the people it is written for: the home page links to
+docs/operators.md here (/admin/help/), and its links to the documents it names and to its
 screenshots work as they do in the repository (/admin/help/engines.md, /admin/help/screenshots/…).
 The files are the repository's own, so they never differ from what they describe."""
 
@@ -20,13 +20,24 @@ DOCS = Path(settings.BASE_DIR) / "docs"
 # Names only, so no path reaches outside docs/.
 PAGE = re.compile(r"^[a-z0-9-]{1,64}\.md\Z")
 PICTURE = re.compile(r"^[a-z0-9-]{1,64}\.png\Z")
+LINKED = re.compile(r"\]\(([a-z0-9-]{1,64}\.md)[#)]")
+
+
+def for_operators() -> set[str]:
+    """The guide and the documents it links to: what the help serves (not, say, deploy.md,
+    which is for whoever runs the servers)."""
+    try:
+        guide = (DOCS / "operators.md").read_text(encoding="utf-8")
+    except OSError:
+        return set()
+    return {"operators.md", *LINKED.findall(guide)}
 
 
 @staff_member_required
 def operators_help(request: HttpRequest, page: str = "operators.md") -> HttpResponse:
     path = DOCS / page
-    if not PAGE.match(page) or not path.is_file():
-        raise Http404("There is no such document in docs/.")
+    if not PAGE.match(page) or page not in for_operators() or not path.is_file():
+        raise Http404("There is no such page in the help.")
     text = path.read_text(encoding="utf-8")
     # The files are the project's own, written by its developers, never by a user: they are
     # trusted as HTML, as they are on the repository's pages.

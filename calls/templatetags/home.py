@@ -16,10 +16,8 @@ register = template.Library()
 def operators_home(user: Any) -> dict[str, Any]:
     home: dict[str, Any] = {}
     if user.has_perm("calls.view_call"):
-        week = figures.start_of_day(figures.WEEK_DAYS - 1)
-        home["today"] = figures.period(figures.start_of_day())
-        home["week"] = figures.period(week)
-        home["attention"], home["attention_count"] = figures.needing_attention(week)
+        home["today"], home["week"] = figures.today_and_week()
+        home["attention"], home["attention_count"] = figures.needing_attention()
     if user.has_perm("agents.view_agent"):
         home["agents"] = figures.agent_states()
         home["may_publish"] = user.has_perm("agents.publish_agent")

@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import io
 import wave
+
+import websockets
 
 from streaming.core.audio import REALTIME_RATE
 from streaming.core.realtime import RealtimeClient
 from streaming.core.upstream import UpstreamError, error_text
 
-# Long enough for a greeting, short enough that a sample never runs up a bill or a page's wait.
+# Long enough for a greeting (at most 1,000 characters), short enough that a sample never runs
+# up a bill or a page's wait: the first 20 seconds of it.
 MAX_SECONDS = 20
-MAX_TEXT = 300
+MAX_TEXT = 1000
 READ_ALOUD = (
     "You are a voice being auditioned for a telephone line. Read aloud exactly the words you "
     "are given, warmly and naturally, as if answering a call. Say nothing else."
@@ -72,6 +76,9 @@ async def speak(
                     if len(audio) >= cap:
                         break
                 elif kind == "response.done":
+                    status = (event.get("response") or {}).get("status")
+                    if status not in ("completed", None):
+                        raise UpstreamError(f"OpenAI stopped the sample ({status})")
                     break
                 elif kind == "error":
                     raise UpstreamError(f"OpenAI refused the sample: {error_text(event)}")
@@ -80,6 +87,10 @@ async def speak(
                 raise UpstreamError(f"OpenAI closed the session: code {code} {reason}".strip())
     except TimeoutError:
         raise UpstreamError(f"OpenAI did not finish the sample in {deadline_s:g} s") from None
+    except websockets.WebSocketException as e:
+        raise UpstreamError(f"OpenAI closed the session: {e}") from None
+    except (binascii.Error, ValueError) as e:
+        raise UpstreamError(f"OpenAI sent audio that could not be read: {e}") from None
     finally:
         await client.close()
     return bytes(audio[:cap])

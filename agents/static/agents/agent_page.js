@@ -13,7 +13,8 @@
   let url = null;
   button.addEventListener("click", async () => {
     const body = new FormData();
-    body.append("voice", document.getElementById("id_voice").value);
+    const voice = document.getElementById("id_voice");
+    body.append("voice", voice ? voice.value : button.dataset.voice);
     body.append("text", (document.getElementById("id_greeting") || {}).value || "");
     button.disabled = true;
     state.textContent = "Making the sample…";
