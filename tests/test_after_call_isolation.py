@@ -72,8 +72,11 @@ def test_it_delivers_another_agents_calls_while_one_endpoint_holds_its_own(endpo
     assert started is not None
     try:
         assert wait_until(lambda: bool(fine.requests), timeout=20), "held up by the tarpit"
+        # Delivered is written once the answer is read, a moment after the request arrives.
+        assert wait_until(
+            lambda: Call.objects.get(call_id="quick-1").webhook == AfterCall.DONE, timeout=20
+        )
         assert not tarpit.released.is_set() and tarpit.in_flight == 1
-        assert Call.objects.get(call_id="quick-1").webhook == AfterCall.DONE
         # Summaries are not held up either: every call gets one, the tarpit still holding.
         assert wait_until(lambda: Call.objects.exclude(analysis=AfterCall.DONE).count() == 0)
         assert not tarpit.released.is_set()
