@@ -288,3 +288,29 @@ def test_it_shows_any_arguments_in_the_transcript_without_raising():
     assert shown_arguments('{"day": "monday"}') == {"day": "monday"}
     assert shown_arguments("[" * 5000) == "[" * 5000  # json.loads raises RecursionError
     assert shown_arguments("x" * 100_000) == "x" * tool_schemas.MAX_ARGUMENTS_BYTES + "…"
+
+
+@pytest.mark.parametrize(
+    "parameters",
+    [
+        {"type": "object", "$ref": "#"},
+        {"$defs": {"a": {"allOf": [{"$ref": "#/$defs/b"}]}, "b": {"not": {"$ref": "#/$defs/a"}}},
+         "type": "object", "properties": {"x": {"$ref": "#/$defs/a"}}},
+        {"type": "object",
+         "properties": {"x": {"anyOf": [{"type": "string"}, {"$ref": "#/properties/x"}]}}},
+    ],
+)  # fmt: skip
+def test_it_refuses_a_ref_that_comes_back_without_descending(parameters):
+    """Found before any check, the same on any machine (not by the CPU budget or by Python's
+    recursion limit, whichever comes first)."""
+    assert "comes back to itself without descending into the arguments" in (
+        tool_schemas.schema_problem(parameters)
+    )
+
+
+def test_a_schema_that_descends_as_it_refers_to_itself_is_fine():
+    children = {"type": "array", "items": {"$ref": "#"}}
+    tree = {"type": "object", "properties": {"name": {"type": "string"}, "children": children}}
+    assert tool_schemas.schema_problem(tree) == ""
+    args, problem = tool_schemas.parse_arguments('{"children": [{"children": [{}]}]}', tree)
+    assert problem == "" and args["children"][0]["children"] == [{}]

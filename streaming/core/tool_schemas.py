@@ -216,7 +216,74 @@ def _walk_problem(root: dict[str, Any]) -> str:
             if isinstance(value, dict):
                 children += [(v, (*path, keyword, str(k))) for k, v in value.items()]
         stack.extend(reversed(children))
+    return _endless(root)
+
+
+# Keywords that check the same value again with another subschema: a cycle through only these
+# (and "$ref") never reaches a smaller part of the arguments, so checking would never end.
+_IN_PLACE_ONE = ("not", "if", "then", "else")
+_IN_PLACE_LISTS = ("allOf", "anyOf", "oneOf")
+
+
+def _endless(root: dict[str, Any]) -> str:
+    """A "$ref" that comes back to where it started without descending into the arguments
+    ({"$ref": "#"} at the top level), found before any check rather than by the CPU budget or
+    Python's recursion limit, whichever a busy machine reaches first."""
+
+    def in_place(node: dict[str, Any]) -> Iterator[tuple[Any, tuple[str, ...]]]:
+        if "$ref" in node:
+            yield _resolve(root, node["$ref"], "")[0]
+        for keyword in _IN_PLACE_ONE:
+            yield node.get(keyword), (keyword,)
+        for keyword in _IN_PLACE_LISTS:
+            value = node.get(keyword)
+            if isinstance(value, list):
+                yield from ((v, (keyword, str(i))) for i, v in enumerate(value))
+        dependent = node.get("dependentSchemas")
+        if isinstance(dependent, dict):
+            yield from ((v, ("dependentSchemas", str(k))) for k, v in dependent.items())
+
+    done: set[int] = set()
+    # Every subschema the walk can reach is a start; each is followed once (iteratively).
+    starts: list[Any] = [root]
+    while starts:
+        start = starts.pop()
+        if not isinstance(start, dict) or id(start) in done:
+            continue
+        on_path: set[int] = {id(start)}
+        stack: list[tuple[dict[str, Any], Iterator[tuple[Any, tuple[str, ...]]]]] = [
+            (start, in_place(start))
+        ]
+        while stack:
+            node, following = stack[-1]
+            child = next(following, None)
+            if child is None:
+                stack.pop()
+                on_path.discard(id(node))
+                done.add(id(node))
+                continue
+            target = child[0]
+            if not isinstance(target, dict) or id(target) in done:
+                continue
+            if id(target) in on_path:
+                return ('"$ref" comes back to itself without descending into the arguments, '
+                        "so checking them would never end")  # fmt: skip
+            on_path.add(id(target))
+            stack.append((target, in_place(target)))
+        starts.extend(_descendants(start))
     return ""
+
+
+def _descendants(node: dict[str, Any]) -> Iterator[Any]:
+    """The subschemas directly inside `node`, whatever the keyword."""
+    for keyword in (*_ONE_SCHEMA, *_SCHEMA_LISTS, *_SCHEMA_MAPS):
+        value = node.get(keyword)
+        if isinstance(value, dict) and keyword in _SCHEMA_MAPS:
+            yield from value.values()
+        elif isinstance(value, list):
+            yield from value
+        else:
+            yield value
 
 
 def _where(path: tuple[str, ...]) -> str:
