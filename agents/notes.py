@@ -120,11 +120,19 @@ def attention_answers(kind: str, options: list[str]) -> list[str]:
     return options if kind == NoteKind.CHOICE else []
 
 
+def attention_value(note: dict[str, Any]) -> Any:
+    """The answer (as a call's notes store it) that flags a call for `note`, as a version
+    keeps it; None when it flags nothing."""
+    flag = note.get("attention_when")
+    if not flag:
+        return None
+    return flag == "yes" if note.get("kind") == NoteKind.YES_NO else flag
+
+
 def needs_attention(note: dict[str, Any], value: Any) -> bool:
     """Whether a call's answer to `note` (as a version keeps it) is the one it flags."""
-    flag = note.get("attention_when")
-    if not flag or value is None:
+    flagged = attention_value(note)
+    if flagged is None or value is None:
         return False
-    if note.get("kind") == NoteKind.YES_NO:
-        return isinstance(value, bool) and flag == ("yes" if value else "no")
-    return value == flag
+    # A yes-or-no answer is stored as true or false: 1 is not "yes".
+    return isinstance(value, bool) == isinstance(flagged, bool) and value == flagged

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from statistics import median, quantiles
 
@@ -64,6 +64,11 @@ class Week:
 
 def since(days: int) -> datetime:
     return timezone.now() - timedelta(days=days)
+
+
+def start_of_today() -> datetime:
+    """Midnight in the operators' time zone, so "today" means their day."""
+    return timezone.make_aware(datetime.combine(timezone.localdate(), time.min))
 
 
 def last_week(agent_ids: list[int], days: int = 7) -> dict[int, Week]:

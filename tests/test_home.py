@@ -203,3 +203,14 @@ def test_the_attention_list_shows_the_newest_and_counts_them_all(week, settings,
     monkeypatch.setattr(figures, "ATTENTION_SHOWN", 2)
     flagged, count = figures.needing_attention()
     assert [a.call.call_id for a in flagged] == ["today-2", "monday"] and count == 3
+
+
+def test_a_flag_matches_the_answer_as_calls_store_it():
+    from agents.notes import needs_attention
+
+    yes_no = {"name": "happy?", "kind": "yes_no", "attention_when": "no"}
+    assert needs_attention(yes_no, False) and not needs_attention(yes_no, True)
+    assert not needs_attention(yes_no, 0)  # a number is not an answer of a yes-or-no note
+    listed = {"name": "reason", "kind": "choice", "attention_when": "complaint"}
+    assert needs_attention(listed, "complaint") and not needs_attention(listed, "booking")
+    assert not needs_attention({"name": "x", "kind": "yes_no"}, False)  # flags nothing

@@ -26,7 +26,6 @@ from agents.admin.common import (
     ms,
     published_text,
     seconds,
-    start_of_today,
 )
 from agents.admin.inlines import NoteInline, RevisionInline, ToolInline
 from agents.labels import label
@@ -246,7 +245,9 @@ class AgentAdmin(admin.ModelAdmin):
             .get_queryset(request)
             .select_related("published_revision")
             .annotate(
-                calls_today_count=Count("calls", filter=Q(calls__started_at__gte=start_of_today()))
+                calls_today_count=Count(
+                    "calls", filter=Q(calls__started_at__gte=stats.start_of_today())
+                )
             )
         )
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from datetime import datetime, time
 from typing import Any
 
 from django.contrib.admin.models import CHANGE, LogEntry
@@ -33,11 +31,6 @@ def lock(form: Any, names: tuple[str, ...], why: str) -> None:
         if field is not None:
             field.disabled = True
             field.help_text = f"{field.help_text} {why}".strip()
-
-
-def start_of_today() -> datetime:
-    """Midnight in the operator's time zone, so "today" means their day."""
-    return timezone.make_aware(datetime.combine(timezone.localdate(), time.min))
 
 
 def log_destinations(request: HttpRequest, agent: Agent, before: dict[str, str]) -> None:
@@ -85,9 +78,3 @@ def table(head: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
     return format_html(
         "<table>{}{}</table>", format_html("<tr>{}</tr>", header) if header else "", body
     )
-
-
-def show(value: Any) -> str:
-    if value is None:
-        return "—"
-    return value if isinstance(value, str) else json.dumps(value)

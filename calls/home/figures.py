@@ -11,23 +11,17 @@ from typing import Any
 
 from django.db.models import Max, Q
 from django.db.models.fields.json import KeyTransform
-from django.utils import timezone
 
 from agents.labels import label
 from agents.models import Agent, AgentRevision
-from agents.notes import NoteKind, needs_attention
-from calls.agent_stats import since
+from agents.notes import attention_value, needs_attention
+from calls.agent_stats import since, start_of_today
 from calls.in_words import ending
 from calls.models import Call, Direction, Status
 
 # The most calls the attention list shows; the count says how many there were.
 ATTENTION_SHOWN = 20
 WEEK_DAYS = 7
-
-
-def start_of_day() -> datetime:
-    """Midnight today, in the operators' time zone."""
-    return timezone.make_aware(datetime.combine(timezone.localdate(), datetime.min.time()))
 
 
 def last_week() -> datetime:
@@ -65,7 +59,7 @@ class Period:
 def today_and_week() -> tuple[Period, Period]:
     """Today's calls and the last 7 days', from one pass over the week's (today is in it)."""
     today, week = Period(), Period()
-    midnight = start_of_day()
+    midnight = start_of_today()
     fields = (
         "direction",
         "duration_seconds",
@@ -156,10 +150,7 @@ def _flagged_answers(flags: dict[int, list[dict[str, Any]]]) -> list[tuple[str, 
     by_answer: dict[tuple[str, Any], list[int]] = {}
     for revision, notes in flags.items():
         for note in notes:
-            answer: Any = note["attention_when"]
-            if note.get("kind") == NoteKind.YES_NO:
-                answer = answer == "yes"
-            by_answer.setdefault((note["name"], answer), []).append(revision)
+            by_answer.setdefault((note["name"], attention_value(note)), []).append(revision)
     return [(name, answer, revisions) for (name, answer), revisions in by_answer.items()]
 
 
