@@ -147,3 +147,11 @@ def test_it_is_for_those_who_edit_agents(client, db, stand_in):
 
 def test_it_is_a_post(client, editor, stand_in):
     assert client.get(URL).status_code == 405
+
+
+def test_a_text_longer_than_a_greeting_is_cut_before_it_reaches_openai(client, editor, stand_in):
+    from streaming.core.voice_sample import MAX_TEXT
+
+    heard(client.post(URL, {"voice": "marin", "text": "word " * 2000}))
+    said = stand_in.sessions[0].response_requests[0]["instructions"]
+    assert said.endswith("Say exactly: " + ("word " * 2000).strip()[:MAX_TEXT])
