@@ -21,18 +21,19 @@ from agents.tools import (
     validate_endpoint,
     validate_secret_env,
 )
-from streaming.core.agent_settings import AgentSettings
-from streaming.core.live import BACKEND_MODEL
-from streaming.core.live import MODELS as LIVE_MODELS
-from voiceproject.lib.numbers import InvalidNumber, normalise
+from streaming.core import engines
+from streaming.core.call.agent_settings import AgentSettings
+from streaming.core.live.client import BACKEND_MODEL
+from streaming.core.live.client import MODELS as LIVE_MODELS
+from streaming.ground.numbers import InvalidNumber, normalise
 
 SIGNING_SECRET_ENV_PREFIX = "SAUTIKIT_SIGNING_SECRET_"  # noqa: S105 (a name, not a secret)
 # Instructions go to OpenAI with every call's session: about 5,000 tokens at most, far more than
 # a phone agent needs, and a paste of a whole manual is refused rather than billed on each call.
 MAX_INSTRUCTIONS = 20_000
 
-# Signs finished calls in a tool's place (streaming.core.tools.signed_message); no tool can have
-# this name, since a tool's name starts with a letter.
+# Signs finished calls in a tool's place (streaming.core.call.toolbox.signed_message); no tool
+# can have this name, since a tool's name starts with a letter.
 WEBHOOK_KEY_NAME = "@end-of-call"
 
 
@@ -50,8 +51,8 @@ class Voice(models.TextChoices):
 
 
 class Engine(models.TextChoices):
-    REALTIME = "realtime", "OpenAI Realtime (takes turns; recommended)"
-    LIVE = "live", "OpenAI GPT-Live (listens while it speaks; billed by the minute)"
+    REALTIME = engines.REALTIME, "OpenAI Realtime (takes turns; recommended)"
+    LIVE = engines.LIVE, "OpenAI GPT-Live (listens while it speaks; billed by the minute)"
 
 
 class Track(models.TextChoices):

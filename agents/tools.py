@@ -19,9 +19,9 @@ from jsonschema.exceptions import SchemaError
 
 from agents.env_names import check_env_name, read_env
 from agents.versioned import PartOfAgent
-from streaming.core.outbound import endpoint_problem, resolved_problem
-from streaming.core.tool_schemas import FORMAT_CHECKER, schema_problem
-from streaming.core.tools import BUILTIN_TOOL_NAMES, ToolSpec
+from streaming.core.call.tool_schemas import FORMAT_CHECKER, schema_problem
+from streaming.core.call.toolbox import BUILTIN_TOOL_NAMES, ToolSpec
+from streaming.ground.outbound import endpoint_problem, resolved_problem
 
 TOOL_SECRET_ENV_PREFIX = "TOOL_SECRET_"  # noqa: S105 (a name, not a secret)
 NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_-]{0,63}$")
@@ -50,7 +50,7 @@ def validate_parameters(value: Any) -> None:
     """The parameters must be a JSON Schema for an object, as OpenAI's function calling needs."""
     if not isinstance(value, dict):
         raise ValidationError("The parameters must be a JSON object (a JSON Schema).")
-    # First the bounds that every call checks again (streaming.core.tools): the metaschema's
+    # First the bounds that every call checks again (streaming.core.call.toolbox): the metaschema's
     # own check would otherwise meet an oversized schema, or compile patterns with Python's re.
     problem = schema_problem(value)
     if problem:

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import calls, plot, resampler
-from streaming.core.audio import QUALITY
-from streaming.core.live_bridge import LEAD_MS
+from streaming.core.audio.pcm import QUALITY
+from streaming.core.live.bridge import LEAD_MS
 from streaming.devtools.servers import (
     EMBEDDED,
     LIVE,

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import websockets
 
-from streaming.core.audio import REALTIME_RATE, Resampler
-from streaming.core.live import LIVE_RATE
+from streaming.core.audio.pcm import REALTIME_RATE, Resampler
+from streaming.core.live.client import LIVE_RATE
 from streaming.devtools.servers import (
     BASE_NUMBER,
     EMBEDDED,
@@ -31,7 +31,7 @@ from streaming.devtools.servers import (
     start_servers,
 )
 from streaming.devtools.simulator import CallReport, scripted_caller, simulate_call, stream_call
-from voiceproject.lib.heap import set_aside_start_up
+from streaming.ground.heap import set_aside_start_up
 
 BASE_CALLER = 254700500000
 SETUP_FRAMES = 25

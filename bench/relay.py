@@ -33,7 +33,7 @@ import websockets
 from websockets.asyncio.server import serve
 from websockets.typing import Subprotocol
 
-from streaming.core.stream_protocol import SUBPROTOCOL
+from streaming.core.call.stream_protocol import SUBPROTOCOL
 
 CALLER_RATE = 16000
 OPENAI_RATE = 24000

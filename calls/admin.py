@@ -32,8 +32,8 @@ from calls import history, in_words, limits, ranges, timeline
 from calls.aftercall import webhook
 from calls.costs import TOKEN_KINDS
 from calls.models import AfterCall, BlockedNumber, Call, latency_summary
-from voiceproject.lib.durations import clock
-from voiceproject.lib.numbers import search_form
+from streaming.ground.durations import clock
+from streaming.ground.numbers import search_form
 
 TOKEN_LABELS = {
     "input_text": "Text in (instructions, tools)",

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from calls.costs import Cost
 from calls.models import Call, Role, Turn
-from streaming.core.endings import EndedBy
+from streaming.core.call.endings import EndedBy
 
 ENDINGS = (EndedBy.CALLER, EndedBy.AGENT, EndedBy.LIMIT, EndedBy.ERROR)
 

@@ -18,7 +18,7 @@ from django.db.models import Q, QuerySet
 
 from agents.models import Agent
 from calls.models import TERMINAL, BlockedNumber, Call, Direction
-from voiceproject.lib.numbers import E164_PATTERN, WITHHELD, caller_form
+from streaming.ground.numbers import E164_PATTERN, WITHHELD, caller_form
 
 # No bridge outlives OpenAI's 60-minute session: a call whose end was never recorded (a crashed
 # process) stops counting after this.

@@ -21,11 +21,11 @@ from calls.webhook_fields import (
     ENDED_UNANSWERED,
     parse_direction,
     plausible_time,
-    state_key,
     whole_seconds,
 )
-from streaming.core.endings import EndedBy
-from voiceproject.lib.numbers import normalise_or_keep
+from streaming.core.call.endings import EndedBy
+from streaming.ground.numbers import normalise_or_keep
+from streaming.ground.text import state_key
 
 # Kept in files of their own, found by Django here.
 __all__ = ["AfterCallTask", "Role", "TaskAttempt", "Turn"]

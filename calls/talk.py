@@ -24,10 +24,8 @@ from django.views.decorators.http import require_GET, require_POST
 from agents.models import Agent, AgentRevision
 from calls import limits
 from calls.models import Call, Direction, Source
-from calls.stream_tokens import BROWSER_SALT, make_token
+from streaming.tokens import BROWSER_SALT, make_token
 
-# Between the page asking to start and its socket opening: a second or so.
-BROWSER_TOKEN_MAX_AGE = 30
 PERMISSION = "agents.talk_to_agent"
 VERSIONS = ("draft", "published")
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from calls.models import Call, CallEvent, Role, Turn
-from voiceproject.lib.durations import clock
+from streaming.ground.durations import clock
 
 WIDTH = 960
 LEFT = 90  # room for the lane names

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db import models
 
-from voiceproject.lib.durations import clock
+from streaming.ground.durations import clock
 
 
 class Role(models.TextChoices):

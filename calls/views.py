@@ -20,17 +20,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from agents.models import Agent
-from calls import limits, metrics, responses
-from calls.groups import call_group
+from calls import limits, responses
 from calls.models import Call, CallEvent, Source
-from calls.stream_tokens import stream_url
 from calls.webhook_fields import (
     STREAM_STATES,
     is_lifecycle_state,
     is_plausible,
     parse_direction,
     parse_time,
-    state_key,
     whole_seconds,
 )
 from calls.webhook_http import (
@@ -43,8 +40,12 @@ from calls.webhook_http import (
     text,
     webhook,
 )
-from voiceproject.lib import signatures
-from voiceproject.lib.numbers import normalise_or_keep
+from streaming import metrics
+from streaming.ground import signatures
+from streaming.ground.numbers import normalise_or_keep
+from streaming.ground.text import state_key
+from streaming.groups import call_group
+from streaming.tokens import stream_url
 
 log = logging.getLogger(__name__)
 

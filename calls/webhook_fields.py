@@ -8,6 +8,8 @@ from typing import Any
 
 from django.utils import timezone
 
+from streaming.ground.text import state_key
+
 ENDED_OK = {"completed", "hangup", "ended"}
 ENDED_UNANSWERED = {
     "busy",
@@ -23,11 +25,6 @@ ENDED_UNANSWERED = {
 STREAM_STATES = {"streamstarted", "streamstopped", "streamerror"}
 # States the voice URL is re-invoked with after the call began: answer them with <Response/>.
 LIFECYCLE = STREAM_STATES | ENDED_OK | ENDED_UNANSWERED
-
-
-def state_key(state: str) -> str:
-    """StreamStopped, stream-stopped and STREAM_STOPPED are one state."""
-    return state.lower().replace("-", "").replace("_", "")
 
 
 def is_lifecycle_state(state: str) -> bool:

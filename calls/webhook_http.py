@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import io
 import logging
-import re
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, cast
 
@@ -16,12 +15,12 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.http.multipartparser import MultiPartParser, MultiPartParserError
 from django.views.decorators.csrf import csrf_exempt
 
-from voiceproject.lib import signatures, strict_json
+from streaming.ground import signatures, strict_json
+from streaming.ground.text import strip_nul
 
 log = logging.getLogger(__name__)
 
 View = Callable[..., HttpResponse]
-LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 # Seconds Sautikit is asked to wait before retrying when the database is busy.
 RETRY_AFTER_S = 30
 
@@ -149,20 +148,6 @@ def _parse_multipart(request: HttpRequest, body: bytes) -> dict[str, Any]:
     except (MultiPartParserError, TooManyFieldsSent, ValueError) as e:
         raise WebhookError(400, f"malformed multipart body: {e}") from None
     return {key: form[key] for key in form}
-
-
-def strip_nul(value: Any) -> Any:
-    """Drop NUL characters, which PostgreSQL cannot store in text or JSON, and replace lone
-    surrogates (JSON's "\\ud800"), which no database can encode, with U+FFFD."""
-    if isinstance(value, str):
-        if not value.isascii():
-            value = LONE_SURROGATE.sub("\ufffd", value)
-        return value.replace("\x00", "")
-    if isinstance(value, dict):
-        return {strip_nul(str(k)): strip_nul(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [strip_nul(v) for v in value]
-    return value
 
 
 def field(payload: dict[str, Any], *names: str, limit: int = 128) -> str:

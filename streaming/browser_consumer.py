@@ -1,4 +1,4 @@
-"""The socket a staff member's browser opens to talk to an agent (calls.talk).
+"""The socket a staff member's browser opens to talk to an agent (calls.talk starts the call).
 
 The same consumer and bridge as a phone call's stream: binary frames of S16LE mono at the call's
 rate both ways, killAudio as text. Only who may open it differs (the logged-in user who started
@@ -13,24 +13,10 @@ import json
 from typing import Any
 from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
-
-from calls import in_words
-from calls.stream_tokens import BROWSER_SALT, check_token
-from calls.talk import BROWSER_TOKEN_MAX_AGE, PERMISSION
-from streaming import store
 from streaming.consumer import StreamConsumer
-from streaming.core.endings import CallEnd
-from streaming.core.transcript import TURN
-
-
-@database_sync_to_async
-def _may_talk(user: Any, call_id: str) -> bool:
-    if not (user.is_authenticated and user.is_active and user.is_staff):
-        return False
-    if not user.has_perm(PERMISSION):
-        return False
-    return store.started_by(call_id) == user.pk
+from streaming.core.call.bridge import TURN
+from streaming.core.call.endings import CallEnd
+from streaming.tokens import BROWSER_SALT, BROWSER_TOKEN_MAX_AGE, check_token
 
 
 class BrowserCallConsumer(StreamConsumer):
@@ -39,7 +25,7 @@ class BrowserCallConsumer(StreamConsumer):
         token = (query.get("token") or [""])[0]
         if not check_token(call_id, token, BROWSER_TOKEN_MAX_AGE, salt=BROWSER_SALT):
             return False
-        return await _may_talk(self.scope.get("user"), call_id)
+        return await self.records.may_talk(self.scope.get("user"), call_id)
 
     def _report(self, kind: str, payload: dict[str, Any]) -> None:
         super()._report(kind, payload)
@@ -52,7 +38,7 @@ class BrowserCallConsumer(StreamConsumer):
         if close:
             ending = result.ending
             said = {"type": "ended", "reason": ending.reason,
-                    "words": in_words.ending(ending.reason).words, "ended_by": ending.ended_by,
+                    "words": self.records.ending_words(ending.reason), "ended_by": ending.ended_by,
                     "transfer_to": ending.transfer_to, "failed": ending.failed}  # fmt: skip
             await self._tell_browser(said)
         await super()._record_end(result, close, error)

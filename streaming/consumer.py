@@ -15,28 +15,24 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from calls import metrics
-from calls.groups import call_group
-from calls.models import Turn
-from calls.stream_tokens import check_token
-from calls.webhook_fields import state_key
-from calls.webhook_http import strip_nul
-from streaming import store
-from streaming.core.bridge import Bridge
-from streaming.core.endings import CallEnd, EndedBy
-from streaming.core.live import LiveClient
-from streaming.core.live_bridge import LIVE_ENGINE, LiveBridge
-from streaming.core.realtime import RealtimeClient
-from streaming.core.recording import Recorder
-from streaming.core.reports import ReportWriter
-from streaming.core.stream_protocol import SUBPROTOCOL
-from streaming.core.upstream import UpstreamError
+from streaming import metrics
+from streaming.core.audio.recording import Recorder
+from streaming.core.call.bridge import TURN, CallBridge, CallParts
+from streaming.core.call.endings import CallEnd, EndedBy
+from streaming.core.call.reports import ReportWriter
+from streaming.core.call.stream_protocol import SUBPROTOCOL
+from streaming.core.call.upstream import UpstreamError
+from streaming.core.engines import bridge_for
 from streaming.drain import LIVE
-from voiceproject.lib import strict_json
+from streaming.ground import strict_json
+from streaming.ground.text import state_key, strip_nul
+from streaming.groups import call_group
+from streaming.records import CallRecords, CallSetup
+from streaming.tokens import check_token
 
 log = logging.getLogger(__name__)
 
-# Normalised with calls.webhook_fields.state_key, as the webhooks that publish them do.
+# Normalised with state_key, as the webhooks that publish them do.
 ENDING_STATES = {"streamstopped", "streamerror"}
 # How long the end of a call waits for its record to be stored before leaving that to the
 # report writer in the background (the caller's socket is closed before either).
@@ -63,9 +59,13 @@ MAX_TEXT_FRAME = 16 * 1024
 
 
 class StreamConsumer(AsyncWebsocketConsumer):
-    bridge: Bridge | LiveBridge | None = None
+    bridge: CallBridge | None = None
     call_id: str = ""
     _renewing: asyncio.Task[None] | None = None
+
+    def __init__(self, records: CallRecords, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.records = records  # where the call's setup comes from and its reports go
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """Channels' own loop (await_many_dispatch) makes a task and an asyncio.wait for every
@@ -123,7 +123,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels' own dispatch hops to the database thread before every message to close
         # stale connections; 50 audio frames a second per call would queue behind webhooks
-        # there. Nothing here touches the database outside streaming.store, whose helpers
+        # there. Nothing here touches the database but through self.records, whose helpers
         # (database_sync_to_async) clean up connections themselves.
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
@@ -143,7 +143,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         if not await self.authorised(call_id):
             await self._refuse("stream_token")
             return
-        setup = await store.claim_call(call_id)
+        setup = await self.records.claim_call(call_id)
         if setup is None:
             await self._refuse("stream_not_expected")  # unknown, over, or already streaming
             return
@@ -153,7 +153,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self._have_metadata = False
         self._text_frames = 0
         self._background: set[asyncio.Task[Any]] = set()
-        self._turn_rows: dict[str, Turn] = {}  # the transcript rows written, by item id
+        self._turn_rows: dict[str, Any] = {}  # the records' own, kept between batches
         self._reports = ReportWriter(self._store, RETRYABLE, name=f"call {call_id}")
         await self.accept(subprotocol=SUBPROTOCOL)
         await self._join_group()
@@ -170,18 +170,11 @@ class StreamConsumer(AsyncWebsocketConsumer):
         else:
             self._spawn(self._run(self.bridge))
 
-    def _bridge(self, setup: store.CallSetup, call_id: str) -> Bridge | LiveBridge:
+    def _bridge(self, setup: CallSetup, call_id: str) -> CallBridge:
         """The agent's engine: OpenAI Realtime (turns), or GPT-Live (full duplex)."""
-        agent = setup.agent
-        if agent.engine == LIVE_ENGINE:
-            client = LiveClient(setup.live_url, setup.api_key, setup.connect_timeout_s)
-            return LiveBridge(agent, client, self._send_audio, self._report, setup.limits,
-                              setup.tools, self._recorder, call_id)  # fmt: skip
-        realtime = RealtimeClient(setup.realtime_url, setup.api_key, agent.model,
-                                  open_timeout=setup.connect_timeout_s)  # fmt: skip
-        return Bridge(agent, realtime, send_audio=self._send_audio, send_text=self._send_text,
-                      report=self._report, limits=setup.limits, tools=setup.tools,
-                      recorder=self._recorder, call_id=call_id)  # fmt: skip
+        parts = CallParts(setup.agent, self._send_audio, self._send_text, self._report,
+                          setup.limits, setup.tools, self._recorder, call_id)  # fmt: skip
+        return bridge_for(parts, setup.openai)
 
     async def authorised(self, call_id: str) -> bool:
         """Whether this socket may open the call's stream: Sautikit's signed token."""
@@ -281,7 +274,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
 
     # -- the bridge's life ----------------------------------------------------------------
 
-    async def _run(self, bridge: Bridge | LiveBridge) -> None:
+    async def _run(self, bridge: CallBridge) -> None:
         try:
             await bridge.start()
         except Exception as e:
@@ -354,13 +347,14 @@ class StreamConsumer(AsyncWebsocketConsumer):
 
     async def _keep_transfer(self, number: str) -> None:
         try:
-            await asyncio.wait_for(store.keep_transfer(self.call_id, number), TRANSFER_WRITE_S)
+            transfer = self.records.keep_transfer(self.call_id, number)
+            await asyncio.wait_for(transfer, TRANSFER_WRITE_S)
         except Exception:
             log.exception("call %s: could not store the hand-over to %s", self.call_id, number)
 
     async def _keep_recording(self, recorder: Recorder) -> None:
         try:
-            name = await asyncio.to_thread(store.store_recording, self.call_id, recorder)
+            name = await asyncio.to_thread(self.records.store_recording, self.call_id, recorder)
             self._report("recording", {"name": name})
         except Exception:
             log.exception("call %s: could not keep its recording", self.call_id)
@@ -396,12 +390,12 @@ class StreamConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=text)
 
     def _report(self, kind: str, payload: dict[str, Any]) -> None:
-        if kind == "turn" and isinstance(payload.get("latency_ms"), int):
+        if kind == TURN and isinstance(payload.get("latency_ms"), int):
             metrics.ANSWER_TIME.observe(payload["latency_ms"] / 1000)
         self._reports.put(kind, payload)
 
     async def _store(self, batch: list[tuple[str, dict[str, Any]]]) -> None:
-        await store.apply_reports(self._call_pk, batch, self._turn_rows)
+        await self.records.apply_reports(self._call_pk, batch, self._turn_rows)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)

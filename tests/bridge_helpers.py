@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 from typing import Any
 from urllib.parse import urlsplit
@@ -14,10 +15,11 @@ from channels.testing import WebsocketCommunicator
 from django.test import Client
 
 from agents.models import Agent
+from calls import stream_records as store
 from calls.models import Call, Turn
-from streaming import store
-from streaming.core.limits import Limits
-from streaming.core.stream_protocol import SUBPROTOCOL
+from streaming.core.call.stream_protocol import SUBPROTOCOL
+from streaming.core.call.time_limits import Limits
+from streaming.records import CallSetup
 from tests.helpers import DEMO_NUMBER, post_form
 from voiceproject.asgi import application
 
@@ -67,13 +69,12 @@ async def bridge_ended(call_id: str = "call-1") -> bool:
 
 def with_limits(monkeypatch: Any, limits: Limits) -> None:
     """Calls set up from now on run under `limits` instead of their agent's."""
-    original = store.CallSetup.__init__
+    original = store.call_setup
 
-    def setup_with_limits(self: store.CallSetup, *args: Any) -> None:
-        original(self, *args)
-        self.limits = limits
+    def setup_with_limits(*args: Any) -> CallSetup:
+        return dataclasses.replace(original(*args), limits=limits)
 
-    monkeypatch.setattr(store.CallSetup, "__init__", setup_with_limits)
+    monkeypatch.setattr(store, "call_setup", setup_with_limits)
 
 
 @database_sync_to_async

@@ -13,13 +13,13 @@ from django.utils import timezone
 
 from agents.models import Agent, Tool
 from agents.tools import derived_key
-from streaming import store
-from streaming.core.tools import signed_message
+from calls import stream_records as store
+from streaming.core.call.toolbox import signed_message
 from streaming.devtools.fake_realtime import FakeRealtimeServer, Options
 from streaming.devtools.fake_text import FakeTextServer
+from streaming.ground import signatures
 from tests.helpers import DEMO_NUMBER
 from tests.live_stack import BOOKING, NUMBER, SECRET, Shape, ToolEndpoint
-from voiceproject.lib import signatures
 
 # No heartbeat thread in the test process (which imports the ASGI app; Django's settings are
 # loaded by then), nor in the servers tests start unless a test asks for one: it would write to

@@ -25,7 +25,7 @@ from django.db import connection
 
 from agents.models import Agent
 from calls.models import Call
-from streaming.core.stream_protocol import SUBPROTOCOL
+from streaming.core.call.stream_protocol import SUBPROTOCOL
 from streaming.devtools.servers import Servers, free_port, start_servers, wait_port
 from streaming.devtools.simulator import CallReport, post, simulate_call
 

@@ -8,7 +8,7 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 
 from agents.models import Agent, Tool
-from streaming.core.realtime import turn_detection
+from streaming.core.realtime.client import turn_detection
 
 pytestmark = pytest.mark.django_db
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from streaming.core.answers import Answers
-from streaming.core.audio import REALTIME_RATE, Resampler
-from streaming.core.caller_audio import CallerAudio
-from streaming.core.clock import CallClock
-from streaming.core.endings import EndedBy, Ending
-from streaming.core.hangup import HangUp, HangUpRequest
-from streaming.core.limits import Limits, is_openai_session_limit
-from streaming.core.pending import PendingAudio
-from streaming.core.tools import END_CALL, TRANSFER_CALL, ToolBox
-from streaming.core.transcript import Transcript
+from streaming.core.audio.caller import CallerAudio
+from streaming.core.audio.clock import CallClock
+from streaming.core.audio.pcm import REALTIME_RATE, Resampler
+from streaming.core.audio.pending import PendingAudio
+from streaming.core.call.endings import EndedBy, Ending
+from streaming.core.call.hangup import HangUp, HangUpRequest
+from streaming.core.call.time_limits import Limits, is_openai_session_limit
+from streaming.core.call.toolbox import END_CALL, TRANSFER_CALL, ToolBox
+from streaming.core.realtime.answers import Answers
+from streaming.core.realtime.transcript import Transcript
 
 # -- the call's clock -------------------------------------------------------------------------
 

@@ -8,14 +8,14 @@ import pytest
 import pytest_asyncio
 from channels.layers import get_channel_layer
 
-from calls.groups import call_group
 from calls.models import Status
 from streaming import consumer as consumer_module
 from streaming.consumer import CLOSE_UPSTREAM_FAILED
-from streaming.core import limits as limits_module
-from streaming.core.limits import Limits
+from streaming.core.call import time_limits as limits_module
+from streaming.core.call.time_limits import Limits
 from streaming.devtools.fake_realtime import Options, Voice
 from streaming.devtools.signals import samples, tone
+from streaming.groups import call_group
 from tests.bridge_helpers import (
     THROUGH_THE_CONSUMER,
     bridge_ended,
@@ -292,7 +292,7 @@ async def test_it_fails_the_call_when_openai_is_unreachable(fake, settings):
 
 async def test_it_refuses_the_beta_shape_like_openai(fake):
     # The fake is faithful: a beta-shaped session.update is refused with close 4000.
-    from streaming.core.realtime import RealtimeClient
+    from streaming.core.realtime.client import RealtimeClient
 
     client = RealtimeClient(fake.url, "k", "gpt-realtime")
     await client.connect()
@@ -338,7 +338,7 @@ async def test_it_records_openai_errors_and_goes_on(fake):
 
 
 async def test_the_fake_checks_truncates_like_openai(fake):
-    from streaming.core.realtime import RealtimeClient
+    from streaming.core.realtime.client import RealtimeClient
 
     fake.options.voice = Voice(duration_ms=200)
     client = RealtimeClient(fake.url, "k", "gpt-realtime")

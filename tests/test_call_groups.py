@@ -11,8 +11,8 @@ import pytest
 import pytest_asyncio
 from channels.layers import get_channel_layer
 
-from calls.groups import call_group
 from streaming.devtools.fake_realtime import Options, Voice
+from streaming.groups import call_group
 from tests.bridge_helpers import (
     THROUGH_THE_CONSUMER,
     bridge_ended,

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from calls.models import Call, Status
-from streaming.core.endings import EndedBy
+from streaming.core.call.endings import EndedBy
 from streaming.devtools.signals import dominant_hz, snr_db
 from streaming.devtools.simulator import DEFAULT_PLAN
 from tests.live_stack import ANSWER, BOOKING, THINK_MS, record_a_call

@@ -17,9 +17,9 @@ import websockets
 
 from agents.models import Agent
 from calls.models import Call
-from streaming.core.caller_audio import CallerAudio
-from streaming.core.clock import CallClock
-from streaming.core.pacing import JITTER_ALLOWANCE_S, RealTimeBudget
+from streaming.core.audio.caller import CallerAudio
+from streaming.core.audio.clock import CallClock
+from streaming.core.audio.pacing import JITTER_ALLOWANCE_S, RealTimeBudget
 from streaming.devtools.servers import Servers
 from tests.live_stack import open_stream, start_stack, wait_until
 from voiceproject.worker import WEBSOCKET_MAX_BYTES

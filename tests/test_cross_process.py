@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from calls.groups import call_group
+from streaming.groups import call_group
 from tests.helpers import load, post_form
 
 ROOT = Path(__file__).resolve().parent.parent

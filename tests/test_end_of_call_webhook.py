@@ -19,10 +19,10 @@ from calls.aftercall import webhook
 from calls.aftercall.models import AfterCallTask, TaskKind, TaskState
 from calls.aftercall.runner import run_due
 from calls.models import AfterCall, Call, Status
-from streaming.core.tools import signed_message
+from streaming.core.call.toolbox import signed_message
+from streaming.ground import signatures
 from tests.helpers import finished_call
 from tests.live_stack import ToolEndpoint
-from voiceproject.lib import signatures
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,7 @@ import pytest
 import pytest_asyncio
 import websockets
 
-from streaming.core import g711
+from streaming.devtools import g711
 from streaming.devtools.fake_live import FakeLiveServer, LiveOptions
 from streaming.devtools.signals import dominant_hz, samples, tone
 from tests.live_types import NotPublished, check_client_event, check_server_event

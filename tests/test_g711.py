@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
-from streaming.core import g711
+from streaming.devtools import g711
 from streaming.devtools.signals import samples, snr_db, tone
 
 with warnings.catch_warnings():

@@ -15,10 +15,10 @@ from calls import in_words
 from calls.aftercall.models import AfterCallTask, Outcome, TaskKind
 from calls.liveness import NEVER_CONNECTED
 from calls.models import AfterCall, Call
-from streaming.core.endings import EndedBy, Ending
-from streaming.core.hangup import HangUp
-from streaming.core.limits import Limits
-from streaming.core.tools import ToolBox
+from streaming.core.call.endings import EndedBy, Ending
+from streaming.core.call.hangup import HangUp
+from streaming.core.call.time_limits import Limits
+from streaming.core.call.toolbox import ToolBox
 from tests.helpers import finished_call
 
 

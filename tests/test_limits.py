@@ -21,7 +21,7 @@ from agents.models import Agent
 from calls import limits as limits_module
 from calls import responses
 from calls.models import BlockedNumber, Call, Status
-from streaming.core.stream_protocol import SUBPROTOCOL
+from streaming.core.call.stream_protocol import SUBPROTOCOL
 from streaming.devtools.simulator import post
 from tests.helpers import ring, streamed
 from tests.live_stack import start_stack

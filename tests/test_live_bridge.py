@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 
 from agents.models import settings_from
-from streaming.core.endings import EndedBy
-from streaming.core.limits import Limits
-from streaming.core.live import LiveClient
-from streaming.core.live_bridge import LiveBridge
-from streaming.core.tools import ToolBox, ToolSpec
-from streaming.core.transcript import TURN
+from streaming.core.call.bridge import TURN, CallParts
+from streaming.core.call.endings import EndedBy
+from streaming.core.call.time_limits import Limits
+from streaming.core.call.toolbox import ToolBox, ToolSpec
+from streaming.core.live.bridge import LiveBridge
+from streaming.core.live.client import LiveClient
 from streaming.devtools import signals
 from streaming.devtools.fake_live import FakeLiveServer, LiveOptions
 from streaming.devtools.signals import dominant_hz, samples, snr_db, tone
@@ -39,6 +39,7 @@ class Call:
         self.frames: list[tuple[float, bytes]] = []
         self.reports: list[tuple[str, dict[str, Any]]] = []
         self.fed = bytearray()
+        self.texts: list[str] = []
 
     async def start(self, fallback: str = "", tools: ToolBox | None = None,
                     agent_fields: dict[str, Any] | None = None,
@@ -48,14 +49,17 @@ class Call:
         agent = settings_from({"model": "gpt-live-1.1", "instructions": "Be brief.",
                                "greeting": "Greet the caller.", "sample_rate": self.rate,
                                "fallback_number": fallback, **(agent_fields or {})})  # fmt: skip
-        self.bridge = LiveBridge(agent, LiveClient(self.server.url, "sk-test", 5), self._heard,
-                                 lambda k, p: self.reports.append((k, p)),
-                                 Limits(**{"max_call_s": 60, "silence_timeout_s": 30,
-                                           **limits}), tools, call_id="live-1")  # fmt: skip
+        parts = CallParts(agent, self._heard, self._text, lambda k, p: self.reports.append((k, p)),
+                          Limits(**{"max_call_s": 60, "silence_timeout_s": 30, **limits}), tools,
+                          call_id="live-1")  # fmt: skip
+        self.bridge = LiveBridge(parts, LiveClient(self.server.url, "sk-test", 5))
         await self.bridge.start()
 
     async def _heard(self, frame: bytes) -> None:
         self.frames.append((time.monotonic(), frame))
+
+    async def _text(self, text: str) -> None:
+        self.texts.append(text)  # (GPT-Live sends none: its track goes quiet by itself)
 
     async def say(self, pcm: bytes) -> None:
         """The caller's side, as Sautikit sends it: 20 ms frames in real time."""

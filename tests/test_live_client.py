@@ -8,9 +8,9 @@ import asyncio
 import numpy as np
 import pytest
 
-from streaming.core import g711
-from streaming.core.live import FORMATS, LiveClient, commentary, session_start
-from streaming.core.upstream import UpstreamError
+from streaming.core.call.upstream import UpstreamError
+from streaming.core.live.client import FORMATS, LiveClient, commentary, session_start
+from streaming.devtools import g711
 from streaming.devtools.fake_live import FakeLiveServer, LiveOptions
 from streaming.devtools.signals import tone
 from tests.live_types import check_client_event, check_server_event

@@ -1,15 +1,15 @@
 """How an 8 kHz call travels to GPT-Live: up to 16 kHz with soxr, or as G.711 μ-law at 8 kHz.
 Measured with known tones across the phone band, both ways; the better one is what
-streaming.core.live.FORMATS picks (16 kHz calls need neither)."""
+streaming.core.live.client.FORMATS picks (16 kHz calls need neither)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from streaming.core import g711
-from streaming.core.audio import Resampler
-from streaming.core.live import FORMATS
+from streaming.core.audio.pcm import Resampler
+from streaming.core.live.client import FORMATS
+from streaming.devtools import g711
 from streaming.devtools.signals import samples, snr_db, tone
 
 # Hz, across what a phone line carries; none divides 8 kHz into a few samples (at 2000 Hz the

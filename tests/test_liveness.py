@@ -12,7 +12,7 @@ from django.utils import timezone
 from agents.models import Agent
 from calls import liveness
 from calls.models import Call, ServerProcess, Status
-from streaming.core.endings import EndedBy
+from streaming.core.call.endings import EndedBy
 
 pytestmark = pytest.mark.django_db
 

@@ -17,7 +17,7 @@ import pytest
 from agents.models import Agent
 from calls.models import Call, Status
 from streaming.consumer import CLOSE_UPSTREAM_FAILED
-from streaming.core.endings import EndedBy
+from streaming.core.call.endings import EndedBy
 from streaming.devtools.simulator import CallReport, simulate_call
 from tests.live_stack import start_stack, wait_until
 

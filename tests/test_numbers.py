@@ -4,7 +4,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from agents.models import Agent
-from voiceproject.lib.numbers import (
+from streaming.ground.numbers import (
     WITHHELD,
     InvalidNumber,
     caller_form,

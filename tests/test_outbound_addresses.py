@@ -10,7 +10,7 @@ import socket
 
 import pytest
 
-from streaming.core.outbound import (
+from streaming.ground.outbound import (
     Refused,
     address_problem,
     endpoint_problem,

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from streaming.core.playout import Playout
+from streaming.core.audio.playout import Playout
 
 pytestmark = pytest.mark.asyncio
 RATE = 16000

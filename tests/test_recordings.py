@@ -14,7 +14,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from calls.models import Call
-from streaming.core.recording import MIX_CHUNK, Recorder
+from streaming.core.audio.recording import MIX_CHUNK, Recorder
 from streaming.devtools.signals import dominant_hz, snr_db, tone
 
 RATE = 16000

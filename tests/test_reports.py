@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from streaming.core import reports
-from streaming.core.reports import ReportWriter
+from streaming.core.call import reports
+from streaming.core.call.reports import ReportWriter
 
 pytestmark = pytest.mark.asyncio
 

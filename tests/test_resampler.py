@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streaming.core.audio import OddByteCarry, Resampler
+from streaming.core.audio.pcm import OddByteCarry, Resampler
 from streaming.devtools.signals import samples, snr_db, tone
 
 

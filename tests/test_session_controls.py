@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest_asyncio
 
-from streaming.core.limits import Limits
+from streaming.core.call.time_limits import Limits
 from streaming.devtools.fake_realtime import Options, Voice
 from streaming.devtools.signals import active_span, dominant_hz, samples
 from tests.bridge_helpers import (

@@ -8,9 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from django.core.exceptions import ImproperlyConfigured
 
-from voiceproject.env import database_from_url, env_bool, env_int, env_list
+from streaming.ground.env import SettingError, database_from_url, env_bool, env_int, env_list
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT_VARS = (
@@ -199,7 +198,7 @@ def test_it_parses_database_urls(tmp_path):
     assert pg["CONN_HEALTH_CHECKS"] is True  # each pooled connection checked as it is taken
     quick = database_from_url("sqlite:///db.sqlite3", tmp_path, lock_timeout_s=1.5)
     assert quick["OPTIONS"]["timeout"] == 1.5
-    with pytest.raises(ImproperlyConfigured, match="mysql"):
+    with pytest.raises(SettingError, match="mysql"):
         database_from_url("mysql://h/db", tmp_path)
 
 
@@ -211,10 +210,10 @@ def test_it_reads_typed_values(monkeypatch):
     assert env_int("NUM", 0) == 42
     assert env_list("HOSTS") == ["a", "b", "c"]
     monkeypatch.setenv("FLAG", "maybe")
-    with pytest.raises(ImproperlyConfigured, match="FLAG"):
+    with pytest.raises(SettingError, match="FLAG"):
         env_bool("FLAG")
     monkeypatch.setenv("NUM", "many")
-    with pytest.raises(ImproperlyConfigured, match="NUM"):
+    with pytest.raises(SettingError, match="NUM"):
         env_int("NUM", 0)
 
 

@@ -7,8 +7,8 @@ import pytest
 
 from agents.models import Agent
 from calls.models import Call, CallEvent
+from streaming.ground import signatures
 from tests.helpers import load
-from voiceproject.lib import signatures
 
 SECRET = "whsec_test_0123456789"
 pytestmark = pytest.mark.django_db

@@ -10,7 +10,7 @@ import numpy as np
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.typing import Subprotocol
 
-from streaming.core.stream_protocol import SUBPROTOCOL
+from streaming.core.call.stream_protocol import SUBPROTOCOL
 from streaming.devtools.simulator import CallReport, _MediaBuffer, scripted_caller, stream_call
 
 RATE = 16000

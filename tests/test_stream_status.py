@@ -4,8 +4,8 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from calls.groups import call_group
 from calls.models import Call, Status
+from streaming.groups import call_group
 from tests.helpers import load, post_form, post_json
 
 URL = "/sautikit/stream-status/"

@@ -5,7 +5,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from calls.stream_tokens import check_token, make_token, stream_url
+from streaming.tokens import check_token, make_token, stream_url
 
 
 def test_it_accepts_a_fresh_token_for_its_own_call():

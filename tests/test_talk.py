@@ -15,8 +15,8 @@ from django.urls import reverse
 
 from agents.models import Agent
 from calls.models import Call, Direction, Status
-from calls.stream_tokens import BROWSER_SALT, make_token, stream_url
 from streaming.devtools.fake_realtime import Options
+from streaming.tokens import BROWSER_SALT, make_token, stream_url
 from tests.bridge_helpers import THROUGH_THE_CONSUMER, collect, communicator, wait_for
 from tests.helpers import DEMO_NUMBER
 from tests.test_tools import speak

@@ -17,9 +17,9 @@ from django.core.exceptions import ValidationError
 
 from agents.models import Tool
 from agents.tools import MAX_DESCRIPTION_CHARS, validate_parameters
-from streaming.core import tool_schemas
-from streaming.core.tool_schemas import parse_arguments, schema_problem
-from streaming.core.tools import ToolBox, ToolSpec, shown_arguments
+from streaming.core.call import tool_schemas
+from streaming.core.call.tool_schemas import parse_arguments, schema_problem
+from streaming.core.call.toolbox import ToolBox, ToolSpec, shown_arguments
 
 BACKTRACKERS = [r"^(a+)+$", r"^([A-Za-z]+ ?)*$"]
 

@@ -22,10 +22,11 @@ from django.test import Client
 
 from agents.models import Agent, Tool
 from calls.models import Status
-from streaming.core.endings import EndedBy
-from streaming.core.tools import ToolBox, ToolSpec, signed_message
+from streaming.core.call.endings import EndedBy
+from streaming.core.call.toolbox import ToolBox, ToolSpec, signed_message
 from streaming.devtools.fake_realtime import Options, Voice
 from streaming.devtools.signals import tone
+from streaming.ground import signatures
 from tests.bridge_helpers import (
     bridge_ended,
     call_turns,
@@ -37,7 +38,6 @@ from tests.bridge_helpers import (
 )
 from tests.helpers import DEMO_NUMBER, post_form
 from tests.live_stack import ToolEndpoint, json_answer
-from voiceproject.lib import signatures
 
 # Calls driven through the consumer are hung up after each test.
 pytestmark = pytest.mark.usefixtures("hang_up_leftovers")

@@ -7,8 +7,8 @@ import pytest
 
 from calls.models import Call
 from calls.turns import Turn, cut_words
-from streaming.core.clock import CallClock
-from streaming.core.transcript import Transcript
+from streaming.core.audio.clock import CallClock
+from streaming.core.realtime.transcript import Transcript
 
 
 def test_it_cuts_to_whole_words_at_the_share_heard():

@@ -150,7 +150,7 @@ def test_it_is_a_post(client, editor, stand_in):
 
 
 def test_a_text_longer_than_a_greeting_is_cut_before_it_reaches_openai(client, editor, stand_in):
-    from streaming.core.voice_sample import MAX_TEXT
+    from streaming.core.realtime.voice_sample import MAX_TEXT
 
     heard(client.post(URL, {"voice": "marin", "text": "word " * 2000}))
     said = stand_in.sessions[0].response_requests[0]["instructions"]

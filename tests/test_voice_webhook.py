@@ -7,7 +7,7 @@ import pytest
 
 from agents.models import Agent
 from calls.models import Call, CallEvent, Status
-from calls.stream_tokens import check_token
+from streaming.tokens import check_token
 from tests.helpers import load, post_form, post_json
 
 URL = "/sautikit/voice/"

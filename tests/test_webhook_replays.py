@@ -15,8 +15,8 @@ import pytest
 from agents.models import Agent
 from calls.models import Call, CallEvent
 from streaming.devtools.servers import Servers
+from streaming.ground import signatures
 from tests.live_stack import start_stack
-from voiceproject.lib import signatures
 
 SECRET = "whsec_replay_tests_0123456789"
 NUMBER = "+254711000400"

@@ -16,9 +16,10 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from calls import liveness  # noqa: E402
 from calls.aftercall import runner  # noqa: E402
 from calls.security import warn_if_unsigned  # noqa: E402
+from calls.stream_records import RECORDS  # noqa: E402
 from streaming.drain import LIVE  # noqa: E402
-from streaming.routing import websocket_urlpatterns  # noqa: E402
-from streaming.store import PROCESS  # noqa: E402
+from streaming.records import PROCESS  # noqa: E402
+from streaming.routing import websocket_routes  # noqa: E402
 
 warn_if_unsigned()
 liveness.start(PROCESS, tell=LIVE.tell_from_thread)
@@ -29,6 +30,6 @@ runner.start()  # summaries and webhooks of finished calls, with retries
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": URLRouter(websocket_urlpatterns),
+        "websocket": URLRouter(websocket_routes(RECORDS)),
     }
 )

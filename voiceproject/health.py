@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse
 
-from calls import metrics
+from streaming import metrics
 from streaming.drain import LIVE
 
 # Each dependency gets this long to answer before the server is reported not ready.

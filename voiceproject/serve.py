@@ -19,7 +19,7 @@ Signals (deploys drop no call; see voiceproject.worker for what a worker does wh
 A worker that dies by itself is started again.
 
 Metrics: the workers write theirs to PROMETHEUS_MULTIPROC_DIR (a temporary directory unless
-set), and /metrics in any worker sums them (calls.metrics).
+set), and /metrics in any worker sums them (streaming.metrics).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from voiceproject.env import (
+from streaming.ground.env import (
     database_from_url,
     env_bool,
     env_decimal,

@@ -9,7 +9,7 @@ import os
 
 from django.core.exceptions import ImproperlyConfigured
 
-from voiceproject.env import env_bool, env_int
+from streaming.ground.env import env_bool, env_int
 from voiceproject.settings import *  # noqa: F403
 from voiceproject.settings import INSECURE_DEFAULT_SECRET_KEY
 

@@ -25,9 +25,9 @@ from daphne.server import Server  # installs Twisted's asyncio reactor: before t
 from django.conf import settings
 from twisted.internet import reactor as _reactor
 
-from streaming.core import reports
+from streaming.core.call import reports
 from streaming.drain import LIVE
-from voiceproject.lib.heap import set_aside_start_up
+from streaming.ground.heap import set_aside_start_up
 
 # The asyncio reactor daphne installed: Twisted types the module attribute as a bare interface.
 reactor: Any = _reactor

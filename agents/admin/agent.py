@@ -42,7 +42,7 @@ from agents.models import (
     one_revision,
 )
 from calls import agent_stats as stats
-from voiceproject.lib.numbers import search_form
+from streaming.ground.numbers import search_form
 
 # The page's groups, in the order they appear. The first is what most edits touch, and is
 # open; the others are folded until someone opens them.

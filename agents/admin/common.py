@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from agents.models import Agent, AgentRevision, destinations
-from voiceproject.lib.durations import clock
+from streaming.ground.durations import clock
 
 # Said under a setting someone may see but not change, in the words of the agent's page.
 ONLY_PUBLISHERS = (

@@ -22,8 +22,8 @@ from agents.admin.words import compared
 from agents.labels import label
 from agents.models import PUBLISH_PERMISSION, Agent, Voice
 from calls import agent_stats as stats
-from streaming.core.upstream import UpstreamError
-from streaming.core.voice_sample import MAX_TEXT, as_wav, speak
+from streaming.core.call.upstream import UpstreamError
+from streaming.core.realtime.voice_sample import MAX_TEXT, as_wav, speak
 
 if TYPE_CHECKING:
     from agents.admin.agent import AgentAdmin

@@ -3,7 +3,7 @@ written or given up on), a signed JSON POST of all of it to the agent's address.
 
 At least once: retried with backoff until a 2xx (calls.aftercall.models.BACKOFF_S); every
 delivery of one call carries the same X-Webhook-Id, so a receiver can drop repeats. The same
-safety rules as custom tools (streaming.core.outbound): no address inside our network, one
+safety rules as custom tools (streaming.ground.outbound): no address inside our network, one
 deadline per attempt, the answer read no further than 16 KB. Signed like a tool request, with
 the agent's own key (Agent.webhook_signing_secret).
 
@@ -25,9 +25,9 @@ from django.urls import reverse
 from agents.models import WEBHOOK_KEY_NAME
 from calls.aftercall.models import AfterCallTask, Outcome, TaskKind, agent_webhook_url
 from calls.models import AfterCall, Call
-from streaming.core.outbound import Refused, endpoint_problem, post_capped
-from streaming.core.tools import signed_message
-from voiceproject.lib.signatures import sign
+from streaming.core.call.toolbox import signed_message
+from streaming.ground.outbound import Refused, endpoint_problem, post_capped
+from streaming.ground.signatures import sign
 
 SIGNATURE_HEADER = "X-Webhook-Signature"
 EVENT = "call.ended"

@@ -41,7 +41,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
-from streaming.core import g711
+from streaming.devtools import g711
 from streaming.devtools.signals import keep_wav
 
 PATH = "/v1/live/sessions"

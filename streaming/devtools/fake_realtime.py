@@ -29,7 +29,7 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 # Output tokens per second of an answer, as the bridge reckons them: max_output_tokens cuts here.
-from streaming.core.realtime import OUTPUT_TOKENS_PER_S
+from streaming.core.realtime.client import OUTPUT_TOKENS_PER_S
 from streaming.devtools.signals import keep_wav
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from streaming.core import live
+from streaming.core.live import client as live
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE_NUMBER = 254711500000

@@ -30,9 +30,9 @@ import soxr
 import websockets
 from websockets.typing import Subprotocol
 
-from streaming.core.audio import AUDIBLE, audible
-from streaming.core.stream_protocol import SUBPROTOCOL
-from voiceproject.lib import signatures
+from streaming.core.audio.pcm import AUDIBLE, audible
+from streaming.core.call.stream_protocol import SUBPROTOCOL
+from streaming.ground import signatures
 
 
 @dataclass

@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from streaming.devtools.fake_live import FakeLiveServer, LiveOptions
 from streaming.devtools.fake_realtime import FakeRealtimeServer, Options, Voice, load_clip
 from streaming.devtools.fake_text import FakeTextServer
-from voiceproject.lib.heap import set_aside_start_up
+from streaming.ground.heap import set_aside_start_up
 
 
 class Command(BaseCommand):

@@ -21,7 +21,7 @@ import re2
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError, validators
 from referencing.jsonschema import EMPTY_REGISTRY
 
-from voiceproject.lib import strict_json
+from streaming.ground import strict_json
 
 # A phone tool's arguments are a few short fields; a model sending more is looping or misled.
 # Nesting is capped by strict_json (16 levels).

@@ -10,6 +10,8 @@ from django.core import signing
 
 SALT = "streaming.stream-token"
 BROWSER_SALT = "streaming.browser-token"  # a browser's token never opens Sautikit's route
+# Between the talk page asking to start and its socket opening: a second or so.
+BROWSER_TOKEN_MAX_AGE = 30
 # "." needs no escaping in a URL, unlike the default ":".
 SEP = "."
 # The WebSocket route the bridge consumer listens on (see streaming/routing.py).

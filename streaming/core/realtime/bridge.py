@@ -11,27 +11,25 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-from collections.abc import Awaitable, Callable, Coroutine
+import logging
 from typing import Any
 
-from streaming.core import limits as call_limits
-from streaming.core.agent_settings import AgentSettings
-from streaming.core.answers import Answers
-from streaming.core.audio import REALTIME_RATE, Resampler
-from streaming.core.bridge_life import BridgeLife, Report
-from streaming.core.caller_audio import CallerAudio
-from streaming.core.endings import CallEnd, EndedBy
-from streaming.core.hangup import HANG_UP_WITHIN_S, HangUp
-from streaming.core.limits import Limits
-from streaming.core.playout import Playout
-from streaming.core.realtime import SESSION_UPDATE_EVENT_ID, RealtimeClient, turn_detection
-from streaming.core.recording import Recorder
-from streaming.core.stream_protocol import KILL_AUDIO
-from streaming.core.tools import ToolBox, ToolOutcome, shown_arguments
-from streaming.core.transcript import Transcript
+from streaming.core.audio.caller import CallerAudio
+from streaming.core.audio.pcm import REALTIME_RATE, Resampler
+from streaming.core.audio.playout import Playout
+from streaming.core.call import time_limits
+from streaming.core.call.bridge import CallBridge, CallParts
+from streaming.core.call.endings import CallEnd, EndedBy
+from streaming.core.call.hangup import HANG_UP_WITHIN_S, HangUp
+from streaming.core.call.life import CallLife
+from streaming.core.call.stream_protocol import KILL_AUDIO
+from streaming.core.call.toolbox import ToolOutcome, shown_arguments
+from streaming.core.realtime.answers import Answers
+from streaming.core.realtime.client import SESSION_UPDATE_EVENT_ID, RealtimeClient, turn_detection
+from streaming.core.realtime.transcript import Transcript
 
-SendBytes = Callable[[bytes], Awaitable[None]]
-SendText = Callable[[str], Awaitable[None]]
+log = logging.getLogger(__name__)
+
 # A function call of the response in progress: (its id, the tool's outcome once known).
 FunctionCall = asyncio.Future[tuple[str, ToolOutcome]]
 
@@ -39,34 +37,28 @@ AUDIO_DELTAS = {"response.output_audio.delta", "response.audio.delta"}
 AUDIO_DONE = {"response.output_audio.done", "response.audio.done"}
 
 
-class Bridge(BridgeLife):
-    _client: RealtimeClient
-
-    def __init__(
-        self,
-        agent: AgentSettings,
-        client: RealtimeClient,
-        send_audio: SendBytes,
-        send_text: SendText,
-        report: Report,
-        limits: Limits,
-        tools: ToolBox,
-        recorder: Recorder | None = None,
-        call_id: str = "",
-    ) -> None:
-        super().__init__(agent, report, limits, tools, recorder, call_id)
+class RealtimeBridge(CallBridge):
+    def __init__(self, parts: CallParts, client: RealtimeClient) -> None:
+        agent = parts.agent
+        self._agent = agent
         self._client = client
-        self._send_text = send_text
-        self._transcript = Transcript(report, turn_detection(agent), self._clock)
+        self._report = parts.report
+        self._tools = parts.tools
+        self._recorder = parts.recorder
+        self._call_id = parts.call_id
+        self._send_text = parts.send_text
+        self._life = CallLife(parts.limits, agent.fallback_number)
+        self._clock = self._life.clock
+        self._transcript = Transcript(parts.report, turn_detection(agent), self._clock)
         rate = agent.sample_rate
-        self._caller = CallerAudio(rate, client, limits.pending_audio_s, self._clock,
-                                   self._transcript, recorder)  # fmt: skip
+        self._caller = CallerAudio(rate, client, parts.limits.pending_audio_s, self._clock,
+                                   self._transcript, parts.recorder)  # fmt: skip
         self._down = Resampler(REALTIME_RATE, rate)
         self._playout = Playout(
-            rate, send_audio, on_frame=self._on_frame, on_item_end=self._on_item_end
+            rate, parts.send_audio, on_frame=self._on_frame, on_item_end=self._on_item_end
         )
         self._answers = Answers()
-        self._hang_up = HangUp(tools)
+        self._hang_up = HangUp(parts.tools)
         # Function calls of the response in progress, answered once it is done.
         self._function_calls: list[FunctionCall] = []
         # OpenAI is answering the caller's silence (the agent's idle nudge): what it says then
@@ -79,43 +71,74 @@ class Bridge(BridgeLife):
     # -- life cycle ---------------------------------------------------------------
 
     async def start(self) -> None:
-        """Connect upstream and configure the session; raises UpstreamError on failure."""
         await self._client.connect()
         self._session_opened = self._clock.now()
-        if self._stopping:  # the caller hung up while we connected
+        if self._life.stopping:  # the caller hung up while we connected
             await self._client.close()
             return
         await self._client.configure(self._agent, self._tools.definitions())
         await self._client.greet(self._agent)
         await self._caller.session_opened()
-        if self._stopping:
+        if self._life.stopping:
             return
-        self._tasks = [
-            asyncio.create_task(self._read_upstream(), name="realtime-reader"),
-            asyncio.create_task(self._playout.run(), name="playout"),
-            asyncio.create_task(self._watch_limits(), name="limits"),
-        ]
+        self._life.spawn(self._read_upstream(), "realtime-reader")
+        self._life.spawn(self._playout.run(), "playout")
+        self._life.spawn(self._life.watch_limits(self._playout.is_playing, self._limit_reached),
+                         "limits")  # fmt: skip
 
-    def _before_tasks_end(self) -> None:
-        self._transcript.flush()
+    async def feed(self, data: bytes) -> None:
+        if not self._life.stopping:
+            await self._caller.feed(data)
 
-    async def _after_tasks_end(self) -> None:
-        with contextlib.suppress(Exception):
-            await self._client.close()
+    async def stop(
+        self,
+        reason: str,
+        failed: bool = False,
+        ended_by: EndedBy = EndedBy.UNKNOWN,
+        hand_over: bool = False,
+        transfer_to: str = "",
+    ) -> None:
+        if not self._life.begin_stop(reason, failed, ended_by, hand_over, transfer_to):
+            # Another stop is under way: the end is not recorded before it has finished.
+            await self._life.wait_ended()
+            return
+        try:
+            self._transcript.flush()  # what was said so far, before the tasks go
+            await self._life.cancel_tasks()
+            with contextlib.suppress(Exception):
+                await self._client.close()
+        finally:
+            self._life.ended()
+
+    async def wait_ended(self) -> None:
+        await self._life.wait_ended()
 
     def result(self) -> CallEnd:
-        """How the bridge ended and what it did; only once it has ended."""
         played = self._playout.counts()
-        return CallEnd(self._final(), played.frames, played.underruns, self._barge_ins,
+        return CallEnd(self._life.ending(), played.frames, played.underruns, self._barge_ins,
                        self._responses, self._caller.dropped_s)  # fmt: skip
+
+    async def _limit_reached(self, why: str) -> None:
+        await self.stop(why, ended_by=EndedBy.LIMIT)
 
     # -- OpenAI to caller -----------------------------------------------------------
 
+    async def _read_upstream(self) -> None:
+        async for event in self._client.events():
+            try:
+                await self._handle(event)
+            except Exception:
+                log.exception("call %s: bad event %s", self._call_id, event.get("type"))
+            if self._life.stopping:
+                return
+        await self._upstream_closed()
+
     async def _upstream_closed(self) -> None:
-        if not self._stopping:
+        """OpenAI closed the session without our asking."""
+        if not self._life.stopping:
             code, reason = self._client.closed_how()
             lasted = self._clock.now() - self._session_opened
-            if call_limits.is_openai_session_limit(code, lasted):
+            if time_limits.is_openai_session_limit(code, lasted):
                 await self.stop(
                     "OpenAI ended the session (60-minute limit)", ended_by=EndedBy.LIMIT
                 )
@@ -132,7 +155,7 @@ class Bridge(BridgeLife):
         elif kind in AUDIO_DONE:
             self._finish_answer(event.get("item_id", ""))
         elif kind == "input_audio_buffer.speech_started":
-            self._last_activity = self._clock.now()
+            self._life.active()
             self._nudging = False
             self._transcript.speech_started(event)
             await self._barge_in()
@@ -179,9 +202,9 @@ class Bridge(BridgeLife):
         if self._function_calls:
             calls, self._function_calls = self._function_calls, []
             had_audio = self._answers.had_audio(str(response.get("id") or ""))
-            self._spawn(self._answer_tools(calls, had_audio), "tool-answers")
+            self._life.spawn(self._answer_tools(calls, had_audio), "tool-answers")
         elif self._hang_up.after_goodbye() is not None:
-            self._spawn(self._hang_up_when_heard(), "hang-up")
+            self._life.spawn(self._hang_up_when_heard(), "hang-up")
 
     def _on_audio(self, event: dict[str, Any]) -> None:
         item_id = event.get("item_id") or "item"
@@ -189,7 +212,7 @@ class Bridge(BridgeLife):
         if not self._answers.audio(item_id, str(event.get("response_id") or ""), len(pcm24)):
             return  # late audio of an answer the caller interrupted
         if not self._nudging:
-            self._last_activity = self._clock.now()
+            self._life.active()
         self._playout.enqueue(item_id, self._down.process(pcm24))
 
     def _finish_answer(self, item_id: str) -> None:
@@ -225,8 +248,10 @@ class Bridge(BridgeLife):
     # -- what the caller heard ------------------------------------------------------------
 
     def _on_frame(self, item_id: str, frame: bytes, begins: float) -> None:
+        """The playout wrote one of the agent's frames, heard from `begins`."""
         self._transcript.agent_frame(item_id, begins)
-        super()._on_frame(item_id, frame, begins)
+        if self._recorder is not None:
+            self._recorder.agent(frame, self._clock.seconds(begins))
 
     def _on_item_end(self, item_id: str, heard_until: float) -> None:
         written = self._playout.written_ms(item_id)
@@ -250,7 +275,7 @@ class Bridge(BridgeLife):
                 outcome = await self._tools.run(name, arguments, self._call_id)
                 done.set_result((function_call_id, outcome))
 
-            self._spawn(run(), f"tool-{name}")
+            self._life.spawn(run(), f"tool-{name}")
         self._function_calls.append(done)
 
     async def _answer_tools(self, calls: list[FunctionCall], had_audio: bool) -> None:
@@ -267,7 +292,7 @@ class Bridge(BridgeLife):
             await self._hang_up_when_heard()
             return
         if hanging_up:
-            self._spawn(self._hang_up_anyway(), "hang-up-timer")
+            self._life.spawn(self._hang_up_anyway(), "hang-up-timer")
         await self._client.create_response()
 
     async def _hang_up_when_heard(self) -> None:
@@ -286,11 +311,5 @@ class Bridge(BridgeLife):
             await self.stop(request.reason + " (no goodbye heard)", ended_by=EndedBy.AGENT,
                             transfer_to=request.transfer_to)  # fmt: skip
 
-    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
-        self._tasks.append(asyncio.create_task(coro, name=name))
 
-    def _playing(self) -> bool:
-        return self._playout.is_playing()
-
-
-__all__ = ["Bridge"]
+__all__ = ["RealtimeBridge"]

@@ -18,7 +18,7 @@ from typing import Any
 
 import websockets
 
-from streaming.core.upstream import UpstreamError, UpstreamSocket, error_text
+from streaming.core.call.upstream import UpstreamError, UpstreamSocket, error_text
 
 MODELS = ("gpt-live-1.1", "gpt-live-1")
 # What each call rate travels as. 16 kHz: untouched, no resampler at all. 8 kHz: resampled to

@@ -24,10 +24,10 @@ from typing import Any
 import httpcore
 import httpx
 
-from streaming.core.outbound import Refused, endpoint_problem, post_capped
-from streaming.core.tool_schemas import MAX_ARGUMENTS_BYTES, parse_arguments
-from voiceproject.lib import strict_json
-from voiceproject.lib.signatures import sign
+from streaming.core.call.tool_schemas import MAX_ARGUMENTS_BYTES, parse_arguments
+from streaming.ground import strict_json
+from streaming.ground.outbound import Refused, endpoint_problem, post_capped
+from streaming.ground.signatures import sign
 
 SIGNATURE_HEADER = "X-Tool-Signature"
 END_CALL = "end_call"

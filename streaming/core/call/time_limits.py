@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from streaming.core.agent_settings import AgentSettings
+from streaming.core.call.agent_settings import AgentSettings
 
 # OpenAI closes every Realtime session after 60 minutes with code 1001. Its clock starts a
 # moment before ours, so a 1001 this close to the hour is that limit; earlier, OpenAI went away.

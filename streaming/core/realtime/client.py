@@ -11,9 +11,9 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import websockets
 
-from streaming.core.agent_settings import SEMANTIC_VAD, AgentSettings
-from streaming.core.audio import REALTIME_RATE
-from streaming.core.upstream import UpstreamError, UpstreamSocket, error_text
+from streaming.core.audio.pcm import REALTIME_RATE
+from streaming.core.call.agent_settings import SEMANTIC_VAD, AgentSettings
+from streaming.core.call.upstream import UpstreamError, UpstreamSocket, error_text
 
 TRANSCRIPTION_MODEL = "gpt-4o-mini-transcribe"
 # An answer's output tokens per second of speech: about 20 of audio and a few of its transcript

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from streaming.core.audio import REALTIME_RATE, bytes_to_ms
+from streaming.core.audio.pcm import REALTIME_RATE, bytes_to_ms
 
 
 @dataclass

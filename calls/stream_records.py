@@ -1,11 +1,11 @@
-"""The bridge's database work, in small helpers the consumer awaits."""
+"""The stream sockets' call records on Django's ORM: streaming.records.CallRecords, which
+voiceproject.asgi hands the consumers. Small helpers the consumer awaits; the reports of every
+call are written by one thread of their own."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import os
-import socket
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +19,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from agents.models import Agent
-from calls import limits
+from calls import in_words, limits
 from calls.costs import TOKEN_KINDS, tokens_from_usage
 from calls.models import (
     TERMINAL,
@@ -31,33 +31,36 @@ from calls.models import (
     Turn,
     recording_name,
 )
-from streaming.core.limits import Limits
-from streaming.core.recording import Recorder
-from streaming.core.tools import ToolBox
+from calls.talk import PERMISSION
+from streaming.core.audio.recording import Recorder
+from streaming.core.call.time_limits import Limits
+from streaming.core.call.toolbox import ToolBox
+from streaming.core.engines import OpenAI
+from streaming.records import PROCESS, CallRecords, CallSetup
 
-# Which server process holds a call: several daphne workers (make serve) share one port.
-PROCESS = f"{socket.gethostname()}:{os.getpid()}"[:80]
 
-
-class CallSetup:
-    """What the bridge needs from a call, read once when the socket opens."""
-
-    def __init__(self, call: Call, agent: Agent) -> None:
-        revision = call.agent_revision
-        # Settings and tools as the call's revision saved them; secrets are read now.
-        self.agent = revision.call_settings() if revision is not None else agent.call_settings()
-        self.call_id = call.call_id
-        self.pk = call.pk
-        self.limits = Limits.of(self.agent)
-        self.tools = ToolBox(
-            end_call=self.agent.end_call_enabled,
-            transfer_to=self.agent.transfer_number,
-            custom={tool.name: tool for tool in self.agent.tools},
-        )
-        self.connect_timeout_s = settings.OPENAI_CONNECT_TIMEOUT
-        self.realtime_url = settings.OPENAI_REALTIME_URL
-        self.live_url = settings.OPENAI_LIVE_URL
-        self.api_key = settings.OPENAI_API_KEY
+def call_setup(call: Call, agent: Agent) -> CallSetup:
+    """What the bridge needs from a call: settings and tools as the call's revision saved them,
+    secrets read now."""
+    revision = call.agent_revision
+    settings_ = revision.call_settings() if revision is not None else agent.call_settings()
+    return CallSetup(
+        call_id=call.call_id,
+        pk=call.pk,
+        agent=settings_,
+        limits=Limits.of(settings_),
+        tools=ToolBox(
+            end_call=settings_.end_call_enabled,
+            transfer_to=settings_.transfer_number,
+            custom={tool.name: tool for tool in settings_.tools},
+        ),
+        openai=OpenAI(
+            realtime_url=settings.OPENAI_REALTIME_URL,
+            live_url=settings.OPENAI_LIVE_URL,
+            api_key=settings.OPENAI_API_KEY,
+            connect_timeout_s=settings.OPENAI_CONNECT_TIMEOUT,
+        ),
+    )
 
 
 @database_sync_to_async
@@ -91,7 +94,21 @@ def claim_call(call_id: str) -> CallSetup | None:
             call.answered_at = now
             call.advance(Status.IN_PROGRESS)
             call.save(update_fields=["answered_at", "status", "updated_at"])
-        return CallSetup(call, call.agent)
+        return call_setup(call, call.agent)
+
+
+@database_sync_to_async
+def may_talk(user: Any, call_id: str) -> bool:
+    """A staff member who may talk to agents, and who started this test call."""
+    if not (user.is_authenticated and user.is_active and user.is_staff):
+        return False
+    if not user.has_perm(PERMISSION):
+        return False
+    return started_by(call_id) == user.pk
+
+
+def ending_words(reason: str) -> str:
+    return in_words.ending(reason).words
 
 
 def started_by(call_id: str) -> int | None:
@@ -115,7 +132,7 @@ _RECORDS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="call-records")
 
 
 async def apply_reports(
-    call_pk: int, batch: list[tuple[str, dict[str, Any]]], turns: dict[str, Turn]
+    call_pk: int, batch: list[tuple[str, dict[str, Any]]], turns: dict[str, Any]
 ) -> None:
     """Store what the call reported, in order, in one transaction (all or none)."""
     work = functools.partial(_apply_reports, call_pk, batch, turns)
@@ -123,7 +140,7 @@ async def apply_reports(
 
 
 def _apply_reports(
-    call_pk: int, batch: list[tuple[str, dict[str, Any]]], turns: dict[str, Turn]
+    call_pk: int, batch: list[tuple[str, dict[str, Any]]], turns: dict[str, Any]
 ) -> None:
     locked: list[Call] = []  # the call's row, read (and locked) once per batch
 
@@ -154,7 +171,7 @@ def _apply_report(
     call_pk: int,
     kind: str,
     payload: dict[str, Any],
-    turns: dict[str, Turn],
+    turns: dict[str, Any],
     locked_call: Callable[[], Call],
 ) -> None:
     """Store one thing the call reported, as it happens (a crash keeps what came before).
@@ -194,7 +211,7 @@ def _apply_report(
 USAGE_FIELDS = [f"tokens_{kind}" for kind in TOKEN_KINDS] + ["responses", "openai_cost_usd"]
 
 
-def _update_turn(call_pk: int, payload: dict[str, Any], turns: dict[str, Turn]) -> None:
+def _update_turn(call_pk: int, payload: dict[str, Any], turns: dict[str, Any]) -> None:
     values = dict(payload)
     item_id = str(values.pop("item_id"))[:128]
     role = values.pop("role")
@@ -240,3 +257,30 @@ def store_recording(call_id: str, recorder: Recorder) -> str:
         recorder.write_wav(wav)
         wav.seek(0)
         return default_storage.save(name, File(wav, name=name))
+
+
+class StreamRecords:
+    """streaming.records.CallRecords, on this module's helpers."""
+
+    async def claim_call(self, call_id: str) -> CallSetup | None:
+        return await claim_call(call_id)
+
+    async def may_talk(self, user: Any, call_id: str) -> bool:
+        return await may_talk(user, call_id)
+
+    def ending_words(self, reason: str) -> str:
+        return ending_words(reason)
+
+    async def apply_reports(
+        self, call_pk: int, batch: list[tuple[str, dict[str, Any]]], rows: dict[str, Any]
+    ) -> None:
+        await apply_reports(call_pk, batch, rows)
+
+    async def keep_transfer(self, call_id: str, number: str) -> None:
+        await keep_transfer(call_id, number)
+
+    def store_recording(self, call_id: str, recorder: Recorder) -> str:
+        return store_recording(call_id, recorder)
+
+
+RECORDS: CallRecords = StreamRecords()

@@ -10,7 +10,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from streaming.core.audio import bytes_to_ms, ms_to_bytes
+from streaming.core.audio.pcm import bytes_to_ms, ms_to_bytes
 
 Send = Callable[[bytes], Awaitable[None]]
 # (item id, frame, when the caller starts hearing it) after each frame is written.

@@ -10,7 +10,7 @@ stall of up to that long still arrives whole; anything beyond is dropped and cou
 
 from __future__ import annotations
 
-from streaming.core.clock import CallClock
+from streaming.core.audio.clock import CallClock
 
 # The longest backlog kept whole after a stall: frames held up in the network arrive at once.
 JITTER_ALLOWANCE_S = 2.0

@@ -11,9 +11,9 @@ import wave
 
 import websockets
 
-from streaming.core.audio import REALTIME_RATE
-from streaming.core.realtime import RealtimeClient
-from streaming.core.upstream import UpstreamError, error_text
+from streaming.core.audio.pcm import REALTIME_RATE
+from streaming.core.call.upstream import UpstreamError, error_text
+from streaming.core.realtime.client import RealtimeClient
 
 # Long enough for a greeting (at most 1,000 characters), short enough that a sample never runs
 # up a bill or a page's wait: the first 20 seconds of it.

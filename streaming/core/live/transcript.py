@@ -13,13 +13,11 @@ over, so the call's page looks the same whichever engine answered.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from streaming.core.transcript import TURN
+from streaming.core.call.bridge import TURN, Report
 
-Report = Callable[[str, dict[str, Any]], None]
 GAP_MS = 1200  # longer without a word from the same side: a new turn
 # The model's voice carries its turn on while it comes without a pause longer than this (so the
 # start of the next answer never stretches the last one).

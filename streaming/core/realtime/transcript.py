@@ -9,13 +9,10 @@ come. Times are milliseconds from when the stream socket opened.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from streaming.core.clock import CallClock
-
-Report = Callable[[str, dict[str, Any]], None]
-TURN = "turn"
+from streaming.core.audio.clock import CallClock
+from streaming.core.call.bridge import TURN, Report
 
 
 class Transcript:

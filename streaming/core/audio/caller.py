@@ -8,16 +8,21 @@ import asyncio
 import logging
 from typing import Protocol
 
-from streaming.core.audio import REALTIME_RATE, OddByteCarry, Resampler
-from streaming.core.clock import CallClock
-from streaming.core.pacing import RealTimeBudget
-from streaming.core.pending import PendingAudio
-from streaming.core.recording import Recorder
-from streaming.core.transcript import Transcript
+from streaming.core.audio.clock import CallClock
+from streaming.core.audio.pacing import RealTimeBudget
+from streaming.core.audio.pcm import REALTIME_RATE, OddByteCarry, Resampler
+from streaming.core.audio.pending import PendingAudio
+from streaming.core.audio.recording import Recorder
 
 
 class Upstream(Protocol):
     async def append_audio(self, pcm: bytes) -> None: ...
+
+
+class Listener(Protocol):
+    """Told when the caller's audio starts (the Realtime transcript times turns from it)."""
+
+    def caller_audio_started(self) -> None: ...
 
 
 log = logging.getLogger(__name__)
@@ -30,7 +35,7 @@ class CallerAudio:
         client: Upstream,
         pending_s: float,
         clock: CallClock,
-        transcript: Transcript | None,
+        transcript: Listener | None,
         recorder: Recorder | None,
         model_rate: int = REALTIME_RATE,
     ) -> None:

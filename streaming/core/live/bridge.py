@@ -2,9 +2,10 @@
 model's continuous track paced down (its silence is not sent), shallow, so that when the model
 stops (it stops by itself when talked over) the caller stops hearing it within a frame or two.
 
-The same outside as bridge.Bridge (start, feed, stop, wait_ended, result), so the consumer runs
-either. What differs: no VAD settings, no cancel or truncate, no killAudio (the track itself
-goes quiet), turns made from the transcript streams (live_transcript.py), the silence limit
+The same outside as the Realtime bridge (streaming.core.call.bridge.CallBridge: start, feed,
+stop, wait_ended, result), so the consumer runs either. What differs: no VAD settings, no cancel
+or truncate, no killAudio (the track itself goes quiet), turns made from the transcript streams
+(transcript.py beside this), the silence limit
 counting words (the track never stops, silence included), and the session's seconds instead of
 tokens. Tools (the built-in hang-up and hand-over, and custom tools) go through GPT-Live's
 delegation: a Responses backend calls them, we answer each call, then ask it to go on once
@@ -16,18 +17,19 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import logging
 from dataclasses import dataclass
 from typing import Any
 
-from streaming.core.agent_settings import AgentSettings
-from streaming.core.audio import Resampler, audible
-from streaming.core.bridge import SendBytes
-from streaming.core.bridge_life import BridgeLife, Report
-from streaming.core.caller_audio import CallerAudio
-from streaming.core.endings import CallEnd, EndedBy
-from streaming.core.hangup import HANG_UP_WITHIN_S, HangUp
-from streaming.core.limits import Limits
-from streaming.core.live import (
+from streaming.core.audio.caller import CallerAudio
+from streaming.core.audio.pcm import Resampler, audible
+from streaming.core.audio.playout import Playout
+from streaming.core.call.bridge import CallBridge, CallParts
+from streaming.core.call.endings import CallEnd, EndedBy
+from streaming.core.call.hangup import HANG_UP_WITHIN_S, HangUp
+from streaming.core.call.life import CallLife
+from streaming.core.call.toolbox import ToolOutcome, shown_arguments
+from streaming.core.live.client import (
     FORMATS,
     LIVE_RATE,
     LiveClient,
@@ -35,12 +37,10 @@ from streaming.core.live import (
     session_start,
     tool_output,
 )
-from streaming.core.live_transcript import AGENT, CALLER, LiveTranscript
-from streaming.core.playout import Playout
-from streaming.core.recording import Recorder
-from streaming.core.tools import ToolBox, ToolOutcome, shown_arguments
+from streaming.core.live.transcript import AGENT, CALLER, LiveTranscript
 
-LIVE_ENGINE = "live"  # AgentSettings.engine for this path
+log = logging.getLogger(__name__)
+
 # The model's track is already real time: stay two frames ahead, no more; and, since audio at
 # real-time pace never gets ahead by itself, start each stretch of speech with those two frames
 # in hand, against the jitter of its coming.
@@ -63,23 +63,18 @@ CLOSED = {
 }
 
 
-class LiveBridge(BridgeLife):
-    _client: LiveClient
-
-    def __init__(
-        self,
-        agent: AgentSettings,
-        client: LiveClient,
-        send_audio: SendBytes,
-        report: Report,
-        limits: Limits,
-        tools: ToolBox,
-        recorder: Recorder | None = None,
-        call_id: str = "",
-    ) -> None:
-        super().__init__(agent, report, limits, tools, recorder, call_id)
+class LiveBridge(CallBridge):
+    def __init__(self, parts: CallParts, client: LiveClient) -> None:
+        agent = parts.agent
+        self._agent = agent
         self._client = client
-        self._hang_up = HangUp(tools)
+        self._report = parts.report
+        self._tools = parts.tools
+        self._recorder = parts.recorder
+        self._call_id = parts.call_id
+        self._life = CallLife(parts.limits, agent.fallback_number)
+        self._clock = self._life.clock
+        self._hang_up = HangUp(parts.tools)
         self._calls: list[ToolCall] = []  # the backend's calls not yet answered
         self._backend_tokens = {"input": 0, "cached": 0, "output": 0}
         self._stretches = 0  # of the model's speech so far
@@ -87,18 +82,17 @@ class LiveBridge(BridgeLife):
         self._last_agent_word = 0.0
         rate = agent.sample_rate
         self._format = FORMATS[rate]
-        self._caller = CallerAudio(rate, client, limits.pending_audio_s, self._clock, None,
-                                   recorder, model_rate=LIVE_RATE)  # fmt: skip
+        self._caller = CallerAudio(rate, client, parts.limits.pending_audio_s, self._clock, None,
+                                   parts.recorder, model_rate=LIVE_RATE)  # fmt: skip
         self._down = Resampler(LIVE_RATE, rate) if rate != LIVE_RATE else None
         prime_ms = LEAD_MS + (DOWN_BLOCK_MS if self._down else 0)
-        self._playout = Playout(rate, send_audio, lead_ms=LEAD_MS, prime_ms=prime_ms,
+        self._playout = Playout(rate, parts.send_audio, lead_ms=LEAD_MS, prime_ms=prime_ms,
                                 on_frame=self._on_frame)  # fmt: skip
-        self._transcript = LiveTranscript(report)
+        self._transcript = LiveTranscript(parts.report)
 
     # -- life cycle ---------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start the session (raises UpstreamError), greet, and send what came meanwhile."""
         # The backend decides which tool to call: its own instructions, else the agent's.
         agent = self._agent
         first = session_start(agent.model, agent.instructions, agent.voice, self._format,
@@ -107,38 +101,78 @@ class LiveBridge(BridgeLife):
                               backend_model=agent.backend_model)  # fmt: skip
         await self._client.start(first)
         self._transcript.offset_ms = self._clock.ms()
-        if self._stopping:  # the caller hung up while we connected
+        if self._life.stopping:  # the caller hung up while we connected
             await self._client.close()
             return
         if self._agent.greeting:
             await self._client.send(commentary(self._agent.greeting))
         await self._caller.session_opened()
-        if self._stopping:
+        if self._life.stopping:
             return
-        self._tasks = [
-            asyncio.create_task(self._read_upstream(), name="live-reader"),
-            asyncio.create_task(self._playout.run(), name="playout"),
-            asyncio.create_task(self._watch_limits(), name="limits"),
-        ]
+        self._life.spawn(self._read_upstream(), "live-reader")
+        self._life.spawn(self._playout.run(), "playout")
+        # The track never stops (its silence included): the silence limit counts words.
+        self._life.spawn(self._life.watch_limits(lambda: False, self._limit_reached), "limits")
 
-    async def _after_tasks_end(self) -> None:
-        with contextlib.suppress(Exception):
-            await self._client.finish()  # session.close, and the final seconds with it
-        self._transcript.flush()
-        self._report("live usage", {"seconds": self._client.usage_seconds,
-                                    "closed": self._client.closed_reason,
-                                    "backend_model": self._agent.backend_model,
-                                    "backend_tokens": self._backend_tokens})  # fmt: skip
+    async def feed(self, data: bytes) -> None:
+        if not self._life.stopping:
+            await self._caller.feed(data)
+
+    async def stop(
+        self,
+        reason: str,
+        failed: bool = False,
+        ended_by: EndedBy = EndedBy.UNKNOWN,
+        hand_over: bool = False,
+        transfer_to: str = "",
+    ) -> None:
+        if not self._life.begin_stop(reason, failed, ended_by, hand_over, transfer_to):
+            # Another stop is under way: the end is not recorded before it has finished.
+            await self._life.wait_ended()
+            return
+        try:
+            await self._life.cancel_tasks()
+            with contextlib.suppress(Exception):
+                await self._client.finish()  # session.close, and the final seconds with it
+            self._transcript.flush()
+            self._report("live usage", {"seconds": self._client.usage_seconds,
+                                        "closed": self._client.closed_reason,
+                                        "backend_model": self._agent.backend_model,
+                                        "backend_tokens": self._backend_tokens})  # fmt: skip
+        finally:
+            self._life.ended()
+
+    async def wait_ended(self) -> None:
+        await self._life.wait_ended()
 
     def result(self) -> CallEnd:
         played = self._playout.counts()
-        return CallEnd(self._final(), played.frames, played.underruns, 0,
+        return CallEnd(self._life.ending(), played.frames, played.underruns, 0,
                        self._transcript.agent_turns, self._caller.dropped_s)  # fmt: skip
+
+    async def _limit_reached(self, why: str) -> None:
+        await self.stop(why, ended_by=EndedBy.LIMIT)
+
+    def _on_frame(self, item_id: str, frame: bytes, begins: float) -> None:
+        """The playout wrote one of the agent's frames, heard from `begins`: it is recorded."""
+        if self._recorder is not None:
+            self._recorder.agent(frame, self._clock.seconds(begins))
 
     # -- GPT-Live to the caller -------------------------------------------------------
 
+    async def _read_upstream(self) -> None:
+        async for event in self._client.events():
+            try:
+                await self._handle(event)
+            except Exception:
+                log.exception("call %s: bad event %s", self._call_id, event.get("type"))
+            if self._life.stopping:
+                return
+        await self._upstream_closed()
+
     async def _upstream_closed(self) -> None:
-        if not self._stopping:
+        """GPT-Live closed the session without our asking."""
+        if not self._life.stopping:
             code, reason = self._client.closed_how()
             why = f"GPT-Live closed the session (code {code} {reason})".replace(" )", ")")
             await self.stop(why, failed=True)
@@ -149,10 +183,11 @@ class LiveBridge(BridgeLife):
             pcm = base64.b64decode(event.get("delta") or "")
             self._play(self._down.process(pcm) if self._down else pcm, event)
         elif kind == "session.input_transcript.delta":
-            self._last_activity = self._clock.now()
+            self._life.active()
             self._transcript.delta(CALLER, event)
         elif kind == "session.output_transcript.delta":
-            self._last_activity = self._last_agent_word = self._clock.now()
+            self._life.active()
+            self._last_agent_word = self._clock.now()
             self._transcript.delta(AGENT, event)
         elif kind == "response.event":
             self._on_backend(event.get("event") or {})
@@ -197,7 +232,7 @@ class LiveBridge(BridgeLife):
             self._backend_tokens["output"] += int(usage.get("output_tokens") or 0)
             if self._calls:
                 calls, self._calls = self._calls, []
-                self._tasks.append(asyncio.create_task(self._answer(calls), name="tools"))
+                self._life.spawn(self._answer(calls), "tools")
 
     def _call_tool(self, item: dict[str, Any]) -> None:
         function_call_id = str(item.get("call_id") or item.get("id") or "")
@@ -212,7 +247,7 @@ class LiveBridge(BridgeLife):
             async def run() -> None:
                 done.set_result(await self._tools.run(name, arguments, self._call_id))
 
-            self._tasks.append(asyncio.create_task(run(), name=f"tool-{name}"))
+            self._life.spawn(run(), f"tool-{name}")
         self._calls.append(ToolCall(function_call_id, name, arguments, started, done))
 
     async def _answer(self, calls: list[ToolCall]) -> None:
@@ -225,7 +260,7 @@ class LiveBridge(BridgeLife):
             await self._client.send(tool_output(call.function_call_id, outcome.output()))
         if self._hang_up.requested() is not None:
             self._hang_up.goodbye_asked()
-            self._tasks.append(asyncio.create_task(self._hang_up_when_said(), name="hang-up"))
+            self._life.spawn(self._hang_up_when_said(), "hang-up")
         await self._client.send({"type": "response.create"})
 
     async def _hang_up_when_said(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from streaming.core.tools import END_CALL, TRANSFER_CALL, ToolBox, ToolOutcome
+from streaming.core.call.toolbox import END_CALL, TRANSFER_CALL, ToolBox, ToolOutcome
 
 # After end_call/transfer_call the line closes once the goodbye is heard, or after this anyway.
 HANG_UP_WITHIN_S = 15.0

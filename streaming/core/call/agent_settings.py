@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from streaming.core.tools import ToolSpec
+from streaming.core.call.toolbox import ToolSpec
 
 SEMANTIC_VAD = "semantic_vad"
 

@@ -65,4 +65,4 @@ class CallEnd:
     playout_underruns: int
     barge_ins: int
     responses: int  # the model's responses (answers, tool calls, the greeting)
-    caller_audio_dropped_s: float = 0.0  # sent faster than real time (streaming.core.pacing)
+    caller_audio_dropped_s: float = 0.0  # sent faster than real time (streaming.core.audio.pacing)
