@@ -13,6 +13,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from agents.env_names import check_env_name, read_env
+from agents.field_groups import REVISED_FIELDS
 from agents.notes import NoteField
 from agents.tools import (
     Tool,
@@ -87,46 +88,6 @@ class Eagerness(models.TextChoices):
     LOW = "low", "Low: lets the caller finish long thoughts"
     MEDIUM = "medium", "Medium"
     HIGH = "high", "High: answers as soon as it can"
-
-
-# The settings that shape a call. Each save that changes one of them keeps a revision.
-REVISED_FIELDS = (
-    "name",
-    "phone_number",
-    "instructions",
-    "voice",
-    "engine",
-    "model",
-    "backend_instructions",
-    "backend_model",
-    "greeting",
-    "track",
-    "sample_rate",
-    "turn_detection",
-    "vad_threshold",
-    "vad_prefix_padding_ms",
-    "vad_silence_duration_ms",
-    "eagerness",
-    "idle_nudge_seconds",
-    "noise_reduction",
-    "transcription_language",
-    "transcription_prompt",
-    "speaking_speed",
-    "longest_answer_seconds",
-    "signing_secret_env",
-    "max_call_minutes",
-    "silence_timeout_seconds",
-    "max_live_calls",
-    "end_call_enabled",
-    "transfer_number",
-    "fallback_number",
-    "record_calls",
-    "summarise_calls",
-    "analysis_model",
-    "webhook_url",
-    "webhook_secret_env",
-    "is_active",
-)
 
 
 # Settings that apply as soon as they are saved: which number the agent answers, whether it

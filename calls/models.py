@@ -19,9 +19,7 @@ from calls.turns import Role, Turn
 from calls.webhook_fields import (
     ENDED_OK,
     ENDED_UNANSWERED,
-    parse_direction,
-    plausible_time,
-    whole_seconds,
+    EventFields,
 )
 from streaming.core.call.endings import EndedBy
 from streaming.ground.numbers import normalise_or_keep
@@ -420,50 +418,36 @@ class Call(models.Model):
             self.failure_reason = self.failure_reason or f"Sautikit: {state}"
             self.mark_ended(at, f"Sautikit: {state}")
 
-    def apply_event(self, kind: str, data: dict[str, Any], occurred_at: datetime) -> None:
-        """Fold one events_url envelope into the call; safe in any order."""
-        self.direction = self.direction or parse_direction(data.get("direction"))
-        caller = str(data.get("from") or "")[:64]
-        self.caller_number = self.caller_number or normalise_or_keep(
-            caller, settings.DEFAULT_COUNTRY_CODE
-        )
-        self.dialled_number = self.dialled_number or str(data.get("to") or "")[:64]
-        answered_at = plausible_time(data.get("answered_at"), occurred_at)
-        ended_at = plausible_time(data.get("ended_at"), occurred_at)
+    def apply_event(self, kind: str, event: EventFields, occurred_at: datetime) -> None:
+        """Fold one events_url envelope (read by webhook_fields.read_event) into the call; safe
+        in any order."""
+        self.direction = self.direction or event.direction
+        self.caller_number = self.caller_number or event.caller
+        self.dialled_number = self.dialled_number or event.dialled
         if kind == "call.started":
             self.started_at = min(self.started_at, occurred_at)
         elif kind == "call.answered":
-            self.answered_at = self.answered_at or answered_at or occurred_at
+            self.answered_at = self.answered_at or event.answered_at or occurred_at
             self.advance(Status.IN_PROGRESS)
         elif kind == "call.completed":
-            self.answered_at = self.answered_at or answered_at
-            seconds = whole_seconds(data.get("duration_seconds"))
-            self.duration_seconds = seconds if seconds is not None else self.duration_seconds
-            self.hangup_cause = str(data.get("hangup_cause") or self.hangup_cause)[:64]
+            self.answered_at = self.answered_at or event.answered_at
+            if event.duration_seconds is not None:
+                self.duration_seconds = event.duration_seconds
+            self.hangup_cause = event.hangup_cause or self.hangup_cause
             # Sautikit's own end time is the truth, even if we guessed one earlier.
-            self.ended_at = ended_at or self.ended_at or occurred_at
+            self.ended_at = event.ended_at or self.ended_at or occurred_at
             self.advance(Status.COMPLETED)
             self.mark_ended(None, f"hung up: {self.hangup_cause}" if self.hangup_cause else "")
         elif kind == "call.failed":
-            self.failure_reason = str(data.get("failure_reason") or "call failed")
-            self.ended_at = ended_at or self.ended_at or occurred_at
+            self.failure_reason = event.failure_reason or "call failed"
+            self.ended_at = event.ended_at or self.ended_at or occurred_at
             self.advance(Status.FAILED)
             self.mark_ended(None, f"failed: {self.failure_reason}")
-        elif kind == "call.recording.ready":
+        elif kind == "call.recording.ready" and event.recording is not None:
             recordings = self.metadata.setdefault("recordings", [])
-            if not any(r.get("recording_id") == data.get("recording_id") for r in recordings):
-                recordings.append(
-                    {
-                        key: data.get(key)
-                        for key in (
-                            "recording_id",
-                            "duration_seconds",
-                            "size_bytes",
-                            "download_url",
-                            "expires_at",
-                        )
-                    }
-                )
+            new_id = event.recording.get("recording_id")
+            if not any(r.get("recording_id") == new_id for r in recordings):
+                recordings.append(event.recording)
 
 
 def latency_summary(turns: list[Turn]) -> tuple[int | None, int | None]:

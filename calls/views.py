@@ -28,6 +28,7 @@ from calls.webhook_fields import (
     is_plausible,
     parse_direction,
     parse_time,
+    read_event,
     whole_seconds,
 )
 from calls.webhook_http import (
@@ -329,7 +330,8 @@ def events(request: WebhookRequest) -> HttpResponse:
         call.record_event(Source.EVENTS, kind, payload, event_id, occurred_at)
         if agent and not call.agent_id:
             call.attach_agent(agent)
-        call.apply_event(kind, data, occurred_at)
+        fields = read_event(kind, data, occurred_at, settings.DEFAULT_COUNTRY_CODE)
+        call.apply_event(kind, fields, occurred_at)
         call.save()
     if kind in {"call.completed", "call.failed"}:
         _publish(call_id, {"type": "call.ended", "call_id": call_id, "kind": kind})

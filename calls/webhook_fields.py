@@ -3,11 +3,13 @@ that arrive in many spellings (or not at all) become one value or None, never an
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.utils import timezone
 
+from streaming.ground.numbers import normalise_or_keep
 from streaming.ground.text import state_key
 
 ENDED_OK = {"completed", "hangup", "ended"}
@@ -81,3 +83,43 @@ def plausible_time(value: Any, around: datetime) -> datetime | None:
     """parse_time(value) if it lies in the plausible window around `around`, else None."""
     parsed = parse_time(value)
     return parsed if parsed is not None and is_plausible(parsed, around) else None
+
+
+# What a call.recording.ready event says of its recording, kept on the call.
+RECORDING_KEYS = ("recording_id", "duration_seconds", "size_bytes", "download_url", "expires_at")
+
+
+@dataclass(frozen=True)
+class EventFields:
+    """What an events_url envelope says of its call, read and bounded: Call.apply_event takes
+    these, never the payload (which is kept as it came, as the call's event)."""
+
+    direction: str  # "inbound", "outbound" or ""
+    caller: str  # in E.164 when it can be read as a number, else as sent
+    dialled: str
+    answered_at: datetime | None  # Sautikit's own times, when plausible
+    ended_at: datetime | None
+    duration_seconds: int | None
+    hangup_cause: str
+    failure_reason: str
+    recording: dict[str, Any] | None  # the recording a call.recording.ready announces
+
+
+def read_event(
+    kind: str, data: dict[str, Any], occurred_at: datetime, country_code: str
+) -> EventFields:
+    """The fields of one event's `data`, in the many spellings they come in."""
+    recording = None
+    if kind == "call.recording.ready":
+        recording = {key: data.get(key) for key in RECORDING_KEYS}
+    return EventFields(
+        direction=parse_direction(data.get("direction")),
+        caller=normalise_or_keep(str(data.get("from") or "")[:64], country_code),
+        dialled=str(data.get("to") or "")[:64],
+        answered_at=plausible_time(data.get("answered_at"), occurred_at),
+        ended_at=plausible_time(data.get("ended_at"), occurred_at),
+        duration_seconds=whole_seconds(data.get("duration_seconds")),
+        hangup_cause=str(data.get("hangup_cause") or "")[:64],
+        failure_reason=str(data.get("failure_reason") or ""),
+        recording=recording,
+    )

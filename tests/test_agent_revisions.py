@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import importlib
 
 import pytest
@@ -7,7 +8,9 @@ from django.apps import apps
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 
-from agents.models import Agent, Tool
+from agents.field_groups import NOT_IN_A_CALL, REVISED_FIELDS
+from agents.models import LIVE_FIELDS, Agent, Tool
+from streaming.core.call.agent_settings import AgentSettings
 from streaming.core.realtime.client import turn_detection
 
 pytestmark = pytest.mark.django_db
@@ -152,3 +155,14 @@ def test_a_nudge_needs_pause_detection():
     with pytest.raises(ValidationError) as e:
         agent.full_clean()
     assert "ISO 639-1" in e.value.message_dict["transcription_language"][0]
+
+
+def test_it_keeps_every_setting_a_call_reads_and_nothing_else():
+    # One list: the page's groups. A call's settings are those fields, less what no call reads.
+    in_a_call = {f.name for f in dataclasses.fields(AgentSettings)} - {"tools"}
+    assert in_a_call == set(REVISED_FIELDS) - NOT_IN_A_CALL
+    assert set(REVISED_FIELDS) >= NOT_IN_A_CALL
+    assert set(LIVE_FIELDS) <= set(REVISED_FIELDS)
+    assert len(REVISED_FIELDS) == len(set(REVISED_FIELDS))  # each in one group only
+    model_fields = {f.name for f in Agent._meta.get_fields()}
+    assert set(REVISED_FIELDS) <= model_fields

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 import pytest
 
 from calls.models import Call, CallEvent, Status
+from calls.webhook_fields import read_event
 from tests.helpers import load, post_form, post_json
 
 URL = "/sautikit/events/"
@@ -112,3 +113,21 @@ def test_it_keeps_an_event_whose_optional_times_are_unreadable(client, agent):
     call = Call.objects.get()
     assert call.status == Status.IN_PROGRESS
     assert call.answered_at is not None
+
+
+def test_it_reads_an_events_fields_before_the_call_takes_them():
+    payload = load("event_call_completed")
+    fields = read_event("call.completed", payload["data"], ENDED, "254")
+    assert fields.answered_at == ANSWERED
+    assert fields.ended_at == ENDED
+    assert fields.duration_seconds == 47
+    assert fields.hangup_cause == "NORMAL_CLEARING"
+    assert fields.recording is None
+    # Any spelling of the caller's number is one number; a time far off is no time at all.
+    odd = {"from": "0712 345 678", "answered_at": "5138-01-01T00:00:00Z", "duration_seconds": "x"}
+    fields = read_event("call.answered", odd, ENDED, "254")
+    assert (fields.caller, fields.answered_at, fields.duration_seconds) == (
+        "+254712345678",
+        None,
+        None,
+    )

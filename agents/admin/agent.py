@@ -28,6 +28,7 @@ from agents.admin.common import (
     seconds,
 )
 from agents.admin.inlines import NoteInline, RevisionInline, ToolInline
+from agents.field_groups import FOLDED, NAME_AND_NUMBER, TOOLS, WHAT_CALLERS_HEAR, FieldGroup
 from agents.labels import label
 from agents.models import (
     DESTINATION_FIELDS,
@@ -44,83 +45,31 @@ from agents.models import (
 from calls import agent_stats as stats
 from streaming.ground.numbers import search_form
 
-# The page's groups, in the order they appear. The first is what most edits touch, and is
-# open; the others are folded until someone opens them.
-HEAR = "What callers hear"
-THE_AGENT = "Name and number"
-TOOLS = "Tools and handing over"
-WHAT_CALLERS_HEAR = ("publishing", "instructions", "greeting", ("voice", "hear_voice"))
-NAME_AND_NUMBER = ("name", "phone_number", "is_active")
-FOLDED: tuple[tuple[str, str, tuple[Any, ...]], ...] = (
-    (
-        "Engine",
-        "Realtime (the default) takes turns: the settings under “How it talks and listens” apply "
-        "to it. GPT-Live listens while it speaks and stops by itself when talked over: those "
-        "settings do not apply, it costs a flat amount per minute (docs/engines.md), and its "
-        "tools are run by a second model that follows the “instructions for tools”.",
-        ("engine", "model", "backend_instructions", "backend_model"),
-    ),
-    (
-        "How it talks and listens",
-        "Realtime engine only (GPT-Live decides these itself). How the agent knows the caller "
-        "has finished, how it hears them and how it speaks. The defaults suit most lines.",
-        (
-            "turn_detection",
-            "vad_threshold",
-            "vad_prefix_padding_ms",
-            "vad_silence_duration_ms",
-            "eagerness",
-            "idle_nudge_seconds",
-            "noise_reduction",
-            "transcription_language",
-            "transcription_prompt",
-            "speaking_speed",
-            "longest_answer_seconds",
-        ),
-    ),
-    (
-        TOOLS,
-        "Ending the call, passing it to a person, and custom tools (listed under this group).",
-        ("end_call_enabled", "transfer_number", "fallback_number"),
-    ),
-    (
-        "Limits",
-        "How long a call may last and how many this agent takes at once. “Most calls at once” "
-        "applies as soon as you save, so only someone who may publish changes it.",
-        ("max_call_minutes", "silence_timeout_seconds", "max_live_calls"),
-    ),
-    ("Recording", "", ("record_calls",)),
-    (
-        "Where finished calls go",
-        "A summary and the notes on every call, and every finished call sent to a system of "
-        "yours. The address applies as soon as you save, so only someone who may read calls "
-        "and change where call data is sent changes it.",
-        (
-            "summarise_calls",
-            "analysis_model",
-            "webhook_url",
-            "webhook_secret_env",
-            "webhook_secret_status",
-        ),
-    ),
-    (
-        "Phone line (ask a developer before changing)",
-        "",
-        ("track", "sample_rate", "signing_secret_env", "signing_secret_status"),
-    ),
-)
-NAME_AND_NUMBER_SAYS = (
-    "Name, number and “active” apply as soon as you save; only someone who may publish "
-    "changes the number and “active”. A new agent answers no calls until it is published."
-)
-HEAR_SAYS = (
-    "Changes here are a draft: try them with “Talk to this agent”; phone callers get them when "
-    "someone who may publish presses Publish."
-)
+# The page's groups are the model's (agents.field_groups), in that order: the first is what most
+# edits touch, and is open; the others are folded until someone opens them. Beside some fields
+# the page shows something of its own: the voice's sample, and whether a secret is set.
+HEAR = WHAT_CALLERS_HEAR.title
+THE_AGENT = NAME_AND_NUMBER.title
+BESIDE = {
+    "signing_secret_env": "signing_secret_status",
+    "webhook_secret_env": "webhook_secret_status",
+}
+
+
+def _shown(group: FieldGroup, hear_voice: bool = False) -> tuple[Any, ...]:
+    """A group's fields as the page lays them out."""
+    shown: list[Any] = []
+    for name in group.fields:
+        shown.append(("voice", "hear_voice") if name == "voice" and hear_voice else name)
+        if name in BESIDE:
+            shown.append(BESIDE[name])
+    return tuple(shown)
+
+
 # Marks on the request while a Save is handled (see changeform_view).
 QUIET, SAVED, BEFORE = "_agent_page_quiet", "_agent_page_saved", "_agent_page_before"
 # Which list goes under which group (the others follow the groups).
-INLINE_AFTER = {NoteField: HEAR, Tool: TOOLS}
+INLINE_AFTER = {NoteField: HEAR, Tool: TOOLS.title}
 
 
 class _Listed(Protocol):
@@ -165,20 +114,21 @@ class AgentAdmin(admin.ModelAdmin):
     }
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
-        hear: tuple[Any, ...] = WHAT_CALLERS_HEAR
-        if not self._may_hear(request, obj):
-            hear = (*hear[:-1], "voice")
-        first = (HEAR, {"description": HEAR_SAYS, "fields": hear})
-        the_agent = {"description": NAME_AND_NUMBER_SAYS, "fields": NAME_AND_NUMBER}
+        hear = ("publishing", *_shown(WHAT_CALLERS_HEAR, self._may_hear(request, obj)))
+        first = (HEAR, {"description": WHAT_CALLERS_HEAR.says, "fields": hear})
+        the_agent = {"description": NAME_AND_NUMBER.says, "fields": NAME_AND_NUMBER.fields}
         folded = [
-            (name, {"description": says, "fields": fields, "classes": ("collapse",)})
-            for name, says, fields in FOLDED
+            (
+                group.title,
+                {"description": group.says, "fields": _shown(group), "classes": ("collapse",)},
+            )
+            for group in FOLDED
         ]
         if obj is None:  # a new agent needs its name and number before anything else
             return [(THE_AGENT, the_agent), first, *folded]
         the_agent = {
             **the_agent,
-            "fields": (*NAME_AND_NUMBER, "created_at", "updated_at"),
+            "fields": (*NAME_AND_NUMBER.fields, "created_at", "updated_at"),
             "classes": ("collapse",),
         }
         return [first, (THE_AGENT, the_agent), *folded]

@@ -37,12 +37,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import ServerConnection
 from websockets.datastructures import Headers
-from websockets.http11 import Request, Response
 
 from streaming.devtools import g711
 from streaming.devtools.signals import keep_wav
+from streaming.devtools.standin import SessionStats, StandInServer, authorised
 
 PATH = "/v1/live/sessions"
 MODELS = ("gpt-live-1", "gpt-live-1.1")
@@ -146,9 +146,7 @@ class FakeLiveSession:
     # -- the connection ---------------------------------------------------------------------
 
     async def run(self) -> None:
-        if self.options.api_key is not None and (
-            self.headers.get("Authorization") != f"Bearer {self.options.api_key}"
-        ):
+        if not authorised(self.headers, self.options.api_key):
             await self.error(Refused("invalid_api_key", "Incorrect API key provided."))
             await self.ws.close(3000, "invalid_api_key")
             return
@@ -192,18 +190,15 @@ class FakeLiveSession:
                 self._write_stats(self.options.stats_path, audio_file)
 
     def _write_stats(self, path: str, audio_file: str) -> None:
-        """Timings for the benchmarks, in the shape the Realtime stand-in writes them."""
-        line = {
-            "instructions": (self.session or {}).get("instructions", ""),
-            "audio_file": audio_file,
-            "received_at": self.received_at,
-            "first_delta_sent_at": self.speech_sent_at[0] if self.speech_sent_at else None,
-            "speech_events": self.speech_events,
-            "truncates": [],
-            "errors": [e["error"] for e in self.sent if e["type"] == "error"],
-        }
-        with open(path, "a") as f:
-            f.write(json.dumps(line) + "\n")
+        SessionStats(
+            instructions=(self.session or {}).get("instructions", ""),
+            audio_file=audio_file,
+            received_at=self.received_at,
+            first_delta_sent_at=self.speech_sent_at[0] if self.speech_sent_at else None,
+            speech_events=self.speech_events,
+            truncates=[],  # GPT-Live has none: the model stops by itself
+            errors=[e["error"] for e in self.sent if e["type"] == "error"],
+        ).append_to(path)
 
     def _start(self, event: dict[str, Any]) -> None:
         if event.get("type") != "session.start":
@@ -506,39 +501,13 @@ def _completed(response_id: str, output: list[dict[str, Any]]) -> dict[str, Any]
                          "output": output, "usage": usage}}  # fmt: skip
 
 
-class FakeLiveServer:
+class FakeLiveServer(StandInServer[FakeLiveSession]):
+    path = PATH
+    max_size = 16 * 1024 * 1024
+
     def __init__(self, options: LiveOptions | None = None) -> None:
+        super().__init__()
         self.options = options or LiveOptions()
-        self.sessions: list[FakeLiveSession] = []
-        self._server: Server | None = None
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> FakeLiveServer:
-        self._server = await serve(self._handle, host, port, process_request=self._check,
-                                   max_size=16 * 1024 * 1024)  # fmt: skip
-        return self
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None
-        return int(self._server.sockets[0].getsockname()[1])
-
-    @property
-    def url(self) -> str:
-        host = self._server.sockets[0].getsockname()[0] if self._server else "127.0.0.1"
-        return f"ws://{host}:{self.port}{PATH}"
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-
-    def _check(self, connection: ServerConnection, request: Request) -> Response | None:
-        if request.path.split("?")[0] != PATH:
-            return connection.respond(404, f"Not found: {request.path}\n")
-        return None
-
-    async def _handle(self, ws: ServerConnection) -> None:
-        session = FakeLiveSession(ws, self.options)
-        self.sessions.append(session)
-        with contextlib.suppress(Exception):
-            await session.run()
+    def session(self, ws: ServerConnection) -> FakeLiveSession:
+        return FakeLiveSession(ws, self.options)

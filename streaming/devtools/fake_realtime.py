@@ -24,13 +24,14 @@ from typing import Any
 
 import numpy as np
 import soxr
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import ServerConnection
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 # Output tokens per second of an answer, as the bridge reckons them: max_output_tokens cuts here.
 from streaming.core.realtime.client import OUTPUT_TOKENS_PER_S
 from streaming.devtools.signals import keep_wav
+from streaming.devtools.standin import SessionStats, StandInServer, authorised
 
 log = logging.getLogger(__name__)
 
@@ -218,23 +219,18 @@ class FakeSession:
                 self._write_stats(self.options.stats_path, audio_file)
 
     def _write_stats(self, path: str, audio_file: str) -> None:
-        """Timings (time.monotonic, shared by every process here) for the benchmarks."""
-        line = {
-            "instructions": self.session.get("instructions", ""),
-            "audio_file": audio_file,
-            "received_at": self.received_at,
-            "first_delta_sent_at": self.first_delta_sent_at,
-            "speech_events": self.speech_events,
-            "truncates": self.truncates,
-            "errors": self.errors,
-        }
-        with open(path, "a") as f:
-            f.write(json.dumps(line) + "\n")
+        SessionStats(
+            instructions=self.session.get("instructions", ""),
+            audio_file=audio_file,
+            received_at=self.received_at,
+            first_delta_sent_at=self.first_delta_sent_at,
+            speech_events=self.speech_events,
+            truncates=self.truncates,
+            errors=self.errors,
+        ).append_to(path)
 
     def _authorised(self) -> bool:
-        if self.options.api_key is None:
-            return True
-        return self.headers.get("Authorization") == f"Bearer {self.options.api_key}"
+        return authorised(self.headers, self.options.api_key)
 
     async def _expire(self) -> None:
         await self.ws.close(1001, "session expired: maximum duration reached")
@@ -659,41 +655,20 @@ def _merge(into: dict[str, Any], update: dict[str, Any]) -> None:
             into[key] = value
 
 
-class FakeRealtimeServer:
+class FakeRealtimeServer(StandInServer[FakeSession]):
     """Serves the fake on host:port; `sessions` keeps every connection's FakeSession."""
 
+    path = "/v1/realtime"
+
     def __init__(self, options: Options | None = None) -> None:
+        super().__init__()
         self.options = options or Options()
-        self.sessions: list[FakeSession] = []
-        self._server: Any = None
-        self.port = 0
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> FakeRealtimeServer:
-        self._server = await serve(
-            self._handle, host, port, process_request=self._check_request, max_size=None,
-            compression=None,
-        )  # fmt: skip
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
+    def session(self, ws: ServerConnection) -> FakeSession:
+        return FakeSession(ws, self.options)
 
-    @property
-    def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/v1/realtime"
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-
-    def _check_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        if not request.path.startswith("/v1/realtime"):
-            return connection.respond(HTTPStatus.NOT_FOUND, "Not found\n")
+    def refusal(self, connection: ServerConnection, request: Request) -> Response | None:
         if self.options.refuse_status:
             status = HTTPStatus(self.options.refuse_status)
             return Response(status.value, status.phrase, Headers(), status.phrase.encode())
         return None
-
-    async def _handle(self, ws: ServerConnection) -> None:
-        session = FakeSession(ws, self.options)
-        self.sessions.append(session)
-        await session.run()
