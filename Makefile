@@ -70,7 +70,7 @@ test: install browser
 	fi
 
 # Style, the layers of docs/architecture.md (import-linter; contracts in pyproject.toml), then
-# types (mypy: strict on the audio core, the library and the development tools).
+# types (mypy: strict on the audio core, the ground floor and the development tools).
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

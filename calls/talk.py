@@ -2,8 +2,9 @@
 phone call uses (streaming.browser_consumer), with no phone line and no Sautikit.
 
 The page asks to start; the answer is a one-use socket URL (a signed token for that call, valid
-for BROWSER_TOKEN_MAX_AGE seconds, and the bridge opens once per call) that only the same
-logged-in user can open. The call is stored like any other, as a test from the browser.
+for streaming.tokens.BROWSER_TOKEN_MAX_AGE seconds, and the bridge opens once per call) that
+only the same logged-in user can open. The call is stored like any other, as a test from the
+browser.
 """
 
 from __future__ import annotations

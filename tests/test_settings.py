@@ -202,6 +202,18 @@ def test_it_parses_database_urls(tmp_path):
         database_from_url("mysql://h/db", tmp_path)
 
 
+def test_it_keeps_the_lock_timeout_beside_a_urls_own_server_options(tmp_path):
+    pg = database_from_url("postgres://h/db?options=-c%20search_path%3Dvoice&connect_timeout=5",
+                           tmp_path)  # fmt: skip
+    assert pg["OPTIONS"]["options"] == "-c lock_timeout=8000 -c search_path=voice"
+    assert pg["OPTIONS"]["connect_timeout"] == "5"  # as given: psycopg reads text
+
+
+def test_it_says_when_a_database_url_cannot_be_read(tmp_path):
+    with pytest.raises(SettingError, match="cannot be read"):
+        database_from_url("postgres://h:port/db", tmp_path)
+
+
 def test_it_reads_typed_values(monkeypatch):
     monkeypatch.setenv("FLAG", "yes")
     monkeypatch.setenv("NUM", "42")

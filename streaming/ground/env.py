@@ -72,15 +72,18 @@ def database_from_url(
     made it: the bridge's writer, or Sautikit after a 503). PostgreSQL connections come from a
     pool of at most `pool_size` per process.
     """
+    scheme = url.split(":", 1)[0]
+    unsupported = SettingError(
+        f"DATABASE_URL scheme {scheme!r} is not supported; use sqlite:/// or postgres://"
+    )
     try:
         config: dict[str, Any] = dict(dj_database_url.parse(url))
-    except ValueError:
-        config = {}
+    except dj_database_url.UnknownSchemeError:
+        raise unsupported from None
+    except ValueError as e:  # a port that is not a number, characters not quoted
+        raise SettingError(f"DATABASE_URL cannot be read: {e}") from None
     if config.get("ENGINE") not in ENGINES:
-        scheme = url.split(":", 1)[0]
-        raise SettingError(
-            f"DATABASE_URL scheme {scheme!r} is not supported; use sqlite:/// or postgres://"
-        )
+        raise unsupported
     if config["ENGINE"] == "django.db.backends.sqlite3":
         name = config["NAME"]
         if name != ":memory:" and not name.startswith("/"):
@@ -102,6 +105,10 @@ def database_from_url(
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             },
         }
+    # Options in the URL's query are kept as given (psycopg reads them as text); a server
+    # option (`options=-c …`) goes after the lock timeout, not instead of it.
+    given = {key: str(value) for key, value in config.get("OPTIONS", {}).items()}
+    server = f"-c lock_timeout={round(lock_timeout_s * 1000)} {given.pop('options', '')}"
     return {
         "ENGINE": config["ENGINE"],
         "NAME": config["NAME"],
@@ -110,14 +117,14 @@ def database_from_url(
         "HOST": config["HOST"],
         "PORT": str(config["PORT"]),
         "OPTIONS": {
-            "options": f"-c lock_timeout={round(lock_timeout_s * 1000)}",
+            "options": server.strip(),
             # Under ASGI every request runs in a thread of its own, so Django's persistent
             # connections cannot be kept: without a pool each webhook and each of a call's
             # writes opened a new connection (most of a call's database cost). A request
             # that finds every connection busy waits as long as for a lock, then fails
             # (503: Sautikit retries; the bridge's writer retries).
             "pool": {"min_size": 2, "max_size": pool_size, "timeout": lock_timeout_s},
-            **config.get("OPTIONS", {}),
+            **given,
         },
         # Each pooled connection is checked as it is taken: after a database restart or a
         # failover a dead one is replaced, not handed to a webhook or a call's writer.

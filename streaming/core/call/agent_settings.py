@@ -2,7 +2,7 @@
 
 Built once per call, when its stream opens, by agents.models.AgentRevision.call_settings(); every
 default is the Agent model field's, and OpenAI's message shapes are made from these values in
-realtime.py only.
+each engine's client only (streaming/core/realtime/client.py, streaming/core/live/client.py).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """A call's life, which each engine's bridge owns one of: the call's clock, ending once with the
 first reason given, the long-running tasks cancelled then, and the watch over the time limits.
 
-A helper the bridge calls, not a base class that calls the bridge: each engine's bridge reads
-top to bottom in its own file (streaming/core/realtime/bridge.py, streaming/core/live/bridge.py).
+A helper the bridge calls, not a base class that calls the bridge (only the stop it is handed
+for a limit): each engine's bridge reads top to bottom in its own file
+(streaming/core/realtime/bridge.py, streaming/core/live/bridge.py).
 """
 
 from __future__ import annotations

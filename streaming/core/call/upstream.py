@@ -1,4 +1,5 @@
-"""The websocket to OpenAI that both engines' clients stand on (realtime.py, live.py): opening
+"""The websocket to OpenAI that both engines' clients stand on (realtime/client.py,
+live/client.py): opening
 it with the key, sending JSON on it, and how it closed."""
 
 from __future__ import annotations

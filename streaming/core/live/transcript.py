@@ -7,8 +7,8 @@ clock. A turn here is a run of one side's deltas: it ends when the other side sp
 coarse: the last word's delta may come well before the voice ends), and a model's turn that the
 caller began speaking into is marked interrupted (the model stops by itself then; its words are
 only what it said). Each turn is reported as the Realtime path reports its turns
-(transcript.py: `item_id`, `role`, times in ms from when the stream socket opened), once it is
-over, so the call's page looks the same whichever engine answered.
+(streaming/core/realtime/transcript.py: `item_id`, `role`, times in ms from when the stream
+socket opened), once it is over, so the call's page looks the same whichever engine answered.
 """
 
 from __future__ import annotations

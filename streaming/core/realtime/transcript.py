@@ -3,8 +3,8 @@
 A turn is reported once it is over (the caller stopped, the answer was played or cut, the tool
 answered), with everything known of it, and again only if its words come later: one or two
 database writes a turn, so a crash loses at most the turn in progress. Every report carries
-`item_id` and `role`; the store folds reports for one item into one turn, in whatever order they
-come. Times are milliseconds from when the stream socket opened.
+`item_id` and `role`; the call records (calls.stream_records) fold reports for one item into
+one turn, in whatever order they come. Times are milliseconds from when the stream socket opened.
 """
 
 from __future__ import annotations
