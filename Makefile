@@ -11,7 +11,7 @@ PORT ?= 8000
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run serve test lint format install admin-password demo bench browser screenshots
+.PHONY: run serve test test-fast lint format install admin-password demo bench browser screenshots
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -54,7 +54,7 @@ browser:
 # walk those pages (the suite itself keeps its screenshots in a temporary folder).
 screenshots: install browser
 	SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(PY) scripts/pytest_strict.py \
-		tests/test_browser.py tests/test_talk_browser.py tests/test_agent_page_browser.py -k "operator_edits or operator_talks or manager_edits"
+		tests/server/test_browser.py tests/server/test_talk_browser.py tests/server/test_agent_page_browser.py -k "operator_edits or operator_talks or manager_edits"
 
 # The whole suite on the embedded defaults (SQLite, in-memory channel layer), then
 # again on PostgreSQL and Redis when they answer (CI starts them).
@@ -68,6 +68,12 @@ test: install browser
 	else \
 		echo "PostgreSQL or Redis not reachable: the suite ran on SQLite only"; \
 	fi
+
+# The fast lane: the pure tests (tests/unit) and the app tests (tests/app), everything but the
+# whole servers, browsers and other processes of tests/server; on the embedded defaults.
+# Leaves the tree as it found it (no bytecode, no pytest cache).
+test-fast: install
+	@PYTHONDONTWRITEBYTECODE=1 $(PY) scripts/pytest_strict.py -p no:cacheprovider tests/unit tests/app
 
 # Style, the layers of docs/architecture.md (import-linter; contracts in pyproject.toml), then
 # types (mypy: strict on the audio core, the ground floor and the development tools).

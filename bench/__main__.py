@@ -366,7 +366,7 @@ rows of table (c). What each figure means on the GPT-Live path:
 {table_e}
 
 The fidelity tests (a tone's frequency, SNR and length, both ways, at 16 and 8 kHz) pass on
-both engines' paths: `tests/test_bridge_audio.py` and `tests/test_live_calls.py`.
+both engines' paths: `tests/app/test_bridge_audio.py` and `tests/app/test_live_calls.py`.
 
 ## Reading the figures
 

@@ -19,15 +19,18 @@ from calls import stream_records as store
 from calls.models import Call, Turn
 from streaming.core.call.stream_protocol import SUBPROTOCOL
 from streaming.core.call.time_limits import Limits
+from streaming.devtools.signals import tone
 from streaming.records import CallSetup
 from tests.helpers import DEMO_NUMBER, post_form
 from voiceproject.asgi import application
 
 # What a test driving the consumer in-process needs: a database its threads share, an event
-# loop, and the calls it left open hung up afterwards (conftest.hang_up_leftovers).
+# loop whose clock skips the waits (streaming.devtools.virtual_time), and the calls it left
+# open hung up afterwards (conftest.hang_up_leftovers).
 THROUGH_THE_CONSUMER = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.asyncio,
+    pytest.mark.virtual_time,
     pytest.mark.usefixtures("hang_up_leftovers"),
 ]
 
@@ -90,10 +93,24 @@ def call_turns(call_id: str = "call-1") -> list[Turn]:
 
 class Communicator(WebsocketCommunicator):
     """Waits for the consumer to finish on disconnect: it stores the end of the call then, and
-    a test database torn down under those writes can deadlock (seen on PostgreSQL)."""
+    a test database torn down under those writes can deadlock (seen on PostgreSQL). Waits on
+    the loop's clock."""
 
     async def disconnect(self, code: int = 1000, timeout: float = 10) -> None:
         await super().disconnect(code, timeout)
+
+    async def receive_nothing(self, timeout: float = 0.1, interval: float = 0.01) -> bool:
+        """asgiref's, timed on the loop's clock: its own reads time.monotonic() between sleeps,
+        which under a VirtualTimeLoop lets the call run on for minutes while it waits."""
+        if self.future.done():
+            self.future.result()  # the consumer's error, if it failed
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            if not self.output_queue.empty():
+                return False
+            await asyncio.sleep(interval)
+        return self.output_queue.empty()
 
 
 _made: list[Communicator] = []
@@ -154,3 +171,11 @@ async def wait_for(predicate, timeout: float = 5.0, step: float = 0.02) -> bool:
             return True
         await asyncio.sleep(step)
     return False
+
+
+async def speak(comm, ms: int = 400) -> None:
+    """The caller says something (a loud tone) and falls quiet long enough for the VAD."""
+    talk = tone(300, ms, 16000, amp=0.5) + bytes(2 * 16000 * 700 // 1000)
+    for i in range(0, len(talk), 640):
+        await comm.send_to(bytes_data=talk[i : i + 640])
+        await asyncio.sleep(0.02)

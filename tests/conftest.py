@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
@@ -17,6 +18,7 @@ from calls import stream_records as store
 from streaming.core.call.toolbox import signed_message
 from streaming.devtools.fake_realtime import FakeRealtimeServer, Options
 from streaming.devtools.fake_text import FakeTextServer
+from streaming.devtools.virtual_time import VirtualTimeLoop
 from streaming.ground import signatures
 from tests.helpers import DEMO_NUMBER
 from tests.live_stack import BOOKING, NUMBER, SECRET, Shape, ToolEndpoint
@@ -29,6 +31,14 @@ os.environ["SERVER_HEARTBEAT_S"] = "0"
 # After-call work runs when a test runs it (calls.aftercall.runner.run_due), not by itself.
 settings.AFTER_CALL_POLL_S = 0
 os.environ["AFTER_CALL_POLL_S"] = "0"
+
+
+def pytest_asyncio_loop_factories(config, item):
+    """Tests marked virtual_time run on a loop whose clock skips its waits (in-process only:
+    a server in another process would not see the jump)."""
+    if item.get_closest_marker("virtual_time"):
+        return {"virtual_time": VirtualTimeLoop}
+    return {"asyncio": asyncio.new_event_loop}  # (pytest-asyncio wants one for every test)
 
 
 @pytest.fixture

@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from django.contrib.auth.models import Permission, User
 from django.test import Client
+from prometheus_client.parser import text_string_to_metric_families
 
 DATA = Path(__file__).parent / "test_data"
 DEMO_NUMBER = "+254711000100"
@@ -115,3 +117,37 @@ def finished_call(agent: Any, call_id: str = "ended-1", said: tuple[tuple[str, s
     call.bridge_ended("caller hung up", ended_by="caller")
     call.save()
     return call
+
+
+# What the member of staff in the incident had: add and change on agents, not "Can publish".
+EDITOR_PERMISSIONS = [
+    "view_agent",
+    "add_agent",
+    "change_agent",
+    "delete_agent",
+    "view_agentrevision",
+    "view_tool",
+    "add_tool",
+    "change_tool",
+    "delete_tool",
+    "view_notefield",
+    "add_notefield",
+    "change_notefield",
+    "delete_notefield",
+]
+PASSWORD = "a long passphrase 42"
+
+
+def staff(username: str, *codenames: str) -> User:
+    user = User.objects.create_user(username, password=PASSWORD, is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
+    return user
+
+
+def metric_figures(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """A /metrics page read back: (name, sorted labels) -> value."""
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }

@@ -157,9 +157,21 @@ def encode(data: dict[str, Any]) -> bytes:
     """JSON, at most MAX_BODY_BYTES: a transcript too long loses turns from its middle."""
     body = _dumps(data)
     turns = data["transcript"]
-    while len(body) > MAX_BODY_BYTES and turns:
+    if len(body) <= MAX_BODY_BYTES or not turns:
+        return body
+    data["transcript_cut"] = True
+    # Each turn measured once (with the ", " that follows it in a list), so a huge transcript
+    # costs a few encodings rather than one per turn dropped: then the middle one goes until
+    # the rest fit, as many as one would drop re-encoding each time.
+    sizes = [len(_dumps(turn)) + 2 for turn in turns]
+    excess = len(_dumps(data)) - MAX_BODY_BYTES
+    kept = list(range(len(turns)))
+    while excess > 0 and kept:
+        excess -= sizes[kept.pop(len(kept) // 2)]
+    turns[:] = [turns[i] for i in kept]
+    body = _dumps(data)
+    while len(body) > MAX_BODY_BYTES and turns:  # the first turn has no ", ": a byte or two
         del turns[len(turns) // 2]
-        data["transcript_cut"] = True
         body = _dumps(data)
     return body
 

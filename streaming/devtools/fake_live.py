@@ -40,6 +40,7 @@ import numpy as np
 from websockets.asyncio.server import ServerConnection
 from websockets.datastructures import Headers
 
+from streaming.core.audio.clock import loop_now
 from streaming.devtools import g711
 from streaming.devtools.signals import keep_wav
 from streaming.devtools.standin import SessionStats, StandInServer, authorised
@@ -101,8 +102,9 @@ class FakeLiveSession:
         self.sent: list[dict[str, Any]] = []  # every server event, output audio included
         self.got: list[dict[str, Any]] = []  # every client event (JSON objects), as it came
         self.speaking_ms: list[tuple[int, int]] = []  # (start, end) of each answer spoken
-        self.stopped_at: list[float] = []  # time.monotonic() of each answer talked over
-        # Timings for the benchmarks, on the clock every process here shares (time.monotonic):
+        self.stopped_at: list[float] = []  # loop_now() of each answer talked over
+        # Timings for the benchmarks, on the loop's clock: time.monotonic(), which every process
+        # here shares (in-process under a VirtualTimeLoop, the test's):
         self.received_at: list[tuple[float, int]] = []  # (when, caller bytes so far) per append
         self.speech_events: list[tuple[str, float]] = []  # ("started", when) the caller spoke
         self.speech_sent_at: list[float] = []  # the first chunk of each stretch of speech
@@ -166,7 +168,7 @@ class FakeLiveSession:
                     if self.session is None:
                         self._start(event)
                         await self.emit({"type": "session.started", "session": self.resource()})
-                        self._started_at = time.monotonic()
+                        self._started_at = loop_now()
                         track = asyncio.create_task(self._output_track())
                     elif await self.handle(event):
                         return
@@ -326,7 +328,7 @@ class FakeLiveSession:
         return str(event["content"])
 
     async def close(self, reason: str) -> None:
-        seconds = round(time.monotonic() - self._started_at, 3) if self._started_at else 0.0
+        seconds = round(loop_now() - self._started_at, 3) if self._started_at else 0.0
         await self.emit({"type": "session.closed", "reason": reason,
                          "session": self.resource(), "usage": {"seconds": seconds}})  # fmt: skip
         await self.ws.close(1000, reason)
@@ -340,7 +342,7 @@ class FakeLiveSession:
             raise Refused("invalid_value", "'audio' must be base64.", "audio")
         pcm = g711.DECODE[self.format](data) if self.format in g711.DECODE else data
         self.received += pcm
-        self.received_at.append((time.monotonic(), len(self.received)))
+        self.received_at.append((loop_now(), len(self.received)))
         frame = self.rate // 50 * 2
         for at in range(0, len(pcm) - frame + 1, frame):
             await self._listen(np.frombuffer(pcm[at : at + frame], dtype="<i2"))
@@ -355,7 +357,7 @@ class FakeLiveSession:
             self._loud_ms = self._loud_ms + 20 if loud else 0
             if self._loud_ms >= self.options.speech_start_ms:
                 self._caller_speaking = True
-                self.speech_events.append(("started", time.monotonic()))
+                self.speech_events.append(("started", loop_now()))
                 self._caller_from_ms = self._heard_ms - self._loud_ms
                 self._quiet_ms = 0
                 self._stop_speaking()
@@ -441,7 +443,7 @@ class FakeLiveSession:
         """Talked over: the model stops at once (what it had not said is never said)."""
         if self._speech.size:
             self.speaking_ms.append((self._speech_started_ms, self._track_ms))
-            self.stopped_at.append(time.monotonic())
+            self.stopped_at.append(loop_now())
         self._speech = np.zeros(0)
         self._words = []
 
@@ -449,13 +451,13 @@ class FakeLiveSession:
         """One delta every chunk_ms, in real time, for as long as the session lasts."""
         n = self.rate * self.options.chunk_ms // 1000
         usage_every = 1000 // self.options.chunk_ms
-        start = time.monotonic()
+        start = loop_now()
         speaking = False
         for tick in itertools.count(1):
             chunk = self._speech[:n]
             self._speech = self._speech[n:]
             if chunk.size and not speaking:
-                self.speech_sent_at.append(time.monotonic())
+                self.speech_sent_at.append(loop_now())
             speaking = chunk.size > 0
             if chunk.size < n:
                 chunk = np.concatenate([chunk, np.zeros(n - chunk.size)])
@@ -471,13 +473,13 @@ class FakeLiveSession:
                 if not self._speech.size:
                     self.speaking_ms.append((self._speech_started_ms, self._track_ms))
             if tick % usage_every == 0:
-                seconds = round(time.monotonic() - self._started_at, 3)
+                seconds = round(loop_now() - self._started_at, 3)
                 await self.emit({"type": "session.usage.updated", "usage": {"seconds": seconds}})
                 if seconds >= self.options.max_session_s:
                     await self.close("expired")
                     return
             await asyncio.sleep(max(0.0, start + tick * self.options.chunk_ms / 1000
-                                    - time.monotonic()))  # fmt: skip
+                                    - loop_now()))  # fmt: skip
 
     async def _transcribe(self, begin: int) -> None:
         """The words of what is being said, spread evenly over its audio."""

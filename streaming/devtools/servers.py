@@ -24,15 +24,20 @@ BASE_NUMBER = 254711500000
 def free_port() -> int:
     """A port nothing listens on, for a server started next. Taken below the kernel's range
     for outgoing connections: a port from that range (what binding to port 0 gives) can be
-    handed to some process's connection to PostgreSQL or Redis before the server binds it."""
+    handed to some process's connection to PostgreSQL or Redis before the server binds it.
+    Never the same port twice in one process: the check releases the port at once, so two
+    servers started together (the project and its stand-ins) could otherwise be given one."""
     low = _outgoing_ports()[0]
     for _ in range(200 if low > PORTS_FROM + 1000 else 0):
         port = random.randrange(PORTS_FROM, low)  # noqa: S311 (a port, not a secret)
+        if port in _HANDED_OUT:
+            continue
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
+            _HANDED_OUT.add(port)
             return port
     with socket.socket() as s:  # every one tried was taken: the kernel's choice, as before
         s.bind(("127.0.0.1", 0))
@@ -42,6 +47,7 @@ def free_port() -> int:
 
 # Servers that tests and benchmarks start listen from here up to the outgoing range.
 PORTS_FROM = 20000
+_HANDED_OUT: set[int] = set()
 
 
 def _outgoing_ports() -> tuple[int, int]:

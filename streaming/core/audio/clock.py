@@ -3,12 +3,24 @@ the moment its stream socket opened."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 
 
+def loop_now() -> float:
+    """The running event loop's clock, which every timer of the call (the playout's frames, the
+    limits, a stand-in's pacing) also runs on. On asyncio's own loop it is time.monotonic(), so
+    times still compare across processes; a test's VirtualTimeLoop (streaming.devtools) skips
+    its waits. Outside a loop, time.monotonic()."""
+    try:
+        return asyncio.get_running_loop().time()
+    except RuntimeError:
+        return time.monotonic()
+
+
 class CallClock:
-    def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, now: Callable[[], float] = loop_now) -> None:
         self.now = now
         self._started = now()
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from streaming.core.audio.clock import loop_now
 from streaming.core.audio.pcm import bytes_to_ms, ms_to_bytes
 
 Send = Callable[[bytes], Awaitable[None]]
@@ -47,7 +47,7 @@ class Playout:
         frame_ms: int = 20,
         lead_ms: int = 100,
         prime_ms: int = 0,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = loop_now,
         on_frame: OnFrame | None = None,
         on_item_end: OnItemEnd | None = None,
     ) -> None:

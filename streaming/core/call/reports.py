@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+from streaming.core.audio.clock import loop_now
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ class ReportWriter:
         """No more reports; wait up to `wait_s` for the rest to be stored. False if they are
         not yet: the writer then goes on by itself, in the background."""
         if self._closed_at is None:
-            self._closed_at = time.monotonic()
+            self._closed_at = loop_now()
             self._queue.put_nowait(None)
         try:
             await asyncio.wait_for(asyncio.shield(self._task), wait_s)
@@ -99,7 +100,7 @@ class ReportWriter:
                 return
             except self._retryable as e:
                 if self._closed_at is not None and (
-                    time.monotonic() - self._closed_at > self.keep_trying_s
+                    loop_now() - self._closed_at > self.keep_trying_s
                 ):
                     self.lost += len(batch)
                     log.error("%s: gave up storing %s after the call: %s", self.name,

@@ -25,7 +25,7 @@ MODELS = ("gpt-live-1.1", "gpt-live-1")
 # 16 kHz with soxr rather than sent as G.711 (audio/pcmu), by the numbers: a tone anywhere in
 # the phone band (300-3400 Hz) keeps 68-86 dB SNR through soxr both ways, and 34-37 dB through
 # μ-law, which would also code the caller a second time after the phone network did
-# (tests/test_live_formats.py measures both).
+# (tests/unit/test_live_formats.py measures both).
 LIVE_RATE = 16000  # what GPT-Live hears and says, whatever the call's rate
 PCM16 = {"type": "audio/pcm", "rate": LIVE_RATE}
 FORMATS = {16000: PCM16, 8000: PCM16}

@@ -1,0 +1,64 @@
+"""An event loop whose clock skips the waits: when nothing is ready to run, no socket has data
+and no thread is working, the loop's time jumps to its next timer instead of sleeping until
+it. A call that plays five seconds of audio in real time (20 ms frames, paced answers, silence
+limits) then runs in milliseconds, in the same order and with the same gaps on the clock.
+
+Everything the bridge and the stand-ins time reads the running loop's clock
+(streaming.core.audio.clock.loop_now), which on asyncio's own loop is time.monotonic(); so
+production is unchanged, and a test given this loop measures frame times and gaps exactly.
+
+The clock is real time plus what was skipped: work that takes real time (soxr, a database
+query in a thread) still counts, as on a very fast machine. While a thread started with
+run_in_executor (Django's database_sync_to_async, asyncio.to_thread) is working the loop
+waits for real, as it does for the first timer of a loop with none due.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import selectors
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class VirtualTimeLoop(asyncio.SelectorEventLoop):
+    def __init__(self) -> None:
+        self.skipped = 0.0  # seconds the clock jumped over
+        self._threads = 0  # run_in_executor calls not yet done
+        super().__init__(_SkippingSelector(self))
+
+    def time(self) -> float:
+        return time.monotonic() + self.skipped
+
+    def run_in_executor(  # type: ignore[override]
+        self, executor: Executor | None, func: Callable[..., T], *args: Any
+    ) -> asyncio.Future[T]:
+        future = super().run_in_executor(executor, func, *args)
+        self._threads += 1
+        future.add_done_callback(self._thread_done)
+        return future
+
+    def _thread_done(self, _: asyncio.Future[Any]) -> None:
+        self._threads -= 1
+
+    def waits_for_real(self) -> bool:
+        return self._threads > 0
+
+
+class _SkippingSelector(selectors.DefaultSelector):
+    def __init__(self, loop: VirtualTimeLoop) -> None:
+        super().__init__()
+        self._loop = loop
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        ready: list[tuple[selectors.SelectorKey, int]] = super().select(0)
+        if ready or timeout is None or timeout <= 0 or self._loop.waits_for_real():
+            # Something to do, nothing scheduled (only a socket or a thread can wake the
+            # loop), or a thread at work: the clock runs as it does.
+            return ready if ready or timeout == 0 else super().select(timeout)
+        self._loop.skipped += timeout  # the next timer is due now
+        return []
