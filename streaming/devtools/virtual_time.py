@@ -7,10 +7,11 @@ Everything the bridge and the stand-ins time reads the running loop's clock
 (streaming.core.audio.clock.loop_now), which on asyncio's own loop is time.monotonic(); so
 production is unchanged, and a test given this loop measures frame times and gaps exactly.
 
-The clock is real time plus what was skipped: work that takes real time (soxr, a database
-query in a thread) still counts, as on a very fast machine. While a thread started with
-run_in_executor (Django's database_sync_to_async, asyncio.to_thread) is working the loop
-waits for real, as it does for the first timer of a loop with none due.
+The clock moves only by what the loop waits: the jumps, and the real time it spends blocked in
+select while a thread started with run_in_executor (Django's database_sync_to_async,
+asyncio.to_thread) is working, or with no timer at all. Work done on the loop (soxr, JSON)
+takes no time on it, as on an infinitely fast machine: the same events give the same times, to
+the sample. A stall (the loop blocked by something slow) is played with advance().
 """
 
 from __future__ import annotations
@@ -27,12 +28,17 @@ T = TypeVar("T")
 
 class VirtualTimeLoop(asyncio.SelectorEventLoop):
     def __init__(self) -> None:
-        self.skipped = 0.0  # seconds the clock jumped over
+        self.now = time.monotonic()  # where the clock starts; it moves only as the loop waits
         self._threads = 0  # run_in_executor calls not yet done
         super().__init__(_SkippingSelector(self))
 
     def time(self) -> float:
-        return time.monotonic() + self.skipped
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        """A stall: the clock moves on and nothing runs meanwhile, as when the loop is blocked;
+        what fell due is then all late at once."""
+        self.now += seconds
 
     def run_in_executor(  # type: ignore[override]
         self, executor: Executor | None, func: Callable[..., T], *args: Any
@@ -56,9 +62,14 @@ class _SkippingSelector(selectors.DefaultSelector):
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         ready: list[tuple[selectors.SelectorKey, int]] = super().select(0)
-        if ready or timeout is None or timeout <= 0 or self._loop.waits_for_real():
-            # Something to do, nothing scheduled (only a socket or a thread can wake the
-            # loop), or a thread at work: the clock runs as it does.
-            return ready if ready or timeout == 0 else super().select(timeout)
-        self._loop.skipped += timeout  # the next timer is due now
+        if ready or timeout == 0:
+            return ready
+        if timeout is None or timeout < 0 or self._loop.waits_for_real():
+            # Nothing scheduled (only a socket or a thread can wake the loop), or a thread at
+            # work: wait for real, and the clock moves by what was waited.
+            started = time.monotonic()
+            ready = super().select(timeout)
+            self._loop.now += time.monotonic() - started
+            return ready
+        self._loop.now += timeout  # the next timer is due now
         return []

@@ -24,6 +24,7 @@ from streaming.devtools import signals
 from streaming.devtools.fake_live import FakeLiveServer, LiveOptions
 from streaming.devtools.signals import dominant_hz, samples, snr_db, tone
 from streaming.devtools.simulator import as_heard
+from streaming.devtools.virtual_time import VirtualTimeLoop
 from tests.live_types import check_client_event
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.virtual_time]
@@ -167,7 +168,9 @@ async def test_after_a_stall_the_caller_catches_up_in_the_tracks_silence():
     call = Call(16000)
     await call.start()
     await call.say(bytes(2 * 16000 * 2))  # the greeting, then quiet
-    time.sleep(0.4)  # everything here stalls; the track's next 400 ms then come at once
+    # Everything here stalls (the loop's clock moves on, nothing runs): the track's next
+    # 400 ms then come at once.
+    stall(0.4)
     await call.say(bytes(2 * 16000) + caller_turn(16000))
     await call.hang_up()
     answer_sent = call.session.speech_sent_at[-1]
@@ -271,3 +274,13 @@ async def test_the_backend_gets_the_agents_instructions_for_tools_and_model(fiel
     assert call.session.got[0]["session"]["instructions"] == "Be brief."  # the voice's own
     [usage] = [p for k, p in call.reports if k == "live usage"]
     assert usage["backend_model"] == expected[1]
+
+
+def stall(seconds: float) -> None:
+    """The loop blocked: on the virtual clock it moves on with nothing run, on a real loop
+    (make test's pass on Redis) it is blocked for real."""
+    loop = asyncio.get_running_loop()
+    if isinstance(loop, VirtualTimeLoop):
+        loop.advance(seconds)
+    else:
+        time.sleep(seconds)

@@ -1,6 +1,6 @@
 """The test loop whose clock skips waits (streaming.devtools.virtual_time): the same order and
 the same gaps on the loop's clock as real time, without the wait; real time while a thread
-works."""
+works; none for work on the loop itself."""
 
 from __future__ import annotations
 
@@ -60,3 +60,21 @@ def test_it_waits_for_real_while_a_thread_works():
 
     before, after = run(with_thread())
     assert after - before >= 5
+
+
+def test_work_on_the_loop_takes_no_time_on_its_clock_and_a_stall_is_played_by_advance():
+    async def busy() -> tuple[float, float, float]:
+        loop = asyncio.get_running_loop()
+        before = loop.time()
+        time.sleep(0.05)  # soxr, JSON: real work, no time on this clock
+        worked = loop.time()
+        late: list[float] = []
+        loop.call_later(0.1, lambda: late.append(loop.time()))
+        loop.advance(0.3)  # the loop blocked for 300 ms: the timer is 200 ms late
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        return worked - before, late[0] - before, loop.time() - before
+
+    worked, fired, now = run(busy())
+    assert worked == 0
+    assert fired == now and round(now, 9) == 0.3
