@@ -37,8 +37,13 @@ def pytest_asyncio_loop_factories(config, item):
     """Tests marked virtual_time run on a loop whose clock skips its waits, when every peer is
     on that loop. With Redis as the channel layer (make test's second pass) a status callback
     reaches the bridge from Redis, which the loop cannot see coming: its clock would skip past
-    it, so those runs keep real time."""
-    if item.get_closest_marker("virtual_time") and not _layer_in_another_process():
+    it, so those runs keep real time; so does a test marked real_time (a peer in a thread the
+    loop did not start)."""
+    if (
+        item.get_closest_marker("virtual_time")
+        and not item.get_closest_marker("real_time")
+        and not _layer_in_another_process()
+    ):
         return {"virtual_time": VirtualTimeLoop}
     return {"asyncio": asyncio.new_event_loop}  # (pytest-asyncio wants one for every test)
 
@@ -155,7 +160,7 @@ def limits(settings):
 @pytest.fixture
 def text_api(settings):
     """The Responses API stand-in, where the after-call summaries are asked for."""
-    server = FakeTextServer()
+    server = FakeTextServer(poll_interval=0.02)  # closed after every test
     settings.OPENAI_BASE_URL = server.base_url
     settings.OPENAI_API_KEY = "sk-test"
     yield server

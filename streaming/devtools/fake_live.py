@@ -104,7 +104,7 @@ class FakeLiveSession:
         self.speaking_ms: list[tuple[int, int]] = []  # (start, end) of each answer spoken
         self.stopped_at: list[float] = []  # loop_now() of each answer talked over
         # Timings for the benchmarks, on the loop's clock: time.monotonic(), which every process
-        # here shares (in-process under a VirtualTimeLoop, the test's):
+        # here shares (or, in a test's own process, its VirtualTimeLoop's clock):
         self.received_at: list[tuple[float, int]] = []  # (when, caller bytes so far) per append
         self.speech_events: list[tuple[str, float]] = []  # ("started", when) the caller spoke
         self.speech_sent_at: list[float] = []  # the first chunk of each stretch of speech

@@ -41,14 +41,17 @@ class TextOptions:
 
 
 class FakeTextServer:
-    def __init__(self, options: TextOptions | None = None, port: int = 0) -> None:
+    def __init__(
+        self, options: TextOptions | None = None, port: int = 0, poll_interval: float = 0.5
+    ) -> None:
+        """poll_interval: how often serve_forever looks for close(); a test that starts one
+        per test asks for less than the half second of a long-running stand-in."""
         self.options = options or TextOptions()
         handler = _handler(self.options)
         self.server = ThreadingHTTPServer(("127.0.0.1", port), handler)
         self.server.daemon_threads = True
-        # A short poll: close() waits for serve_forever to notice (half a second by default).
         self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+            target=self.server.serve_forever, kwargs={"poll_interval": poll_interval}, daemon=True
         )
         self.thread.start()
 

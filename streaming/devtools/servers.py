@@ -25,8 +25,9 @@ def free_port() -> int:
     """A port nothing listens on, for a server started next. Taken below the kernel's range
     for outgoing connections: a port from that range (what binding to port 0 gives) can be
     handed to some process's connection to PostgreSQL or Redis before the server binds it.
-    Never the same port twice in one process: the check releases the port at once, so two
-    servers started together (the project and its stand-ins) could otherwise be given one."""
+    Never the same port twice in one process (of those it picks; the kernel's fallback below
+    is the kernel's): the check releases the port at once, so two servers started together
+    (the project and its stand-ins) could otherwise be given one."""
     low = _outgoing_ports()[0]
     for _ in range(200 if low > PORTS_FROM + 1000 else 0):
         port = random.randrange(PORTS_FROM, low)  # noqa: S311 (a port, not a secret)

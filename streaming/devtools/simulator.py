@@ -183,7 +183,7 @@ class _MediaBuffer:
 
 
 def as_heard(frames: list[tuple[float, bytes]], rate: int) -> np.ndarray:
-    """What a phone plays from frames that came at those times (time.monotonic seconds), as the
+    """What a phone plays from frames that came at those times (seconds on the loop's clock), as the
     media buffer plays them; silence where nothing came (a GPT-Live call is sent speech only)."""
     if not frames:
         return np.zeros(0)

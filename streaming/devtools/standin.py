@@ -32,8 +32,8 @@ def authorised(headers: Headers, api_key: str | None) -> bool:
 
 @dataclass(frozen=True)
 class SessionStats:
-    """One finished session's timings, on the clock every process here shares
-    (time.monotonic): one JSON line per session in the stand-in's `stats_path`."""
+    """One finished session's timings, on the loop's clock (loop_now: time.monotonic, which every
+    process here shares): one JSON line per session in the stand-in's `stats_path`."""
 
     instructions: str
     audio_file: str  # what the session heard, as a WAV ("" when not kept)

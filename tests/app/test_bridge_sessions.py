@@ -1,4 +1,5 @@
-"""Who may open a stream, barge-in, and every way a call ends, through the real consumer."""
+"""Who may open a stream and every way a call ends, through the real consumer (barge-in:
+tests/app/test_barge_in.py; the transfer tool: tests/app/test_transfer.py)."""
 
 from __future__ import annotations
 

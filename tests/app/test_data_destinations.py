@@ -11,7 +11,6 @@ import importlib
 import pytest
 from django.apps import apps
 from django.contrib.admin.models import LogEntry
-from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.urls import reverse
 
@@ -19,7 +18,7 @@ from agents.models import Agent, Tool
 from calls.aftercall.models import AfterCallTask, TaskKind, TaskState
 from calls.aftercall.runner import run_due
 from calls.models import AfterCall, Call
-from tests.helpers import agent_form, finished_call
+from tests.helpers import agent_form, finished_call, staff
 from tests.live_stack import ToolEndpoint
 
 pytestmark = pytest.mark.django_db
@@ -27,12 +26,6 @@ pytestmark = pytest.mark.django_db
 AGENT_EDITING = ["view_agent", "change_agent", "add_agent", "view_agentrevision", "view_tool",
                  "add_tool", "change_tool", "delete_tool"]  # fmt: skip
 PARAMETERS = '{"type": "object", "properties": {}, "required": []}'
-
-
-def staff(username: str, *codenames: str) -> User:
-    user = User.objects.create_user(username, is_staff=True)
-    user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
-    return user
 
 
 # Each may change agents, and lacks at least one of the two rights a destination needs.

@@ -230,6 +230,7 @@ async def test_the_agent_hangs_up_through_the_backend_once_its_goodbye_is_said()
     await call.server.stop()
 
 
+@pytest.mark.real_time  # the tool endpoint answers from a thread of its own
 async def test_a_custom_tool_answers_through_the_backend():
     from tests.live_stack import ToolEndpoint, json_answer
 

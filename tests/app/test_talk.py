@@ -1,5 +1,6 @@
 """“Talk to this agent”: who may start a test call from the browser and open its socket, and
-what the socket says besides the audio. (The whole thing in Chromium: test_talk_browser.py.)"""
+what the socket says besides the audio. (The whole thing in Chromium:
+tests/server/test_talk_browser.py.)"""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from channels.db import database_sync_to_async
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 
@@ -18,7 +19,7 @@ from calls.models import Call, Direction, Status
 from streaming.devtools.fake_realtime import Options
 from streaming.tokens import BROWSER_SALT, make_token, stream_url
 from tests.bridge_helpers import THROUGH_THE_CONSUMER, collect, communicator, speak, wait_for
-from tests.helpers import DEMO_NUMBER
+from tests.helpers import DEMO_NUMBER, staff
 
 ORIGIN = (b"origin", b"http://localhost")
 
@@ -27,12 +28,6 @@ def through_the_consumer(test):
     for mark in THROUGH_THE_CONSUMER:
         test = mark(test)
     return test
-
-
-def staff(username: str, *codenames: str) -> User:
-    user = User.objects.create_user(username, is_staff=True)
-    user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
-    return user
 
 
 def logged_in(user: User) -> Client:

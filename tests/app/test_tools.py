@@ -469,7 +469,7 @@ async def test_the_agent_says_goodbye_then_hangs_up(fake):
     assert [t["name"] for t in session.updates[0]["tools"]] == ["end_call"]
     [output] = session.tool_outputs
     assert json.loads(output["output"])["ok"] is True
-    assert await _wait_ended()
+    assert await wait_for(bridge_ended)
     call = await get_call()
     assert call.ended_by == EndedBy.AGENT
     assert call.end_reason == "the agent ended the call"
@@ -495,7 +495,7 @@ async def test_the_agent_hangs_up_after_an_interrupted_answer_too(fake):
     assert {"type": "killAudio"} in texts
     assert len(audio) >= 2 * 16000 * 1.45  # the whole 1.5 s goodbye, before the line closed
     assert texts[-1] == {"type": "closed", "code": 1000}
-    assert await _wait_ended()
+    assert await wait_for(bridge_ended)
     call = await get_call()
     assert (call.ended_by, call.end_reason) == (EndedBy.AGENT, "the agent ended the call")
 
@@ -514,7 +514,7 @@ async def test_a_failing_tool_becomes_an_error_result_and_the_call_goes_on(fake,
     [output] = fake.sessions[0].tool_outputs
     assert json.loads(output["output"]) == {"error": "the tool did not answer within 0.5 s"}
     await comm.disconnect()
-    assert await _wait_ended()
+    assert await wait_for(bridge_ended)
     [tool] = [t for t in await call_turns() if t.role == "tool"]
     assert tool.tool_ok is False
     assert tool.tool_result == "the tool did not answer within 0.5 s"
@@ -530,10 +530,6 @@ async def test_switched_off_tools_are_not_offered(fake, endpoint):
     assert await wait_for(lambda: fake.sessions and fake.sessions[0].updates)
     assert "tools" not in fake.sessions[0].updates[0]
     await comm.disconnect()
-
-
-async def _wait_ended() -> bool:
-    return await wait_for(bridge_ended)
 
 
 @database_sync_to_async

@@ -13,11 +13,11 @@ from django.contrib.auth.models import Permission, User
 
 from agents.models import Agent
 from tests.browser_helpers import CHROMIUM, CHROMIUM_ARGS
+from tests.helpers import PASSWORD
 from tests.live_stack import start_stack
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-PASSWORD = "a long passphrase 42"
 DESK, PHONE = {"width": 1366, "height": 900}, {"width": 390, "height": 844}
 VOICE_MS = 1500  # the Realtime stand-in's voice: its default answer's length
 

@@ -15,9 +15,6 @@ from streaming.core.call.stream_protocol import SUBPROTOCOL
 from streaming.devtools.simulator import post
 from tests.live_stack import start_stack
 
-pytestmark = pytest.mark.django_db
-
-
 CALLER = "+254700000001"
 
 

@@ -1,5 +1,6 @@
-"""/metrics: Prometheus text, only for a scraper bearing METRICS_TOKEN, and right across
-`make serve`'s workers (whichever one a scrape reaches answers for all)."""
+"""/metrics through real servers: a whole call measured, and right across `make serve`'s
+workers (whichever one a scrape reaches answers for all). Who may scrape, and the counters
+alone: tests/app/test_metrics.py."""
 
 from __future__ import annotations
 

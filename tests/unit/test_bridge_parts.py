@@ -1,4 +1,5 @@
-"""The bridge's parts, each alone: no socket, no Django, no event loop unless a part needs one."""
+"""The bridge's parts, each alone: no socket, no Django, no event loop unless a part needs one.
+Barge-in's and the hand-over's parts have files of their own: test_barge_in.py, test_transfer.py."""
 
 from __future__ import annotations
 
