@@ -104,13 +104,8 @@ class Communicator(WebsocketCommunicator):
         which under a VirtualTimeLoop lets the call run on for minutes while it waits."""
         if self.future.done():
             self.future.result()  # the consumer's error, if it failed
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while loop.time() < deadline:
-            if not self.output_queue.empty():
-                return False
-            await asyncio.sleep(interval)
-        return self.output_queue.empty()
+        arrived = await wait_for(lambda: not self.output_queue.empty(), timeout, interval)
+        return not arrived and self.output_queue.empty()
 
 
 _made: list[Communicator] = []

@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -26,7 +26,7 @@ from django.db import connection
 from agents.models import Agent
 from calls.models import Call
 from streaming.core.call.stream_protocol import SUBPROTOCOL
-from streaming.devtools.servers import Servers, free_port, start_servers, wait_port
+from streaming.devtools.servers import LoopbackHTTP, Servers, free_port, start_servers, wait_port
 from streaming.devtools.simulator import CallReport, post, simulate_call
 
 
@@ -69,21 +69,14 @@ class ToolEndpoint:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        # A short poll: close() (every test's teardown) waits for serve_forever to notice.
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self.thread.start()
+        self.http = LoopbackHTTP(Handler, poll_interval=0.02)  # closed after every test
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/tool"
+        return f"http://127.0.0.1:{self.http.port}/tool"
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.http.close()
 
 
 def json_answer(value: Any, delay_s: float = 0.0):

@@ -17,8 +17,10 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from streaming.devtools.servers import LoopbackHTTP
 
 # What the Responses API takes (openai-python's ResponseCreateParams); anything else is refused.
 KNOWN_PARAMETERS = {
@@ -44,20 +46,12 @@ class FakeTextServer:
     def __init__(
         self, options: TextOptions | None = None, port: int = 0, poll_interval: float = 0.5
     ) -> None:
-        """poll_interval: how often serve_forever looks for close(); a test that starts one
-        per test asks for less than the half second of a long-running stand-in."""
         self.options = options or TextOptions()
-        handler = _handler(self.options)
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": poll_interval}, daemon=True
-        )
-        self.thread.start()
+        self.http = LoopbackHTTP(_handler(self.options), port, poll_interval)
 
     @property
     def port(self) -> int:
-        return int(self.server.server_address[1])
+        return self.http.port
 
     @property
     def base_url(self) -> str:
@@ -65,8 +59,7 @@ class FakeTextServer:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.http.close()
 
 
 def _handler(options: TextOptions) -> type[BaseHTTPRequestHandler]:

@@ -11,14 +11,39 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from streaming.core.live import client as live
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE_NUMBER = 254711500000
+
+
+class LoopbackHTTP:
+    """An HTTP server on 127.0.0.1 answering from threads of its own: the Responses stand-in
+    and the tests' tool endpoints. poll_interval is how often serve_forever looks for close():
+    a test that starts one per test asks for less than a long-running stand-in's half second."""
+
+    def __init__(
+        self, handler: type[BaseHTTPRequestHandler], port: int = 0, poll_interval: float = 0.5
+    ) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self.server.daemon_threads = True
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": poll_interval}, daemon=True
+        ).start()
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 def free_port() -> int:

@@ -10,9 +10,8 @@ import gzip
 import io
 import json
 import socket
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 import pytest_asyncio
@@ -25,6 +24,7 @@ from calls.models import Status
 from streaming.core.call.endings import EndedBy
 from streaming.core.call.toolbox import ToolBox, ToolSpec, signed_message
 from streaming.devtools.fake_realtime import Options, Voice
+from streaming.devtools.servers import LoopbackHTTP
 from streaming.ground import signatures
 from tests.bridge_helpers import (
     bridge_ended,
@@ -90,16 +90,11 @@ class RawEndpoint:
             def log_message(self, *args) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        ).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/tool"
+        self.http = LoopbackHTTP(Handler, poll_interval=0.02)
+        self.url = f"http://127.0.0.1:{self.http.port}/tool"
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.http.close()
 
 
 def start_json_answer(handler) -> None:
